@@ -1,0 +1,1 @@
+//! The files a client serves: registration, FileListQuery filtering, checksums.

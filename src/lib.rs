@@ -1,0 +1,19 @@
+//! vstream: on-demand video upload over QUIC (`video-streaming/1.0`).
+//!
+//! An edge device (the *client*) holds video files; a *platform* pulls them on demand,
+//! steers the upload like a player (seek, rate, pause, resume, stop), reassembles and
+//! verifies what arrives. The specification is `video-streaming-protocol-v1.0.0`, with the
+//! decisions of its wire profile; `docs/protocol.md` records the choices made beyond both.
+//!
+//! # Layout
+//! - [`wire`]: pure codecs: envelopes, payloads, segment headers, status codes. No I/O.
+//! - [`media`]: H.264 access units, MP4 metadata and sample tables, segment plans. No network.
+//! - [`catalog`]: the files a client serves: registration, filtering, checksums.
+//!
+//! Layers only reach downward: `catalog` uses `media` and `wire`; `media` uses `wire`'s
+//! segment flags; `wire` uses nothing of the crate.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod catalog;
+pub mod media;
+pub mod wire;

@@ -1,0 +1,44 @@
+//! Errors of the media layer, each mapped to the protocol status code a client reports.
+
+/// Why a file could not be read, probed or segmented.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MediaError {
+    /// Reading the file failed.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A `segment_mode` name that is not frame, gop, time, auto or fixed.
+    #[error("unknown segment mode {0:?} (expected frame, gop, time, auto or fixed)")]
+    UnknownSegmentMode(String),
+    /// The requested mode does not apply to this file (e.g. frame mode on a non-H.264 file).
+    #[error("segment mode {mode} does not apply to a {format} file")]
+    ModeNotApplicable {
+        /// The mode asked for.
+        mode: crate::media::SegmentMode,
+        /// The file's format name.
+        format: String,
+    },
+    /// The file is not valid H.264 Annex-B where it must be.
+    #[error("invalid H.264 stream: {0}")]
+    InvalidH264(String),
+    /// The file is not a valid MP4 where it must be.
+    #[error("invalid MP4 file: {0}")]
+    InvalidMp4(String),
+    /// The file has no time axis (a seek or time mode is impossible).
+    #[error("file has no time axis")]
+    NoTimeAxis,
+}
+
+impl MediaError {
+    /// The protocol status code this error maps to (400, 404, 500, 1001...).
+    pub fn status_code(&self) -> u16 {
+        match self {
+            MediaError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => 404,
+            MediaError::Io(_) => 500,
+            MediaError::UnknownSegmentMode(_) => 400,
+            MediaError::ModeNotApplicable { .. } => 1001,
+            MediaError::InvalidH264(_) | MediaError::InvalidMp4(_) => 1001,
+            MediaError::NoTimeAxis => 400,
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! FileListQuery and FileListResponse payloads (JSON, specification "文件管理消息").
+
+use serde::{Deserialize, Serialize};
+
+/// FileListQuery payload: `{"filter": "mp4"}`; an absent or empty filter lists every file.
+///
+/// The filter is a format name (case-insensitive), else a glob if it holds `*`, `?` or `[`,
+/// else a substring of `file_path` (profile section 7).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FileListQuery {
+    /// Optional filter string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
+}
+
+/// FileListResponse payload: `{"files": [...]}`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct FileListResponse {
+    /// The files the client serves that match the query.
+    pub files: Vec<FileEntry>,
+}
+
+/// One file of a FileListResponse, with every field of the specification's example.
+///
+/// Fields that do not apply to a file (a non-media file has no resolution) are `null`
+/// on the wire; `file_path`, `file_size`, `format` and `available` are always present.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    /// Path relative to the root the client serves, `/`-separated (profile section 5).
+    pub file_path: String,
+    /// Size in bytes.
+    pub file_size: u64,
+    /// Media duration in seconds.
+    #[serde(default)]
+    pub duration: Option<f64>,
+    /// Format name: `mp4`, `h264`, or the file's extension for other files.
+    pub format: String,
+    /// False when the file vanished or cannot be read since it was registered.
+    pub available: bool,
+    /// Video resolution.
+    #[serde(default)]
+    pub resolution: Option<Resolution>,
+    /// Video and audio codec names.
+    #[serde(default)]
+    pub codec: Option<CodecInfo>,
+    /// Frames per second.
+    #[serde(default)]
+    pub frame_rate: Option<f64>,
+    /// Bits per second over the whole file.
+    #[serde(default)]
+    pub bit_rate: Option<u64>,
+    /// `sha256:<64 lowercase hex digits>` of the whole file.
+    #[serde(default)]
+    pub checksum: Option<String>,
+}
+
+/// Width, height and aspect ratio of a video.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resolution {
+    /// Width in pixels (after cropping).
+    pub width: u32,
+    /// Height in pixels (after cropping).
+    pub height: u32,
+    /// Reduced ratio such as `16:9`.
+    pub aspect_ratio: AspectRatio,
+}
+
+/// An aspect ratio written `W:H` on the wire.
+pub type AspectRatio = String;
+
+impl Resolution {
+    /// A resolution whose aspect ratio is `width:height` reduced by their greatest common divisor.
+    pub fn new(width: u32, height: u32) -> Self {
+        fn gcd(a: u32, b: u32) -> u32 {
+            if b == 0 {
+                a
+            } else {
+                gcd(b, a % b)
+            }
+        }
+        let g = gcd(width, height).max(1);
+        Resolution {
+            width,
+            height,
+            aspect_ratio: format!("{}:{}", width / g, height / g),
+        }
+    }
+}
+
+/// Codec names, e.g. `{"video": "H.264", "audio": "AAC"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CodecInfo {
+    /// Video codec name.
+    #[serde(default)]
+    pub video: Option<String>,
+    /// Audio codec name.
+    #[serde(default)]
+    pub audio: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolution_reduces_aspect_ratio() {
+        assert_eq!(Resolution::new(1920, 1080).aspect_ratio, "16:9");
+        assert_eq!(Resolution::new(640, 480).aspect_ratio, "4:3");
+        assert_eq!(Resolution::new(0, 0).aspect_ratio, "0:0");
+    }
+}

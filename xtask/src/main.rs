@@ -1,0 +1,48 @@
+//! Project tasks: `cargo xtask <task>`.
+//!
+//! - `conformance`: replays every case under `conformance/cases/`, prints one line per case
+//!   and a closing `N passed, M failed`; exits non-zero on any failure.
+//! - `bench media`: the media segmentation benchmark (release build).
+
+use std::process::{Command, ExitCode};
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let result = match args.as_slice() {
+        ["conformance", rest @ ..] => conformance(rest),
+        ["bench", "media", rest @ ..] => {
+            cargo(&["bench", "-p", "vstream", "--bench", "media", "--"], rest)
+        }
+        _ => {
+            eprintln!("usage: cargo xtask <conformance [FILTER] | bench media>");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("xtask: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn conformance(filter: &[&str]) -> anyhow::Result<bool> {
+    let dir = vstream_conformance::cases_dir();
+    let outcome = vstream_conformance::run_dir(&dir, filter.first().copied())?;
+    for case in &outcome.cases {
+        println!("{}", case);
+    }
+    println!("{} passed, {} failed", outcome.passed(), outcome.failed());
+    Ok(outcome.failed() == 0)
+}
+
+fn cargo(base: &[&str], extra: &[&str]) -> anyhow::Result<bool> {
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(base)
+        .args(extra)
+        .status()?;
+    Ok(status.success())
+}
