@@ -9,6 +9,8 @@
 //! - [`wire`]: pure codecs: envelopes, payloads, segment headers, status codes. No I/O.
 //! - [`media`]: H.264 access units, MP4 metadata and sample tables, segment plans. No network.
 //! - [`catalog`]: the files a client serves: registration, filtering, checksums.
+//! - [`net`]: quinn endpoints, TLS, transport parameters; the runtime seam (real UDP or
+//!   simulation) lives here and nowhere else.
 //!
 //! Layers only reach downward: `catalog` uses `media` and `wire`; `media` uses `wire`'s
 //! segment flags; `wire` uses nothing of the crate.
@@ -16,4 +18,5 @@
 
 pub mod catalog;
 pub mod media;
+pub mod net;
 pub mod wire;

@@ -1,0 +1,27 @@
+//! The network layer: quinn endpoints, TLS, transport parameters, and the runtime seam.
+//!
+//! Everything above this module sees only a [`quinn::Endpoint`] and its connections. How
+//! datagrams move is decided here and nowhere else: [`bind_udp`] wraps a real UDP socket,
+//! and the simulator provides its own [`quinn::AsyncUdpSocket`] through the same
+//! [`build_endpoint`] call, so the protocol code is identical on real networks and in
+//! simulation.
+
+mod endpoint;
+mod tls;
+mod transport;
+
+pub use endpoint::{
+    bind_udp, build_endpoint, client_config, client_endpoint, platform_endpoint, server_config,
+    EndpointError,
+};
+pub use tls::{
+    client_crypto, load_certs_pem, load_key_pem, server_crypto, SelfSignedCert, ServerVerification,
+    TlsError,
+};
+pub use transport::{Congestion, TransportSettings};
+
+/// The ALPN protocol identifier of this protocol (specification "QUIC配置").
+pub const ALPN: &[u8] = b"video-streaming/1.0";
+
+/// The platform's default UDP port.
+pub const DEFAULT_PORT: u16 = 8080;

@@ -1,0 +1,76 @@
+//! QUIC transport parameters of the specification ("连接参数", "QUIC传输优化").
+
+use quinn::congestion::{BbrConfig, CubicConfig};
+use quinn::{IdleTimeout, TransportConfig, VarInt};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which congestion controller a connection uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Congestion {
+    /// BBR, as the specification asks.
+    #[default]
+    Bbr,
+    /// CUBIC (quinn's default); deterministic in simulation, unlike quinn's BBR.
+    Cubic,
+}
+
+/// The transport parameters, with the specification's values as defaults.
+#[derive(Debug, Clone)]
+pub struct TransportSettings {
+    /// Concurrent unidirectional streams the peer may open (100).
+    pub max_concurrent_uni_streams: u32,
+    /// Concurrent bidirectional streams the peer may open (10).
+    pub max_concurrent_bidi_streams: u32,
+    /// Receive window of one stream (5 MiB).
+    pub stream_receive_window: u32,
+    /// Receive window of the connection (50 MiB).
+    pub receive_window: u32,
+    /// Bytes the sender may have unacknowledged in total (50 MiB).
+    pub send_window: u64,
+    /// Idle timeout (30 s).
+    pub idle_timeout: Duration,
+    /// Keep-alive interval (5 s).
+    pub keep_alive: Duration,
+    /// Congestion controller (BBR).
+    pub congestion: Congestion,
+    /// Initial RTT estimate before any sample (quinn's default 333 ms).
+    pub initial_rtt: Duration,
+}
+
+impl Default for TransportSettings {
+    fn default() -> Self {
+        TransportSettings {
+            max_concurrent_uni_streams: 100,
+            max_concurrent_bidi_streams: 10,
+            stream_receive_window: 5 * 1024 * 1024,
+            receive_window: 50 * 1024 * 1024,
+            send_window: 50 * 1024 * 1024,
+            idle_timeout: Duration::from_secs(30),
+            keep_alive: Duration::from_secs(5),
+            congestion: Congestion::Bbr,
+            initial_rtt: Duration::from_millis(333),
+        }
+    }
+}
+
+impl TransportSettings {
+    /// The quinn transport configuration these settings describe.
+    pub fn to_quinn(&self) -> TransportConfig {
+        let mut t = TransportConfig::default();
+        t.max_concurrent_uni_streams(VarInt::from_u32(self.max_concurrent_uni_streams))
+            .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_bidi_streams))
+            .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
+            .receive_window(VarInt::from_u32(self.receive_window))
+            .send_window(self.send_window)
+            .keep_alive_interval(Some(self.keep_alive))
+            .initial_rtt(self.initial_rtt);
+        // An idle timeout beyond 2^62 ms is not representable; ours are seconds.
+        t.max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok());
+        match self.congestion {
+            Congestion::Bbr => t.congestion_controller_factory(Arc::new(BbrConfig::default())),
+            Congestion::Cubic => t.congestion_controller_factory(Arc::new(CubicConfig::default())),
+        };
+        t
+    }
+}
