@@ -11,6 +11,7 @@
 //! - [`catalog`]: the files a client serves: registration, filtering, checksums.
 //! - [`net`]: quinn endpoints, TLS, transport parameters; the runtime seam (real UDP or
 //!   simulation) lives here and nowhere else.
+//! - [`store`]: where received segments land: offset writes, `.debug`, `.report`.
 //!
 //! Layers only reach downward: `catalog` uses `media` and `wire`; `media` uses `wire`'s
 //! segment flags; `wire` uses nothing of the crate.
@@ -19,4 +20,5 @@
 pub mod catalog;
 pub mod media;
 pub mod net;
+pub mod store;
 pub mod wire;
