@@ -7,6 +7,7 @@
 //! simulation.
 
 mod endpoint;
+mod sim_socket;
 mod tls;
 mod transport;
 
@@ -14,6 +15,7 @@ pub use endpoint::{
     bind_udp, build_endpoint, client_config, client_endpoint, platform_endpoint, server_config,
     EndpointError,
 };
+pub use sim_socket::{LinkCounters, LinkFaults, SimUdpSocket};
 pub use tls::{
     client_crypto, load_certs_pem, load_key_pem, server_crypto, SelfSignedCert, ServerVerification,
     TlsError,
