@@ -5,15 +5,26 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use vstream::net::{
-    build_endpoint, client_config, client_crypto, server_config, server_crypto, LinkFaults,
-    SelfSignedCert, ServerVerification, SimUdpSocket, TransportSettings, ALPN,
+    build_endpoint, client_crypto_with, server_crypto_with, Congestion, LinkCounters, LinkFaults,
+    SeededCrypto, ServerVerification, SimUdpSocket, TransportSettings, ALPN,
 };
 
 const PORT: u16 = 8080;
 
+struct Outcome {
+    answer: Vec<u8>,
+    client: LinkCounters,
+    platform: LinkCounters,
+}
+
 /// Moves `size` bytes client -> platform over one stream; the platform answers with the
-/// byte count and a checksum it computed. Returns (answer, client link counters).
-fn transfer(seed: u64, faults: LinkFaults, size: usize) -> (Vec<u8>, vstream::net::LinkCounters) {
+/// byte count and a checksum it computed. Every source of randomness is drawn from `seed`.
+fn transfer(seed: u64, faults: LinkFaults, size: usize, congestion: Congestion) -> Outcome {
+    let transport = TransportSettings {
+        congestion,
+        ..TransportSettings::default()
+    };
+    let server_transport = transport.clone();
     let mut sim = turmoil::Builder::new()
         .simulation_duration(Duration::from_secs(120))
         .min_message_latency(Duration::from_millis(10))
@@ -21,16 +32,27 @@ fn transfer(seed: u64, faults: LinkFaults, size: usize) -> (Vec<u8>, vstream::ne
         .udp_capacity(4096)
         .rng_seed(seed)
         .build();
-    let cert = Arc::new(SelfSignedCert::generate(&["platform"]).unwrap());
+    let platform_rng = SeededCrypto::new(seed ^ 0x5eed_0001);
+    let client_rng = SeededCrypto::new(seed ^ 0x5eed_0002);
+    let cert = Arc::new(platform_rng.certificate(&["platform"]).unwrap());
     let server_cert = Arc::clone(&cert);
+    let platform_counters = Arc::new(Mutex::new(None));
+    let platform_counters_out = Arc::clone(&platform_counters);
     sim.host("platform", move || {
         let cert = Arc::clone(&server_cert);
+        let transport = server_transport.clone();
+        let counters_out = Arc::clone(&platform_counters_out);
         async move {
-            let crypto = server_crypto(vec![cert.cert.clone()], cert.key.clone_key().into())?;
-            let config = server_config(crypto, &TransportSettings::default())?;
+            let crypto = server_crypto_with(
+                platform_rng.provider(),
+                vec![cert.cert.clone()],
+                cert.key.clone_key().into(),
+            )?;
+            let config = platform_rng.server_config(crypto, &transport)?;
             let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, PORT));
             let socket = SimUdpSocket::bind(addr, faults, seed ^ 0xA5A5).await?;
-            let endpoint = build_endpoint(socket, Some(config), quinn::EndpointConfig::default())?;
+            let endpoint =
+                build_endpoint(socket.clone(), Some(config), platform_rng.endpoint_config())?;
             let conn = endpoint.accept().await.ok_or("no connection")?.await?;
             let mut recv = conn.accept_uni().await?;
             let data = recv.read_to_end(64 * 1024 * 1024).await?;
@@ -39,6 +61,8 @@ fn transfer(seed: u64, faults: LinkFaults, size: usize) -> (Vec<u8>, vstream::ne
             send.write_all(format!("{} {}", data.len(), sum).as_bytes())
                 .await?;
             send.finish()?;
+            // The run ends when the client does: snapshot now, a deterministic point.
+            *counters_out.lock().unwrap() = Some(socket.counters());
             conn.closed().await;
             Ok(())
         }
@@ -47,11 +71,12 @@ fn transfer(seed: u64, faults: LinkFaults, size: usize) -> (Vec<u8>, vstream::ne
     let counters = Arc::new(Mutex::new(None));
     let (answer_out, counters_out) = (Arc::clone(&answer), Arc::clone(&counters));
     sim.client("client", async move {
-        let crypto = client_crypto(&ServerVerification::Roots(vec![cert.cert.clone()]), ALPN)?;
-        let config = client_config(crypto, &TransportSettings::default())?;
+        let roots = ServerVerification::Roots(vec![cert.cert.clone()]);
+        let crypto = client_crypto_with(client_rng.provider(), &roots, ALPN)?;
+        let config = client_rng.client_config(crypto, &transport)?;
         let socket =
             SimUdpSocket::bind(SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)), faults, seed).await?;
-        let endpoint = build_endpoint(socket.clone(), None, quinn::EndpointConfig::default())?;
+        let endpoint = build_endpoint(socket.clone(), None, client_rng.endpoint_config())?;
         let platform = SocketAddr::from((turmoil::lookup("platform"), PORT));
         let conn = endpoint.connect_with(config, platform, "platform")?.await?;
         let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
@@ -68,8 +93,16 @@ fn transfer(seed: u64, faults: LinkFaults, size: usize) -> (Vec<u8>, vstream::ne
         panic!("seed {seed}: simulation failed: {e}");
     }
     let answer = answer.lock().unwrap().clone();
-    let counters = counters.lock().unwrap().expect("client finished");
-    (answer, counters)
+    let client = counters.lock().unwrap().expect("client finished");
+    let platform = platform_counters
+        .lock()
+        .unwrap()
+        .expect("platform finished");
+    Outcome {
+        answer,
+        client,
+        platform,
+    }
 }
 
 fn expected_answer(size: usize) -> Vec<u8> {
@@ -80,10 +113,10 @@ fn expected_answer(size: usize) -> Vec<u8> {
 #[test]
 fn clean_link_moves_a_stream_intact() {
     let size = 1024 * 1024;
-    let (answer, counters) = transfer(1, LinkFaults::default(), size);
-    assert_eq!(answer, expected_answer(size));
-    assert_eq!(counters.lost, 0);
-    assert!(counters.sent > 700, "{counters:?}");
+    let out = transfer(1, LinkFaults::default(), size, Congestion::Bbr);
+    assert_eq!(out.answer, expected_answer(size));
+    assert_eq!(out.client.lost, 0);
+    assert!(out.client.sent > 700, "{:?}", out.client);
 }
 
 #[test]
@@ -95,11 +128,37 @@ fn two_percent_loss_and_duplicates_are_recovered_by_quic() {
             duplicate: 0.01,
             ..LinkFaults::default()
         };
-        let (answer, counters) = transfer(seed, faults, size);
-        assert_eq!(answer, expected_answer(size), "seed {seed}");
+        let out = transfer(seed, faults, size, Congestion::Bbr);
+        assert_eq!(out.answer, expected_answer(size), "seed {seed}");
         assert!(
-            counters.lost > 0 && counters.duplicated > 0,
-            "seed {seed}: {counters:?}"
+            out.client.lost > 0 && out.client.duplicated > 0,
+            "seed {seed}: {:?}",
+            out.client
         );
     }
+}
+
+#[test]
+fn same_seed_gives_identical_traffic_with_cubic() {
+    let size = 256 * 1024;
+    let faults = LinkFaults {
+        loss: 0.02,
+        ..LinkFaults::default()
+    };
+    let a = transfer(42, faults, size, Congestion::Cubic);
+    let b = transfer(42, faults, size, Congestion::Cubic);
+    assert_eq!(a.answer, expected_answer(size));
+    assert_eq!(
+        a.client, b.client,
+        "client traffic differs between two runs of seed 42"
+    );
+    assert_eq!(
+        a.platform, b.platform,
+        "platform traffic differs between two runs of seed 42"
+    );
+    let c = transfer(43, faults, size, Congestion::Cubic);
+    assert_ne!(
+        a.client.trace_hash, c.client.trace_hash,
+        "seeds 42 and 43 gave the same traffic"
+    );
 }

@@ -6,19 +6,21 @@
 //! [`build_endpoint`] call, so the protocol code is identical on real networks and in
 //! simulation.
 
+mod deterministic;
 mod endpoint;
 mod sim_socket;
 mod tls;
 mod transport;
 
+pub use deterministic::SeededCrypto;
 pub use endpoint::{
     bind_udp, build_endpoint, client_config, client_endpoint, platform_endpoint, server_config,
     EndpointError,
 };
 pub use sim_socket::{LinkCounters, LinkFaults, SimUdpSocket};
 pub use tls::{
-    client_crypto, load_certs_pem, load_key_pem, server_crypto, SelfSignedCert, ServerVerification,
-    TlsError,
+    client_crypto, client_crypto_with, load_certs_pem, load_key_pem, server_crypto,
+    server_crypto_with, SelfSignedCert, ServerVerification, TlsError,
 };
 pub use transport::{Congestion, TransportSettings};
 

@@ -44,6 +44,9 @@ impl Default for LinkFaults {
     }
 }
 
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
 type Readable = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
 /// Counters of what the adapter did to outgoing datagrams.
@@ -59,6 +62,9 @@ pub struct LinkCounters {
     pub oversized: u64,
     /// Datagrams the simulated network refused (e.g. partitioned link).
     pub refused: u64,
+    /// FNV-1a hash over every datagram handed to the network: simulated send time,
+    /// destination and contents. Equal hashes mean identical traffic.
+    pub trace_hash: u64,
 }
 
 struct SendState {
@@ -115,7 +121,21 @@ impl SimUdpSocket {
 
     fn send_one(&self, contents: &[u8], to: SocketAddr, counters: &mut LinkCounters) {
         match self.socket.try_send_to(contents, to) {
-            Ok(_) => counters.sent += 1,
+            Ok(_) => {
+                counters.sent += 1;
+                let at = turmoil::sim_elapsed().unwrap_or_default().as_nanos() as u64;
+                let mut h = if counters.trace_hash == 0 {
+                    FNV_OFFSET
+                } else {
+                    counters.trace_hash
+                };
+                for chunk in [&at.to_be_bytes()[..], to.to_string().as_bytes(), contents] {
+                    for &b in chunk {
+                        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
+                    }
+                }
+                counters.trace_hash = h;
+            }
             // WouldBlock does not happen (turmoil's send is always ready); anything else
             // is a refused link: a lost datagram, never an error that would kill quinn.
             Err(_) => counters.refused += 1,

@@ -107,7 +107,16 @@ pub fn server_crypto(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
 ) -> Result<rustls::ServerConfig, TlsError> {
-    let mut config = rustls::ServerConfig::builder_with_provider(provider())
+    server_crypto_with(provider(), certs, key)
+}
+
+/// [`server_crypto`] with a given crypto provider (the simulator's is seeded).
+pub fn server_crypto_with(
+    provider: Arc<CryptoProvider>,
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .with_no_client_auth()
         .with_single_cert(certs, key)?;
@@ -129,7 +138,17 @@ pub fn client_crypto(
     verification: &ServerVerification,
     alpn: &[u8],
 ) -> Result<rustls::ClientConfig, TlsError> {
-    let builder = rustls::ClientConfig::builder_with_provider(provider())
+    client_crypto_with(provider(), verification, alpn)
+}
+
+/// [`client_crypto`] with a given crypto provider (the simulator's is seeded).
+pub fn client_crypto_with(
+    provider: Arc<CryptoProvider>,
+    verification: &ServerVerification,
+    alpn: &[u8],
+) -> Result<rustls::ClientConfig, TlsError> {
+    let verifier_provider = Arc::clone(&provider);
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?;
     let mut config = match verification {
         ServerVerification::Roots(roots) => {
@@ -141,7 +160,7 @@ pub fn client_crypto(
         }
         ServerVerification::Insecure => builder
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider())))
+            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(verifier_provider)))
             .with_no_client_auth(),
     };
     config.alpn_protocols = vec![alpn.to_vec()];
