@@ -274,7 +274,7 @@ mod tests {
     fn leading_garbage_is_skipped_and_positions_stay_absolute() {
         let data = [0xde, 0xad, 0, 0, 0, 1, 0x41, 0x9a];
         let units = scan_every_way(&data);
-        assert_eq!(units, vec![(3, 6, 8, vec![0x41, 0x9a])]);
+        assert_eq!(units, vec![(2, 6, 8, vec![0x41, 0x9a])]);
     }
 
     #[test]
