@@ -22,7 +22,7 @@ use memchr::memmem::Finder;
 /// How many bytes of an SPS, PPS or subset SPS the scanner keeps (they are parsed whole).
 pub const PARAMETER_SET_PREFIX_LEN: usize = 4096;
 /// How many bytes of any other NAL unit the scanner keeps (header byte + slice header start).
-pub const NAL_PREFIX_LEN: usize = 96;
+pub const NAL_PREFIX_LEN: usize = 64;
 
 /// One NAL unit found in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

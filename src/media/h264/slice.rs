@@ -5,12 +5,13 @@
 //! the first few dozen bytes of the header, before the parts that can be long
 //! (reference list modification, weighted prediction tables), so this module reads only
 //! them, from the short prefix the scanner keeps, with `h264-reader`'s bit reader and the
-//! SPS/PPS of its `Context`. (`h264_reader::nal::slice::SliceHeader::from_bits` would need
-//! the whole header.)
+//! SPS/PPS of `h264-reader`'s `Context`. (`h264_reader::nal::slice::SliceHeader::from_bits`
+//! would need the whole header; and this runs once per slice on the hot path, so the
+//! fields are read with [`RbspBits`], a small stack-only Exp-Golomb reader, several times
+//! faster than the crate's general `BitReader` over `ByteReader`.)
 
 use h264_reader::nal::pps::PicParamSetId;
 use h264_reader::nal::sps::{FrameMbsFlags, PicOrderCntType};
-use h264_reader::rbsp::{BitRead, BitReader, BitReaderError, ByteReader};
 use h264_reader::Context;
 
 /// What a slice's header says about which picture it belongs to.
@@ -65,6 +66,19 @@ impl SliceKey {
     /// Never fails: fields that cannot be read are left out, and the caller falls back on
     /// what is known (`first_mb_in_slice == 0`, IDR and reference changes).
     pub(crate) fn parse(ctx: &Context, nal: &[u8]) -> SliceKey {
+        // The fields almost always fit in the first 16 bytes: decoding a short window first
+        // keeps the common case cheap; the longer window is only read when that ran out.
+        const SHORT: usize = 17;
+        if nal.len() > SHORT {
+            let key = Self::parse_window(ctx, &nal[..SHORT]);
+            if key.detail.is_some() {
+                return key;
+            }
+        }
+        Self::parse_window(ctx, nal)
+    }
+
+    fn parse_window(ctx: &Context, nal: &[u8]) -> SliceKey {
         let header = nal.first().copied().unwrap_or(0);
         let mut key = SliceKey {
             first_mb: None,
@@ -73,12 +87,12 @@ impl SliceKey {
             idr: header & 0x1f == 5,
             detail: None,
         };
-        let mut r = BitReader::new(ByteReader::skipping_h264_header(nal));
-        let Ok(first_mb) = r.read_ue("first_mb_in_slice") else {
+        let mut r = RbspBits::new(nal.get(1..).unwrap_or(&[]));
+        let Ok(first_mb) = r.read_ue() else {
             return key;
         };
         key.first_mb = Some(first_mb);
-        let Ok(slice_type) = r.read_ue("slice_type") else {
+        let Ok(slice_type) = r.read_ue() else {
             return key;
         };
         key.slice_type = Some(slice_type);
@@ -121,12 +135,8 @@ impl SliceKey {
 
 /// Reads `pic_parameter_set_id` .. `redundant_pic_cnt`; `Ok(None)` when the PPS or SPS is
 /// not known yet.
-fn read_detail<R: BitRead>(
-    ctx: &Context,
-    r: &mut R,
-    idr: bool,
-) -> Result<Option<SliceDetail>, BitReaderError> {
-    let pps_id = r.read_ue("pic_parameter_set_id")?;
+fn read_detail(ctx: &Context, r: &mut RbspBits, idr: bool) -> Result<Option<SliceDetail>, Eof> {
+    let pps_id = r.read_ue()?;
     let Some(pps) = PicParamSetId::from_u32(pps_id)
         .ok()
         .and_then(|id| ctx.pps_by_id(id))
@@ -137,54 +147,38 @@ fn read_detail<R: BitRead>(
         return Ok(None);
     };
     if sps.chroma_info.separate_colour_plane_flag {
-        r.skip(2, "colour_plane_id")?;
+        r.read_bits(2)?;
     }
-    let frame_num = r.read_var::<u32>(u32::from(sps.log2_max_frame_num()), "frame_num")?;
+    let frame_num = r.read_bits(u32::from(sps.log2_max_frame_num()))?;
     let mut field = 0;
     if let FrameMbsFlags::Fields { .. } = sps.frame_mbs_flags {
-        if r.read_bit("field_pic_flag")? {
-            field = if r.read_bit("bottom_field_flag")? {
-                2
-            } else {
-                1
-            };
+        if r.read_bit()? {
+            field = if r.read_bit()? { 2 } else { 1 };
         }
     }
-    let idr_pic_id = if idr {
-        Some(r.read_ue("idr_pic_id")?)
-    } else {
-        None
-    };
+    let idr_pic_id = if idr { Some(r.read_ue()?) } else { None };
     let bottom_present = pps.bottom_field_pic_order_in_frame_present_flag && field == 0;
     let pic_order_cnt = match &sps.pic_order_cnt {
         PicOrderCntType::TypeZero {
             log2_max_pic_order_cnt_lsb_minus4,
         } => {
             let bits = u32::from(*log2_max_pic_order_cnt_lsb_minus4) + 4;
-            let lsb = r.read_var::<u32>(bits, "pic_order_cnt_lsb")?;
-            let bottom = if bottom_present {
-                r.read_se("delta_pic_order_cnt_bottom")?
-            } else {
-                0
-            };
+            let lsb = r.read_bits(bits)?;
+            let bottom = if bottom_present { r.read_se()? } else { 0 };
             PocFields::Lsb(lsb, bottom)
         }
         PicOrderCntType::TypeOne {
             delta_pic_order_always_zero_flag: false,
             ..
         } => {
-            let d0 = r.read_se("delta_pic_order_cnt[0]")?;
-            let d1 = if bottom_present {
-                r.read_se("delta_pic_order_cnt[1]")?
-            } else {
-                0
-            };
+            let d0 = r.read_se()?;
+            let d1 = if bottom_present { r.read_se()? } else { 0 };
             PocFields::Delta(d0, d1)
         }
         PicOrderCntType::TypeOne { .. } | PicOrderCntType::TypeTwo => PocFields::None,
     };
     let redundant_pic_cnt = if pps.redundant_pic_cnt_present_flag {
-        r.read_ue("redundant_pic_cnt")?
+        r.read_ue()?
     } else {
         0
     };
@@ -196,4 +190,146 @@ fn read_detail<R: BitRead>(
         pic_order_cnt,
         redundant_pic_cnt,
     }))
+}
+
+/// The slice header's bits ran out before the field being read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Eof;
+
+/// Reads the first bytes of an RBSP (emulation-prevention bytes removed) bit by bit.
+pub(crate) struct RbspBits {
+    bytes: [u8; Self::CAP + 8],
+    /// Valid bits in `bytes`.
+    len: usize,
+    /// Next bit to read.
+    pos: usize,
+}
+
+impl RbspBits {
+    /// RBSP bytes kept: far more than the slice-header fields this module reads.
+    const CAP: usize = 48;
+
+    /// Takes NAL payload bytes (after the header byte), dropping each `03` that follows `00 00`.
+    pub(crate) fn new(payload: &[u8]) -> Self {
+        let mut bytes = [0u8; Self::CAP + 8];
+        let window = &payload[..payload.len().min(Self::CAP)];
+        let escaped =
+            memchr::memchr(3, window).is_some() && window.windows(3).any(|w| w == [0, 0, 3]);
+        let n = if !escaped {
+            // The common case: no emulation prevention in the header's first bytes.
+            bytes[..window.len()].copy_from_slice(window);
+            window.len()
+        } else {
+            let mut n = 0;
+            let mut zeros = 0;
+            for &b in payload {
+                if n == Self::CAP {
+                    break;
+                }
+                if zeros >= 2 && b == 3 {
+                    zeros = 0;
+                    continue;
+                }
+                zeros = if b == 0 { zeros + 1 } else { 0 };
+                bytes[n] = b;
+                n += 1;
+            }
+            n
+        };
+        RbspBits {
+            bytes,
+            len: n * 8,
+            pos: 0,
+        }
+    }
+
+    /// The next 64 bits from `pos` (zeros past the end), without consuming them.
+    fn peek64(&self) -> u64 {
+        let byte = self.pos / 8;
+        let mut word = [0u8; 8];
+        let end = (byte + 8).min(self.bytes.len());
+        if byte < end {
+            word[..end - byte].copy_from_slice(&self.bytes[byte..end]);
+        }
+        u64::from_be_bytes(word) << (self.pos % 8)
+    }
+
+    fn advance(&mut self, bits: usize) -> Result<(), Eof> {
+        self.pos += bits;
+        if self.pos > self.len {
+            Err(Eof)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// `u(n)` for n <= 32.
+    pub(crate) fn read_bits(&mut self, n: u32) -> Result<u32, Eof> {
+        if n == 0 {
+            return Ok(0);
+        }
+        let v = (self.peek64() >> (64 - n)) as u32;
+        self.advance(n as usize)?;
+        Ok(v)
+    }
+
+    pub(crate) fn read_bit(&mut self) -> Result<bool, Eof> {
+        Ok(self.read_bits(1)? == 1)
+    }
+
+    /// `ue(v)`, up to 2^32 - 2.
+    pub(crate) fn read_ue(&mut self) -> Result<u32, Eof> {
+        let zeros = self.peek64().leading_zeros();
+        if zeros > 31 {
+            return Err(Eof);
+        }
+        self.advance(zeros as usize + 1)?;
+        let rest = self.read_bits(zeros)?;
+        Ok(((1u64 << zeros) - 1 + u64::from(rest)) as u32)
+    }
+
+    /// `se(v)`.
+    pub(crate) fn read_se(&mut self) -> Result<i32, Eof> {
+        let k = i64::from(self.read_ue()?);
+        Ok((if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) }) as i32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_exp_golomb_and_fixed_fields() {
+        // 1 | 010 | 011 | 00100 | 0000 1010 1 (ue 0, 1, 2, 3; u(9)=21) then 00111 (se -3)
+        let bits = "1010011001000000101010011100";
+        let mut bytes = vec![0u8; bits.len().div_ceil(8)];
+        for (i, c) in bits.chars().enumerate() {
+            if c == '1' {
+                bytes[i / 8] |= 0x80 >> (i % 8);
+            }
+        }
+        let mut r = RbspBits::new(&bytes);
+        assert_eq!(r.read_ue(), Ok(0));
+        assert_eq!(r.read_ue(), Ok(1));
+        assert_eq!(r.read_ue(), Ok(2));
+        assert_eq!(r.read_ue(), Ok(3));
+        assert_eq!(r.read_bits(9), Ok(21));
+        assert_eq!(r.read_se(), Ok(-3));
+        assert_eq!(r.read_bits(8), Err(Eof));
+    }
+
+    #[test]
+    fn drops_emulation_prevention_bytes() {
+        let mut r = RbspBits::new(&[0, 0, 3, 1, 0x80]);
+        assert_eq!(r.read_bits(24), Ok(1));
+        assert_eq!(r.read_bit(), Ok(true));
+    }
+
+    #[test]
+    fn all_zero_input_is_eof_not_a_huge_value() {
+        let mut r = RbspBits::new(&[0; 10]);
+        assert_eq!(r.read_ue(), Err(Eof));
+        assert_eq!(RbspBits::new(&[]).read_ue(), Err(Eof));
+    }
 }
