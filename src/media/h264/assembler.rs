@@ -101,20 +101,17 @@ impl Assembler {
             return;
         };
         let nal_type = header.nal_unit_type().id();
-        let slice = matches!(nal_type, 1 | 2 | 5).then(|| SliceKey::parse(&self.ctx, nal.prefix));
+        let slice = matches!(nal_type, 1 | 2 | 5).then(|| SliceKey::parse(nal.prefix));
         let starts_unit = match (nal_type, &slice) {
             // AUD, SEI, SPS, PPS, prefix/subset SPS and reserved types 17-18 (and 14-18) open a
             // new access unit when they follow a picture's slices.
             (6..=9 | 14..=18, _) => self.pending.has_picture,
             (_, Some(key)) => {
-                if key.detail.is_none() {
-                    self.stats.partial_slice_headers += 1;
-                }
+                let partial = &mut self.stats.partial_slice_headers;
                 self.pending.has_picture
-                    && self
-                        .prev_slice
-                        .as_ref()
-                        .map_or(true, |prev| key.starts_new_picture(prev))
+                    && self.prev_slice.as_ref().map_or(true, |prev| {
+                        key.starts_new_picture(prev, &self.ctx, partial)
+                    })
             }
             _ => false,
         };

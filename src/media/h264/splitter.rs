@@ -18,9 +18,9 @@ pub struct ScanStats {
     pub malformed_nal_units: u64,
     /// SPS or PPS that could not be parsed (or were too long to keep).
     pub parameter_set_errors: u64,
-    /// Slices whose header could not be read as far as §7.4.1.2.4 needs (unknown PPS/SPS,
-    /// truncated): their picture boundary was decided on `first_mb_in_slice`, IDR and
-    /// reference changes only.
+    /// Slices (with `first_mb_in_slice != 0`) whose header, or the previous slice's, could
+    /// not be read as far as §7.4.1.2.4 needs (unknown PPS/SPS, truncated): their picture
+    /// boundary was decided on IDR and reference changes only.
     pub partial_slice_headers: u64,
 }
 
