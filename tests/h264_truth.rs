@@ -116,3 +116,74 @@ fn access_units_partition_every_test_video() {
         assert_eq!(next, data.len() as u64, "{}", video.display());
     }
 }
+
+/// The NAL units of `data` as byte ranges `(start, end, header byte, first payload byte)`.
+fn nal_ranges(data: &[u8]) -> Vec<(usize, usize, u8, u8)> {
+    let mut scanner = vstream::media::h264::annexb::AnnexBScanner::new();
+    let mut out = Vec::new();
+    let mut on_nal = |n: vstream::media::h264::annexb::NalUnit<'_>| {
+        let h = n.prefix.first().copied().unwrap_or(0);
+        let p = n.prefix.get(1).copied().unwrap_or(0);
+        out.push((n.start as usize, n.end as usize, h, p));
+    };
+    scanner.push(data, &mut on_nal);
+    scanner.finish(&mut on_nal);
+    out
+}
+
+#[test]
+fn a_picture_whose_first_slice_is_lost_is_still_found_by_its_header_fields() {
+    // high_slices has 4 slices per picture. Drop the first slice (first_mb_in_slice == 0,
+    // i.e. its first payload bit is 1) of every non-IDR picture: each picture now starts
+    // with a slice whose first_mb_in_slice != 0, so only frame_num / pic_order_cnt_lsb /
+    // nal_ref_idc changes (H.264 7.4.1.2.4) can tell where it begins.
+    let data = std::fs::read(
+        videos()
+            .into_iter()
+            .find(|p| p.ends_with("high_slices.h264"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut cut = Vec::new();
+    for (start, end, header, payload) in nal_ranges(&data) {
+        let first_slice = header & 0x1f == 1 && payload & 0x80 != 0;
+        if !first_slice {
+            cut.extend_from_slice(&data[start..end]);
+        }
+    }
+    assert!(cut.len() < data.len());
+    let info = probe_h264(std::io::Cursor::new(&cut)).unwrap();
+    assert_eq!(info.frame_count, 72);
+    assert_eq!(info.keyframe_indices, vec![0, 24, 48]);
+    assert_eq!(info.stats.partial_slice_headers, 0);
+}
+
+#[test]
+fn without_parameter_sets_pictures_are_split_on_first_mb_alone() {
+    // Strip SPS and PPS: the slice headers' later fields cannot be read, but
+    // first_mb_in_slice == 0 still starts each picture.
+    let data = std::fs::read(
+        videos()
+            .into_iter()
+            .find(|p| p.ends_with("high_slices.h264"))
+            .unwrap(),
+    )
+    .unwrap();
+    let mut cut = Vec::new();
+    for (start, end, header, _) in nal_ranges(&data) {
+        if !matches!(header & 0x1f, 7 | 8) {
+            cut.extend_from_slice(&data[start..end]);
+        }
+    }
+    let err = probe_h264(std::io::Cursor::new(&cut)).unwrap_err();
+    assert!(matches!(err, vstream::media::MediaError::InvalidH264(_)));
+    let mut splitter = AccessUnitSplitter::new();
+    splitter.push(&cut);
+    splitter.finish();
+    let mut pictures = 0;
+    while let Some(unit) = splitter.poll_access_unit() {
+        pictures += u32::from(unit.has_picture());
+    }
+    assert_eq!(pictures, 72);
+    assert!(splitter.stats().partial_slice_headers > 0);
+}
