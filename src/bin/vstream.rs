@@ -1,5 +1,8 @@
 //! The `vstream` command: platform, client, inspect.
 
+#[path = "vstream/inspect.rs"]
+mod inspect;
+
 use clap::{Parser, Subcommand};
 
 /// On-demand video upload over QUIC (video-streaming/1.0).
@@ -13,18 +16,12 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show how a file would be segmented: the segment table a user debugs with.
-    Inspect(InspectArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct InspectArgs {
-    /// The file to inspect.
-    file: std::path::PathBuf,
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Inspect(args) => anyhow::bail!("inspect {}: not built yet", args.file.display()),
+        Command::Inspect(args) => inspect::run(&args),
     }
 }

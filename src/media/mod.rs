@@ -8,6 +8,8 @@
 //! reproduces the source byte for byte.
 
 mod error;
+pub mod h264;
+pub mod plan;
 
 pub use error::MediaError;
 
