@@ -75,7 +75,7 @@ fn other_files_get_a_fixed_plan_with_null_media_fields() {
 fn bad_input_fails_with_a_message_not_a_panic() {
     for args in [
         &["test_videos/nonexistent.h264"][..],
-        &["test_videos/av.mp4", "--mode", "frame"],
+        &["test_videos"],
         &["test_videos/data.bin", "--mode", "sideways"],
     ] {
         let out = inspect(args);
@@ -84,6 +84,13 @@ fn bad_input_fails_with_a_message_not_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
         assert!(!err.trim().is_empty());
     }
-    let out = inspect(&["test_videos/av.mp4", "--mode", "frame"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("status 1001"));
+}
+
+#[test]
+fn access_unit_modes_on_an_mp4_apply_fixed_chunks() {
+    let out = inspect(&["test_videos/av.mp4", "--mode", "frame", "--json"]);
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["mode"], "fixed");
+    assert_eq!(report["segment_size"], 256 * 1024);
 }

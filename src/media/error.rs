@@ -10,14 +10,6 @@ pub enum MediaError {
     /// A `segment_mode` name that is not frame, gop, time, auto or fixed.
     #[error("unknown segment mode {0:?} (expected frame, gop, time, auto or fixed)")]
     UnknownSegmentMode(String),
-    /// The requested mode does not apply to this file (e.g. frame mode on a non-H.264 file).
-    #[error("segment mode {mode} does not apply to a {format} file")]
-    ModeNotApplicable {
-        /// The mode asked for.
-        mode: crate::media::SegmentMode,
-        /// The file's format name.
-        format: String,
-    },
     /// The file is not valid H.264 Annex-B where it must be.
     #[error("invalid H.264 stream: {0}")]
     InvalidH264(String),
@@ -36,7 +28,6 @@ impl MediaError {
             MediaError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => 404,
             MediaError::Io(_) => 500,
             MediaError::UnknownSegmentMode(_) => 400,
-            MediaError::ModeNotApplicable { .. } => 1001,
             MediaError::InvalidH264(_) | MediaError::InvalidMp4(_) => 1001,
             MediaError::NoTimeAxis => 400,
         }

@@ -10,12 +10,14 @@
 //! | file | `frame` / `gop` / `time` | `fixed` | `auto` |
 //! | --- | --- | --- | --- |
 //! | H.264 | access-unit runs (below) | 256 KiB chunks | bandwidth > 10 Mbps or unknown: `frame`; else `gop` |
-//! | MP4 | [`MediaError::ModeNotApplicable`] (1001) | 256 KiB chunks | bandwidth > 50 Mbps: 512 KiB, > 10 Mbps: 256 KiB, else 128 KiB; unknown: 256 KiB |
-//! | other | [`MediaError::ModeNotApplicable`] (1001) | 512 KiB chunks | 512 KiB chunks |
+//! | MP4 | 256 KiB chunks | 256 KiB chunks | bandwidth > 50 Mbps: 512 KiB, > 10 Mbps: 256 KiB, else 128 KiB; unknown: 256 KiB |
+//! | other | 512 KiB chunks | 512 KiB chunks | 512 KiB chunks |
 //!
-//! MP4 and other files refuse access-unit modes rather than silently falling back to
-//! fixed chunks: the acknowledgement would otherwise carry a mode the platform did not ask
-//! for. [`resolve_mode`] gives the decision without reading the file.
+//! The specification cuts MP4 files into fixed chunks whatever the request says (its own
+//! FileRequest example asks `frame` for `video1.mp4`), and any other file into 512 KiB
+//! chunks. So access-unit modes on those files apply fixed chunks, and the acknowledgement
+//! says so: its `segment_mode` is what was applied (`fixed`), never what was asked.
+//! [`resolve_mode`] gives the decision without reading the file.
 //!
 //! H.264 access-unit modes (profile section 7):
 //! - `frame`: one access unit per segment.
@@ -105,18 +107,13 @@ pub const OTHER_SEGMENT_SIZE: u64 = 512 * 1024;
 
 /// The mode a plan will apply, and its chunk size for fixed modes, without reading the file.
 ///
-/// # Errors
-/// [`MediaError::ModeNotApplicable`] for `frame`, `gop` or `time` on a non-H.264 file.
+/// Never fails today; the `Result` leaves room for modes a format cannot take.
 pub fn resolve_mode(
     format: &FileFormat,
     mode: SegmentMode,
     bandwidth_bps: Option<u64>,
 ) -> Result<(SegmentMode, Option<u64>), MediaError> {
     const MBPS: u64 = 1_000_000;
-    let not_applicable = || MediaError::ModeNotApplicable {
-        mode,
-        format: format.name().to_string(),
-    };
     Ok(match (format, mode) {
         (FileFormat::H264, SegmentMode::Auto) => match bandwidth_bps {
             Some(bw) if bw <= 10 * MBPS => (SegmentMode::Gop, None),
@@ -124,7 +121,6 @@ pub fn resolve_mode(
         },
         (FileFormat::H264, SegmentMode::Fixed) => (SegmentMode::Fixed, Some(MP4_SEGMENT_SIZE)),
         (FileFormat::H264, m) => (m, None),
-        (FileFormat::Mp4, SegmentMode::Fixed) => (SegmentMode::Fixed, Some(MP4_SEGMENT_SIZE)),
         (FileFormat::Mp4, SegmentMode::Auto) => {
             let size = match bandwidth_bps {
                 None => MP4_SEGMENT_SIZE,
@@ -134,10 +130,8 @@ pub fn resolve_mode(
             };
             (SegmentMode::Fixed, Some(size))
         }
-        (FileFormat::Other(_), SegmentMode::Fixed | SegmentMode::Auto) => {
-            (SegmentMode::Fixed, Some(OTHER_SEGMENT_SIZE))
-        }
-        _ => return Err(not_applicable()),
+        (FileFormat::Mp4, _) => (SegmentMode::Fixed, Some(MP4_SEGMENT_SIZE)),
+        (FileFormat::Other(_), _) => (SegmentMode::Fixed, Some(OTHER_SEGMENT_SIZE)),
     })
 }
 
@@ -179,7 +173,7 @@ impl SegmentPlan {
     /// IDR positions too); MP4 and other files are not read at all, only measured.
     ///
     /// # Errors
-    /// [`MediaError::ModeNotApplicable`] (see [`resolve_mode`]); [`MediaError::InvalidH264`]
+    /// [`MediaError::InvalidH264`]
     /// for an access-unit mode on a non-empty H.264 file holding no coded picture;
     /// [`MediaError::Io`] when reading fails.
     pub fn build(
