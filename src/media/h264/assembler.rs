@@ -109,9 +109,10 @@ impl Assembler {
             (_, Some(key)) => {
                 let partial = &mut self.stats.partial_slice_headers;
                 self.pending.has_picture
-                    && self.prev_slice.as_ref().map_or(true, |prev| {
-                        key.starts_new_picture(prev, &self.ctx, partial)
-                    })
+                    && self
+                        .prev_slice
+                        .as_ref()
+                        .is_none_or(|prev| key.starts_new_picture(prev, &self.ctx, partial))
             }
             _ => false,
         };
