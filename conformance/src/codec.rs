@@ -7,6 +7,7 @@
 //!     json-envelope | binary-envelope
 //!     segment                    whole segment stream (Segment::decode)
 //!     segment-header             SegmentHeader::decode_maybe (Debug of the Option)
+//!     segment-header-bounded [N] the same, then the stream bound (default 16 MiB)
 //!     first-byte                 classify_stream(first input byte)
 //!     segment-id                 16 bytes -> SegmentId (Debug shows transfer#index)
 //!     ack <Ack|FileRequestAck|PlaybackAck>  StatusResponse 200 whose message is the input
@@ -117,6 +118,18 @@ fn decode(target: &str, input: &[u8]) -> Result<Result<Decoded, WireError>, Stri
         "binary-envelope" => BinaryEnvelope::decode_exact(input).map(Decoded::BinaryEnvelope),
         "segment" => Segment::decode(input).map(Decoded::Segment),
         "segment-header" => SegmentHeader::decode_maybe(input).map(Decoded::Header),
+        "segment-header-bounded" => {
+            let limit = match arg {
+                "" => DEFAULT_MAX_STREAM_LEN,
+                n => n.parse().map_err(|e| format!("bad bound: {e}"))?,
+            };
+            SegmentHeader::decode_maybe(input).and_then(|h| {
+                if let Some((header, _)) = &h {
+                    header.check_bound(limit)?;
+                }
+                Ok(Decoded::Header(h))
+            })
+        }
         "first-byte" => {
             let b = *input.first().ok_or("first-byte needs one byte")?;
             classify_stream(b).map(Decoded::Stream)

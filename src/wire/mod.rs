@@ -60,7 +60,8 @@ pub use requests::{
     SessionStart, StatsRequest,
 };
 pub use segment::{
-    classify_stream, AudioHeader, ExtendedMetadata, Segment, SegmentHeader, StreamKind, VideoHeader,
+    classify_stream, AudioHeader, ExtendedMetadata, Segment, SegmentHeader, StreamKind,
+    VideoHeader, DEFAULT_MAX_STREAM_LEN,
 };
 pub use segment_flags::SegmentFlags;
 pub use segment_id::{ParseTransferIdError, SegmentId, TransferId};

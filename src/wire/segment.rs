@@ -36,6 +36,9 @@ pub fn classify_stream(first_byte: u8) -> Result<StreamKind, WireError> {
     }
 }
 
+/// The default bound on what a receiver reads from one stream: 16 MiB (profile section 2).
+pub const DEFAULT_MAX_STREAM_LEN: u64 = 16 * 1024 * 1024;
+
 /// A video segment header and its optional extended metadata.
 ///
 /// # Format
@@ -190,6 +193,18 @@ impl SegmentHeader {
     /// Bytes of the whole stream: header, metadata and data.
     pub fn stream_len(&self) -> u64 {
         self.encoded_len() as u64 + u64::from(self.data_length())
+    }
+
+    /// `Ok` when the whole stream (header, metadata, data) fits in `limit` bytes, else
+    /// 1006 StreamTooLong: the receiver stops the stream (profile section 2).
+    pub fn check_bound(&self, limit: u64) -> Result<(), WireError> {
+        if self.stream_len() <= limit {
+            Ok(())
+        } else {
+            Err(WireError::StreamTooLong {
+                limit: usize::try_from(limit).unwrap_or(usize::MAX),
+            })
+        }
     }
 
     /// Writes the header (and the metadata block). Metadata longer than 65535 bytes is
