@@ -4,7 +4,7 @@
 //! typed value and [`Message::encode`] writes the payload back. Payloads are consumed
 //! exactly: JSON payloads must be one JSON value; SessionEnd's must be empty.
 
-use bytes::{BufMut, Bytes};
+use bytes::BufMut;
 
 use super::{
     ErrorReport, FileListQuery, FileListResponse, FileRequest, MessageType, PauseRequest,
@@ -110,9 +110,9 @@ impl Message {
             MessageType::ResumeRequest => Message::ResumeRequest(ResumeRequest::decode(payload)?),
             MessageType::ErrorReport => Message::ErrorReport(ErrorReport::decode(payload)?),
             MessageType::StatsRequest => Message::StatsRequest(StatsRequest::decode(payload)?),
-            MessageType::StatusResponse => Message::StatusResponse(StatusResponse::decode(
-                &mut Bytes::copy_from_slice(payload),
-            )?),
+            MessageType::StatusResponse => {
+                Message::StatusResponse(StatusResponse::decode(&mut &payload[..])?)
+            }
             MessageType::VersionNegotiation => {
                 Message::VersionNegotiation(ProtocolVersion::decode(&mut &payload[..])?)
             }

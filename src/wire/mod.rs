@@ -23,6 +23,7 @@ mod acks;
 mod binary_envelope;
 mod error;
 mod error_report;
+mod extended_metadata;
 mod file_list;
 mod file_request;
 mod json_envelope;
@@ -44,6 +45,7 @@ pub use error::WireError;
 pub use error_report::{
     ErrorReport, RetransmissionReason, RetransmissionRequest, SegmentRetransmissionRequest,
 };
+pub use extended_metadata::ExtendedMetadata;
 pub use file_list::{
     AspectRatio, CodecInfo, FileEntry, FileListQuery, FileListResponse, Resolution,
 };
@@ -60,8 +62,8 @@ pub use requests::{
     SessionStart, StatsRequest,
 };
 pub use segment::{
-    classify_stream, AudioHeader, ExtendedMetadata, Segment, SegmentHeader, StreamKind,
-    VideoHeader, DEFAULT_MAX_STREAM_LEN,
+    classify_stream, AudioHeader, Segment, SegmentHeader, StreamKind, VideoHeader,
+    DEFAULT_MAX_STREAM_LEN,
 };
 pub use segment_flags::SegmentFlags;
 pub use segment_id::{ParseTransferIdError, SegmentId, TransferId};
