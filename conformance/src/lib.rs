@@ -9,6 +9,7 @@
 //!
 //! A case whose `kind` has no runner fails, as does a case that checks nothing: a case that
 //! cannot fail is a defect.
+#![warn(missing_docs)]
 
 mod codec;
 pub mod golden;

@@ -52,7 +52,7 @@ pub struct ExtendedMetadata {
 }
 
 impl ExtendedMetadata {
-    /// The metadata as compact JSON bytes (for [`VideoHeader::metadata`]).
+    /// The metadata as compact JSON bytes (for [`VideoHeader::metadata`](super::VideoHeader::metadata)).
     pub fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).unwrap_or_default()
     }

@@ -51,7 +51,7 @@ pub const DEFAULT_MAX_STREAM_LEN: u64 = 16 * 1024 * 1024;
 /// then:               | data (data len bytes)                            |
 /// ```
 /// `data len` counts the media data only, not the metadata block (docs/protocol.md).
-/// [`VideoHeader::encode`] sets bit 0x80 exactly when `metadata` is Some.
+/// [`SegmentHeader::encode`] sets bit 0x80 exactly when `metadata` is Some.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VideoHeader {
     /// The segment's id.
