@@ -31,6 +31,7 @@ proptest! {
         prop_assert_eq!(bytes.first(), Some(&b'{'));
         let back = JsonEnvelope::decode(&bytes).unwrap();
         prop_assert_eq!(&back, &env);
+        prop_assert_eq!(UniStream::decode(&bytes), Ok(UniStream::Envelope(env)));
         prop_assert_eq!(back.message(), Ok(m));
     }
 
@@ -48,6 +49,7 @@ proptest! {
     fn segments_round_trip_and_decode_maybe_waits_at_every_split(s in segment()) {
         let bytes = s.to_bytes();
         prop_assert_eq!(Segment::decode(&bytes), Ok(s.clone()));
+        prop_assert_eq!(UniStream::decode(&bytes), Ok(UniStream::Segment(s.clone())));
         let header_len = s.header().encoded_len();
         for cut in 0..=bytes.len() {
             let got = SegmentHeader::decode_maybe(&bytes[..cut]).unwrap();
@@ -96,6 +98,7 @@ proptest! {
         let _ = BinaryEnvelope::decode(&mut &bytes[..]);
         let _ = BinaryEnvelope::decode_exact(&bytes);
         let _ = Segment::decode(&bytes);
+        let _ = UniStream::decode(&bytes);
         let _ = ExtendedMetadata::from_bytes(&bytes);
         let _ = SegmentRetransmissionRequest::decode(&bytes);
         for cut in 0..=bytes.len() {

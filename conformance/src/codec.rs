@@ -6,6 +6,7 @@
 //!     payload <TypeName|0xNN>   Message::decode
 //!     json-envelope | binary-envelope
 //!     segment                    whole segment stream (Segment::decode)
+//!     uni-stream                 whole unidirectional stream, first-byte dispatch
 //!     segment-header             SegmentHeader::decode_maybe (Debug of the Option)
 //!     segment-header-bounded [N] the same, then the stream bound (default 16 MiB)
 //!     first-byte                 classify_stream(first input byte)
@@ -35,6 +36,7 @@ enum Decoded {
     JsonEnvelope(JsonEnvelope),
     BinaryEnvelope(BinaryEnvelope),
     Segment(Segment),
+    Uni(UniStream),
     Header(Option<(SegmentHeader, usize)>),
     Stream(StreamKind),
     SegmentId(SegmentId),
@@ -51,6 +53,7 @@ impl Decoded {
             Decoded::JsonEnvelope(v) => format!("{v:?}"),
             Decoded::BinaryEnvelope(v) => format!("{v:?}"),
             Decoded::Segment(v) => format!("{v:?}"),
+            Decoded::Uni(v) => format!("{v:?}"),
             Decoded::Header(v) => format!("{v:?}"),
             Decoded::Stream(v) => format!("{v:?}"),
             Decoded::SegmentId(v) => format!("{v:?} {:?}", v.parts()),
@@ -67,6 +70,7 @@ impl Decoded {
             Decoded::JsonEnvelope(e) => e.to_bytes(),
             Decoded::BinaryEnvelope(e) => e.to_bytes(),
             Decoded::Segment(s) => s.to_bytes(),
+            Decoded::Uni(u) => u.to_bytes(),
             Decoded::Header(Some((h, _))) => {
                 let mut v = Vec::new();
                 h.encode(&mut v);
@@ -87,7 +91,7 @@ impl Decoded {
 
     fn message(&self) -> Result<Message, WireError> {
         match self {
-            Decoded::JsonEnvelope(e) => e.message(),
+            Decoded::JsonEnvelope(e) | Decoded::Uni(UniStream::Envelope(e)) => e.message(),
             Decoded::BinaryEnvelope(e) => e.message(),
             Decoded::Message(m) => Ok(m.clone()),
             other => Err(WireError::Json {
@@ -117,6 +121,7 @@ fn decode(target: &str, input: &[u8]) -> Result<Result<Decoded, WireError>, Stri
         "json-envelope" => JsonEnvelope::decode(input).map(Decoded::JsonEnvelope),
         "binary-envelope" => BinaryEnvelope::decode_exact(input).map(Decoded::BinaryEnvelope),
         "segment" => Segment::decode(input).map(Decoded::Segment),
+        "uni-stream" => UniStream::decode(input).map(Decoded::Uni),
         "segment-header" => SegmentHeader::decode_maybe(input).map(Decoded::Header),
         "segment-header-bounded" => {
             let limit = match arg {

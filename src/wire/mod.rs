@@ -14,7 +14,7 @@
 //! - Acknowledgements carried in StatusResponse messages: [`Ack`], [`FileRequestAck`],
 //!   [`PlaybackAck`].
 //! - Segments: [`SegmentHeader`], [`Segment`], [`SegmentId`], [`TransferId`],
-//!   [`classify_stream`].
+//!   [`classify_stream`], [`UniStream`].
 //!
 //! `docs/protocol.md` lists the decisions taken here beyond the specification and profile,
 //! each with its conformance case.
@@ -36,6 +36,7 @@ mod segment;
 mod segment_flags;
 mod segment_id;
 mod status;
+mod stream;
 mod timestamp;
 mod version;
 
@@ -61,12 +62,10 @@ pub use requests::{
     AudioHandling, PauseRequest, RateChange, ResumeRequest, SeekDirection, SeekRequest, SeekType,
     SessionStart, StatsRequest,
 };
-pub use segment::{
-    classify_stream, AudioHeader, Segment, SegmentHeader, StreamKind, VideoHeader,
-    DEFAULT_MAX_STREAM_LEN,
-};
+pub use segment::{AudioHeader, Segment, SegmentHeader, VideoHeader, DEFAULT_MAX_STREAM_LEN};
 pub use segment_flags::SegmentFlags;
 pub use segment_id::{ParseTransferIdError, SegmentId, TransferId};
 pub use status::{StatusCode, StatusResponse};
+pub use stream::{classify_stream, StreamKind, UniStream};
 pub use timestamp::Timestamp;
 pub use version::ProtocolVersion;

@@ -2,7 +2,7 @@
 //!
 //! Each segment travels on its own unidirectional stream: header, metadata when flagged,
 //! data, then the stream is finished (profile section 2). The first byte of a stream tells
-//! what it carries ([`classify_stream`]). [`SegmentHeader::decode_maybe`] reads a header
+//! what it carries ([`classify_stream`](super::classify_stream)). [`SegmentHeader::decode_maybe`] reads a header
 //! from a growing buffer and consumes nothing until the header (and its metadata) is whole,
 //! so a receiver can parse as bytes arrive and then copy the data straight to disk.
 //!
@@ -11,29 +11,7 @@
 use bytes::{Buf, BufMut, Bytes};
 
 use super::error::{AUDIO_SEGMENT, VIDEO_SEGMENT};
-use super::{SegmentFlags, SegmentId, WireError};
-
-/// What a unidirectional stream carries, from its first byte (profile section 2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StreamKind {
-    /// `{` (0x7B): a JSON envelope.
-    JsonEnvelope,
-    /// 0x01: a video segment.
-    VideoSegment,
-    /// 0x02: an audio segment.
-    AudioSegment,
-}
-
-/// The kind of stream whose first byte is `first_byte`; anything else is 400
-/// ([`WireError::UnknownStreamType`]): the receiver stops that stream alone.
-pub fn classify_stream(first_byte: u8) -> Result<StreamKind, WireError> {
-    match first_byte {
-        b'{' => Ok(StreamKind::JsonEnvelope),
-        VideoHeader::TYPE => Ok(StreamKind::VideoSegment),
-        AudioHeader::TYPE => Ok(StreamKind::AudioSegment),
-        other => Err(WireError::UnknownStreamType(other)),
-    }
-}
+use super::{classify_stream, SegmentFlags, SegmentId, StreamKind, WireError};
 
 /// The default bound on what a receiver reads from one stream: 16 MiB (profile section 2).
 pub const DEFAULT_MAX_STREAM_LEN: u64 = 16 * 1024 * 1024;
