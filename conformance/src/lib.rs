@@ -1,6 +1,20 @@
-//! The conformance runner: replays trace cases under `conformance/cases/`.
+//! The conformance suite: trace cases under `conformance/cases/`, their runner, and the
+//! golden vectors shared by the golden test and `cargo xtask bless-golden`.
 //!
-//! (Skeleton: the trace format and runner are being built under issue 2.)
+//! # Layout
+//! - [`trace`]: the case file format (`rule`, `kind`, then `key: value` entries).
+//! - `codec`: the runner for `kind: codec` cases (decode bytes, check the outcome).
+//! - [`golden`]: the binary golden vectors and their blessing.
+//! - [`spec_json`]: the specification's JSON examples and their expected decodings.
+//!
+//! A case whose `kind` has no runner fails, as does a case that checks nothing: a case that
+//! cannot fail is a defect.
+#![warn(missing_docs)]
+
+mod codec;
+pub mod golden;
+pub mod spec_json;
+pub mod trace;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -12,8 +26,10 @@ pub fn cases_dir() -> PathBuf {
 
 /// One case's result.
 pub struct CaseResult {
-    /// Case name (file stem).
+    /// Case name: path under the cases folder, without `.trace` (e.g. `codec/version-erratum`).
     pub name: String,
+    /// The rule the case checks.
+    pub rule: String,
     /// None when it passed, else why it failed.
     pub failure: Option<String>,
 }
@@ -21,8 +37,8 @@ pub struct CaseResult {
 impl fmt::Display for CaseResult {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.failure {
-            None => write!(f, "ok   {}", self.name),
-            Some(why) => write!(f, "FAIL {}: {}", self.name, why),
+            None => write!(f, "ok   {}  [{}]", self.name, self.rule),
+            Some(why) => write!(f, "FAIL {}  [{}]: {}", self.name, self.rule, why),
         }
     }
 }
@@ -44,8 +60,57 @@ impl Outcome {
     }
 }
 
-/// Runs every case in `dir` whose name contains `filter`.
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect(&path, out)?;
+        } else if path.extension().is_some_and(|e| e == "trace") {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Replays one case's text; Err says why it failed.
+pub fn run_case(text: &str) -> Result<trace::Case, (Option<trace::Case>, String)> {
+    let case = trace::parse(text).map_err(|e| (None, e))?;
+    let result = match case.kind.as_str() {
+        "codec" => codec::run(&case.entries),
+        other => Err(format!("no runner for kind `{other}`")),
+    };
+    match result {
+        Ok(()) => Ok(case),
+        Err(e) => Err((Some(case), e)),
+    }
+}
+
+/// Runs every `*.trace` case under `dir` (recursively) whose name contains `filter`.
 pub fn run_dir(dir: &Path, filter: Option<&str>) -> anyhow::Result<Outcome> {
-    let _ = (dir, filter);
-    Ok(Outcome { cases: Vec::new() })
+    let mut paths = Vec::new();
+    collect(dir, &mut paths)?;
+    paths.sort();
+    let mut cases = Vec::new();
+    for path in paths {
+        let name = path
+            .strip_prefix(dir)
+            .unwrap_or(&path)
+            .with_extension("")
+            .to_string_lossy()
+            .replace('\\', "/");
+        if filter.is_some_and(|f| !name.contains(f)) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path)?;
+        let (rule, failure) = match run_case(&text) {
+            Ok(case) => (case.rule, None),
+            Err((case, why)) => (case.map(|c| c.rule).unwrap_or_default(), Some(why)),
+        };
+        cases.push(CaseResult {
+            name,
+            rule,
+            failure,
+        });
+    }
+    Ok(Outcome { cases })
 }

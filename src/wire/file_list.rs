@@ -103,6 +103,56 @@ mod tests {
     use super::*;
 
     #[test]
+    fn query_and_response_round_trip_through_json() {
+        for q in [
+            FileListQuery { filter: None },
+            FileListQuery {
+                filter: Some("*.h264".into()),
+            },
+        ] {
+            let json = serde_json::to_vec(&q).unwrap();
+            assert_eq!(serde_json::from_slice::<FileListQuery>(&json).unwrap(), q);
+        }
+        assert_eq!(
+            serde_json::to_string(&FileListQuery::default()).unwrap(),
+            "{}"
+        );
+        let r = FileListResponse {
+            files: vec![FileEntry {
+                file_path: "test_videos/a.mp4".into(),
+                file_size: 1_048_576,
+                duration: Some(60.5),
+                format: "mp4".into(),
+                available: true,
+                resolution: Some(Resolution::new(1920, 1080)),
+                codec: Some(CodecInfo {
+                    video: Some("H.264".into()),
+                    audio: None,
+                }),
+                frame_rate: Some(30.0),
+                bit_rate: Some(5_000_000),
+                checksum: Some("sha256:00".into()),
+            }],
+        };
+        let json = serde_json::to_vec(&r).unwrap();
+        assert_eq!(
+            serde_json::from_slice::<FileListResponse>(&json).unwrap(),
+            r
+        );
+    }
+
+    #[test]
+    fn entry_without_optional_fields_reads_as_none() {
+        let e: FileEntry = serde_json::from_str(
+            r#"{"file_path":"x.bin","file_size":3,"format":"bin","available":false,"extra":1}"#,
+        )
+        .unwrap();
+        assert_eq!(e.duration, None);
+        assert_eq!(e.resolution, None);
+        assert!(serde_json::from_str::<FileEntry>(r#"{"file_size":3}"#).is_err());
+    }
+
+    #[test]
     fn resolution_reduces_aspect_ratio() {
         assert_eq!(Resolution::new(1920, 1080).aspect_ratio, "16:9");
         assert_eq!(Resolution::new(640, 480).aspect_ratio, "4:3");

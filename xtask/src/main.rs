@@ -2,6 +2,8 @@
 //!
 //! - `conformance`: replays every case under `conformance/cases/`, prints one line per case
 //!   and a closing `N passed, M failed`; exits non-zero on any failure.
+//! - `bless-golden`: rewrites the binary golden files under `golden/` from the expected
+//!   values in `vstream_conformance::golden` (the golden test never writes them).
 //! - `bench media`: the media segmentation benchmark (release build).
 
 use std::process::{Command, ExitCode};
@@ -11,11 +13,12 @@ fn main() -> ExitCode {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
         ["conformance", rest @ ..] => conformance(rest),
+        ["bless-golden"] => bless_golden(),
         ["bench", "media", rest @ ..] => {
             cargo(&["bench", "-p", "vstream", "--bench", "media", "--"], rest)
         }
         _ => {
-            eprintln!("usage: cargo xtask <conformance [FILTER] | bench media>");
+            eprintln!("usage: cargo xtask <conformance [FILTER] | bless-golden | bench media>");
             return ExitCode::from(2);
         }
     };
@@ -37,6 +40,18 @@ fn conformance(filter: &[&str]) -> anyhow::Result<bool> {
     }
     println!("{} passed, {} failed", outcome.passed(), outcome.failed());
     Ok(outcome.failed() == 0)
+}
+
+fn bless_golden() -> anyhow::Result<bool> {
+    let dir = vstream_conformance::golden::golden_dir();
+    for path in vstream_conformance::golden::bless(&dir)? {
+        println!("wrote {}", path.display());
+    }
+    let failures = vstream_conformance::golden::check(&dir);
+    for f in &failures {
+        eprintln!("{f}");
+    }
+    Ok(failures.is_empty())
 }
 
 fn cargo(base: &[&str], extra: &[&str]) -> anyhow::Result<bool> {

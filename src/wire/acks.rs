@@ -1,0 +1,177 @@
+//! The JSON acknowledgements carried in a StatusResponse's message (profile sections 4-7).
+//!
+//! Every reply names the request it answers with `ack` (the request's sequence number).
+//! These types are what the platform reads back and the client writes: the handshake
+//! acknowledgement, the FileRequest acknowledgement and the playback acknowledgement.
+//! Unknown fields are ignored when reading.
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{SegmentMode, StatusCode, StatusResponse, TransferId, WireError};
+
+fn from_status<T: serde::de::DeserializeOwned>(
+    kind: &'static str,
+    r: &StatusResponse,
+) -> Result<T, WireError> {
+    serde_json::from_str(&r.message).map_err(|e| WireError::Json {
+        kind,
+        reason: e.to_string(),
+    })
+}
+
+/// `{"ack": n}` with, in the reply to SessionStart, the session id the platform assigned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ack {
+    /// Sequence number of the request answered.
+    pub ack: u64,
+    /// The session id (reply to SessionStart; profile section 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<Uuid>,
+}
+
+impl Ack {
+    /// StatusResponse 200 carrying this acknowledgement.
+    pub fn to_status_response(&self) -> StatusResponse {
+        StatusResponse::with_json(StatusCode::Success, self)
+    }
+
+    /// Reads the acknowledgement from a StatusResponse's message.
+    pub fn from_status_response(r: &StatusResponse) -> Result<Self, WireError> {
+        from_status("Ack", r)
+    }
+}
+
+/// The client's acceptance of a FileRequest (profile section 5).
+///
+/// # Format
+/// ```text
+/// {"ack":4,"transfer_id":"0123456789ab","file_path":"test_videos/video1.mp4",
+///  "file_size":1048576,"checksum":"sha256:<hex>","segment_mode":"fixed",
+///  "segment_size":262144,"total_segments":4,"start_segment":0}
+/// ```
+/// `segment_size` is `null` for frame and GOP segments.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileRequestAck {
+    /// Sequence number of the FileRequest.
+    pub ack: u64,
+    /// The new transfer's id.
+    pub transfer_id: TransferId,
+    /// The path as requested.
+    pub file_path: String,
+    /// The file's size in bytes.
+    pub file_size: u64,
+    /// `sha256:<64 lowercase hex digits>` of the whole file.
+    pub checksum: String,
+    /// The mode used (`fixed` for MP4 and other files).
+    pub segment_mode: SegmentMode,
+    /// Bytes per segment in fixed modes, else null.
+    pub segment_size: Option<u64>,
+    /// Segments in the whole file.
+    pub total_segments: u32,
+    /// First segment that will be sent (after seek or resume).
+    pub start_segment: u32,
+}
+
+impl FileRequestAck {
+    /// StatusResponse 200 carrying this acknowledgement.
+    pub fn to_status_response(&self) -> StatusResponse {
+        StatusResponse::with_json(StatusCode::Success, self)
+    }
+
+    /// Reads the acknowledgement from a StatusResponse's message.
+    pub fn from_status_response(r: &StatusResponse) -> Result<Self, WireError> {
+        from_status("FileRequestAck", r)
+    }
+}
+
+/// The state of a transfer after a playback command (profile section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaybackState {
+    /// Segments are going out.
+    Streaming,
+    /// No new segment stream is opened.
+    Paused,
+    /// The transfer was stopped.
+    Stopped,
+    /// Every segment was sent.
+    Completed,
+}
+
+/// Acknowledgement of a playback command (PlaybackControl or a standalone request).
+///
+/// # Format
+/// ```text
+/// {"ack":5,"state":"paused","position":12.5,"rate":1.0}
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlaybackAck {
+    /// Sequence number of the command.
+    pub ack: u64,
+    /// State after the command.
+    pub state: PlaybackState,
+    /// Position in seconds.
+    pub position: f64,
+    /// Playback rate.
+    pub rate: f64,
+    /// Extension: the transfer the command applied to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transfer_id: Option<TransferId>,
+}
+
+impl PlaybackAck {
+    /// StatusResponse 200 carrying this acknowledgement.
+    pub fn to_status_response(&self) -> StatusResponse {
+        StatusResponse::with_json(StatusCode::Success, self)
+    }
+
+    /// Reads the acknowledgement from a StatusResponse's message.
+    pub fn from_status_response(r: &StatusResponse) -> Result<Self, WireError> {
+        from_status("PlaybackAck", r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_request_ack_has_every_profile_field() {
+        let a = FileRequestAck {
+            ack: 4,
+            transfer_id: TransferId::new(0x0123_4567_89ab).unwrap(),
+            file_path: "v.h264".into(),
+            file_size: 10,
+            checksum: "sha256:00".into(),
+            segment_mode: SegmentMode::Frame,
+            segment_size: None,
+            total_segments: 3,
+            start_segment: 0,
+        };
+        let r = a.to_status_response();
+        assert_eq!(
+            r.message,
+            r#"{"ack":4,"transfer_id":"0123456789ab","file_path":"v.h264","file_size":10,"checksum":"sha256:00","segment_mode":"frame","segment_size":null,"total_segments":3,"start_segment":0}"#
+        );
+        assert_eq!(FileRequestAck::from_status_response(&r).unwrap(), a);
+        assert_eq!(r.ack(), Some(4));
+    }
+
+    #[test]
+    fn playback_ack_reads_state_names() {
+        let r = StatusResponse::new(
+            StatusCode::Success,
+            r#"{"ack":5,"state":"paused","position":12.5,"rate":1.0,"extra":1}"#,
+        );
+        let a = PlaybackAck::from_status_response(&r).unwrap();
+        assert_eq!(a.state, PlaybackState::Paused);
+        let bad = StatusResponse::new(StatusCode::Success, r#"{"ack":5,"state":"gone"}"#);
+        assert_eq!(
+            PlaybackAck::from_status_response(&bad)
+                .unwrap_err()
+                .status_code(),
+            400
+        );
+    }
+}
