@@ -7,9 +7,6 @@ pub enum MediaError {
     /// Reading the file failed.
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-    /// A `segment_mode` name that is not frame, gop, time, auto or fixed.
-    #[error("unknown segment mode {0:?} (expected frame, gop, time, auto or fixed)")]
-    UnknownSegmentMode(String),
     /// The file is not valid H.264 Annex-B where it must be.
     #[error("invalid H.264 stream: {0}")]
     InvalidH264(String),
@@ -27,7 +24,6 @@ impl MediaError {
         match self {
             MediaError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => 404,
             MediaError::Io(_) => 500,
-            MediaError::UnknownSegmentMode(_) => 400,
             MediaError::InvalidH264(_) | MediaError::InvalidMp4(_) => 1001,
             MediaError::NoTimeAxis => 400,
         }

@@ -2,7 +2,7 @@
 //!
 //! Pure and synchronous (no tokio, no quinn). Everything reads from disk through
 //! `Read + Seek` in bounded memory: a file is scanned once into a compact
-//! [`SegmentPlan`](plan::SegmentPlan) (offsets, sizes, flags, timestamps), then each
+//! `SegmentPlan` ([`plan`]) (offsets, sizes, flags, timestamps), then each
 //! segment's bytes are read at its offset when it is sent. The segments of a plan
 //! partition the file exactly, in order, so a receiver that writes them back to back
 //! reproduces the source byte for byte.
@@ -11,12 +11,13 @@ mod error;
 pub mod h264;
 pub mod plan;
 
+/// How a FileRequest asks the client to cut a file: the wire's own type, shared here.
+pub use crate::wire::SegmentMode;
 pub use error::MediaError;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 /// What kind of file a path holds, which decides how it is segmented.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -56,55 +57,6 @@ impl FileFormat {
 }
 
 impl fmt::Display for FileFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// How a FileRequest asks the client to cut the file (specification `segment_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SegmentMode {
-    /// One H.264 access unit per segment.
-    Frame,
-    /// IDR to IDR, split at 64 KiB / 30 frames.
-    Gop,
-    /// Runs of access units covering a fixed media duration.
-    Time,
-    /// Chosen by the specification's bandwidth rule.
-    Auto,
-    /// Fixed-size byte chunks (MP4 and other files; also forced for H.264 on request).
-    Fixed,
-}
-
-impl SegmentMode {
-    /// The lowercase name used on the wire.
-    pub fn name(self) -> &'static str {
-        match self {
-            SegmentMode::Frame => "frame",
-            SegmentMode::Gop => "gop",
-            SegmentMode::Time => "time",
-            SegmentMode::Auto => "auto",
-            SegmentMode::Fixed => "fixed",
-        }
-    }
-}
-
-impl FromStr for SegmentMode {
-    type Err = MediaError;
-    fn from_str(s: &str) -> Result<Self, MediaError> {
-        match s {
-            "frame" => Ok(SegmentMode::Frame),
-            "gop" => Ok(SegmentMode::Gop),
-            "time" => Ok(SegmentMode::Time),
-            "auto" => Ok(SegmentMode::Auto),
-            "fixed" => Ok(SegmentMode::Fixed),
-            other => Err(MediaError::UnknownSegmentMode(other.to_string())),
-        }
-    }
-}
-
-impl fmt::Display for SegmentMode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }

@@ -6,7 +6,7 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use vstream::media::plan::{PlanOptions, SegmentPlan};
-use vstream::media::{FileFormat, MediaError, MediaInfo, SegmentMode};
+use vstream::media::{FileFormat, MediaInfo, SegmentMode};
 
 /// Arguments of `vstream inspect`.
 #[derive(clap::Args, Debug)]
@@ -28,7 +28,9 @@ pub(crate) struct InspectArgs {
 }
 
 fn parse_mode(s: &str) -> Result<SegmentMode, String> {
-    s.parse().map_err(|e: MediaError| e.to_string())
+    SegmentMode::from_name(s).ok_or_else(|| {
+        format!("unknown segment mode {s:?} (expected frame, gop, time, auto or fixed)")
+    })
 }
 
 /// What the media layer knows of a file beyond its plan.
