@@ -8,6 +8,8 @@
 //! reproduces the source byte for byte.
 
 mod error;
+pub mod mp4;
+pub mod probe;
 
 pub use error::MediaError;
 
