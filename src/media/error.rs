@@ -13,6 +13,15 @@ pub enum MediaError {
     /// The file is not a valid MP4 where it must be.
     #[error("invalid MP4 file: {0}")]
     InvalidMp4(String),
+    /// One MP4 box is malformed: truncated, lying about its size or counts, or missing a
+    /// required child.
+    #[error("malformed MP4 box {kind}: {reason}")]
+    MalformedBox {
+        /// The four-character type of the box at fault (or of its parent).
+        kind: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The file has no time axis (a seek or time mode is impossible).
     #[error("file has no time axis")]
     NoTimeAxis,
@@ -25,6 +34,7 @@ impl MediaError {
             MediaError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => 404,
             MediaError::Io(_) => 500,
             MediaError::InvalidH264(_) | MediaError::InvalidMp4(_) => 1001,
+            MediaError::MalformedBox { .. } => 1001,
             MediaError::NoTimeAxis => 400,
         }
     }

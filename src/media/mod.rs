@@ -9,7 +9,9 @@
 
 mod error;
 pub mod h264;
+pub mod mp4;
 pub mod plan;
+pub mod probe;
 
 /// How a FileRequest asks the client to cut a file: the wire's own type, shared here.
 pub use crate::wire::SegmentMode;

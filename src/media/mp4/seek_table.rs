@@ -1,0 +1,241 @@
+//! The seek table: every sync sample of a track with its presentation time and its absolute
+//! byte offset, computed from the sample tables without touching `mdat`.
+//!
+//! A seek in MP4 fixed mode restarts at the chunk holding the sync sample's byte offset
+//! (profile section 6); this is where those offsets come from. The walk is a single pass over
+//! the chunk table, so its cost is proportional to the tables, whatever the counts claim.
+
+use super::moov::trak::stbl::Stbl;
+use super::SyncSample;
+use crate::media::MediaError;
+
+/// More sync samples than this is refused: 16 Mi entries is what a 64 MiB sample size table
+/// could describe, and keeps the seek table itself under 256 MiB for a hostile file.
+const MAX_SYNC_SAMPLES: u64 = 16 * 1024 * 1024;
+
+/// The track's timing, needed to turn sample indices into seconds.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrackTiming {
+    /// `mdhd` timescale.
+    pub(crate) timescale: u32,
+    /// Seconds added to composition times by the edit list.
+    pub(crate) presentation_shift: f64,
+}
+
+/// The sync samples of a track in increasing order.
+///
+/// `file_size` bounds tables whose counts are not backed by bytes (a constant-size `stsz`).
+pub(crate) fn sync_samples(
+    stbl: &Stbl,
+    timing: TrackTiming,
+    file_size: u64,
+) -> Result<Vec<SyncSample>, MediaError> {
+    let sample_count = stbl.stsz.sample_count;
+    if stbl.stsz.sample_size != 0
+        && u64::from(sample_count) * u64::from(stbl.stsz.sample_size) > file_size
+    {
+        return Err(invalid("stsz", "sample sizes add up to more than the file"));
+    }
+    let indices = sync_indices(stbl, sample_count)?;
+    let offsets = byte_offsets(stbl, &indices)?;
+    let times = presentation_times(stbl, timing, &indices)?;
+    Ok(offsets
+        .into_iter()
+        .zip(times)
+        .map(|(byte_offset, time)| SyncSample { time, byte_offset })
+        .collect())
+}
+
+/// 0-based indices of the sync samples: from `stss` (sorted, deduplicated, out-of-range
+/// entries dropped), or every sample when `stss` is absent.
+fn sync_indices(stbl: &Stbl, sample_count: u32) -> Result<Vec<u32>, MediaError> {
+    match &stbl.stss {
+        Some(stss) => {
+            let mut indices: Vec<u32> = stss
+                .sample_number
+                .iter()
+                .filter(|n| **n >= 1 && **n <= sample_count)
+                .map(|n| n - 1)
+                .collect();
+            indices.sort_unstable();
+            indices.dedup();
+            Ok(indices)
+        }
+        None if u64::from(sample_count) > MAX_SYNC_SAMPLES => {
+            Err(invalid("stsz", "too many samples for a seek table"))
+        }
+        None => Ok((0..sample_count).collect()),
+    }
+}
+
+/// Absolute file offsets of the samples at `indices` (sorted): chunk offset (`stco`/`co64`)
+/// plus the sizes (`stsz`) of the samples before it in its chunk (`stsc`).
+fn byte_offsets(stbl: &Stbl, indices: &[u32]) -> Result<Vec<u64>, MediaError> {
+    let chunks = &stbl.stco.chunk_offset;
+    let runs = &stbl.stsc.entries;
+    let stsz = &stbl.stsz;
+    let mut out = Vec::with_capacity(indices.len());
+    let mut wanted = indices.iter().copied().peekable();
+    let mut first_sample: u64 = 0; // index of the first sample of the current chunk
+    for (i, run) in runs.iter().enumerate() {
+        if run.first_chunk == 0 || (i > 0 && run.first_chunk <= runs[i - 1].first_chunk) {
+            return Err(invalid("stsc", "first_chunk is zero or not increasing"));
+        }
+        let first = run.first_chunk as usize - 1;
+        let end = runs
+            .get(i + 1)
+            .map_or(chunks.len(), |next| next.first_chunk as usize - 1)
+            .min(chunks.len());
+        for &chunk_offset in chunks.get(first..end).unwrap_or(&[]) {
+            let next_first = first_sample + u64::from(run.samples_per_chunk);
+            // Within one chunk, walk forward once, summing sizes, past each wanted sample.
+            let (mut sample, mut offset) = (first_sample, chunk_offset);
+            while let Some(&target) = wanted.peek() {
+                let target = u64::from(target);
+                if target >= next_first {
+                    break;
+                }
+                while sample < target {
+                    offset = add_size(stsz, sample, offset)?;
+                    sample += 1;
+                }
+                out.push(offset);
+                wanted.next();
+            }
+            first_sample = next_first;
+            if wanted.peek().is_none() {
+                return Ok(out);
+            }
+        }
+    }
+    if wanted.peek().is_some() {
+        return Err(invalid(
+            "stsc",
+            "chunks hold fewer samples than the sync table names",
+        ));
+    }
+    Ok(out)
+}
+
+fn add_size(
+    stsz: &super::moov::trak::stbl::Stsz,
+    sample: u64,
+    offset: u64,
+) -> Result<u64, MediaError> {
+    let size = u32::try_from(sample)
+        .ok()
+        .and_then(|s| stsz.size_of(s))
+        .ok_or_else(|| invalid("stsz", "fewer sizes than samples"))?;
+    offset
+        .checked_add(u64::from(size))
+        .ok_or_else(|| invalid("stco", "sample offset overflows"))
+}
+
+/// Presentation times in seconds of the samples at `indices` (sorted): decode time from
+/// `stts`, plus the `ctts` offset, plus the edit list's shift; never below zero.
+fn presentation_times(
+    stbl: &Stbl,
+    timing: TrackTiming,
+    indices: &[u32],
+) -> Result<Vec<f64>, MediaError> {
+    if timing.timescale == 0 {
+        return Err(invalid("mdhd", "timescale is zero"));
+    }
+    let decode = RunCursor::new(
+        stbl.stts
+            .entries
+            .iter()
+            .map(|e| (e.sample_count, e.sample_delta)),
+    );
+    let mut decode = decode;
+    let mut composition = stbl.ctts.as_ref().map(|ctts| {
+        RunCursor::new(
+            ctts.entries
+                .iter()
+                .map(|e| (e.sample_count, e.sample_offset)),
+        )
+    });
+    let scale = f64::from(timing.timescale);
+    let mut out = Vec::with_capacity(indices.len());
+    for &index in indices {
+        let dts = decode.decode_time(u64::from(index));
+        let cts_offset = composition
+            .as_mut()
+            .and_then(|c| c.value_at(u64::from(index)))
+            .unwrap_or(0);
+        let time = (dts as f64 + f64::from(cts_offset)) / scale + timing.presentation_shift;
+        out.push(time.max(0.0));
+    }
+    Ok(out)
+}
+
+/// A forward-only cursor over run-length tables (`stts`, `ctts`): (count, value) runs.
+struct RunCursor<I> {
+    runs: I,
+    /// Current run: first sample index, count, value.
+    current: Option<(u64, u32, i64)>,
+    /// Decode time at the start of the current run (meaningful for `stts`).
+    time_at_run: u64,
+}
+
+impl<I, V> RunCursor<I>
+where
+    I: Iterator<Item = (u32, V)>,
+    V: Into<i64>,
+{
+    fn new(mut runs: I) -> Self {
+        let current = runs.next().map(|(count, value)| (0, count, value.into()));
+        RunCursor {
+            runs,
+            current,
+            time_at_run: 0,
+        }
+    }
+
+    /// Moves to the run holding `index`; false when the table ends before it.
+    fn seek(&mut self, index: u64) -> bool {
+        while let Some((first, count, value)) = self.current {
+            if index < first + u64::from(count) {
+                return true;
+            }
+            let delta = u64::try_from(value).unwrap_or(0);
+            self.time_at_run = self
+                .time_at_run
+                .saturating_add(u64::from(count).saturating_mul(delta));
+            self.current = self
+                .runs
+                .next()
+                .map(|(c, v)| (first + u64::from(count), c, v.into()));
+        }
+        false
+    }
+
+    /// The value of the run holding `index` (for `ctts`).
+    fn value_at(&mut self, index: u64) -> Option<i32> {
+        if self.seek(index) {
+            self.current.map(|(_, _, v)| v as i32)
+        } else {
+            None
+        }
+    }
+
+    /// The decode time of sample `index` (for `stts`); past the table, the total duration.
+    fn decode_time(&mut self, index: u64) -> u64 {
+        if self.seek(index) {
+            if let Some((first, _, delta)) = self.current {
+                let delta = u64::try_from(delta).unwrap_or(0);
+                return self
+                    .time_at_run
+                    .saturating_add((index - first).saturating_mul(delta));
+            }
+        }
+        self.time_at_run
+    }
+}
+
+fn invalid(kind: &str, reason: &str) -> MediaError {
+    MediaError::MalformedBox {
+        kind: kind.to_string(),
+        reason: reason.to_string(),
+    }
+}
