@@ -2,10 +2,10 @@
 
 use anyhow::{Context, Result};
 use serde::Serialize;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use vstream::media::plan::{PlanOptions, SegmentPlan};
+use vstream::media::probe::plan_file;
 use vstream::media::{FileFormat, MediaInfo, SegmentMode};
 
 /// Arguments of `vstream inspect`.
@@ -31,25 +31,6 @@ fn parse_mode(s: &str) -> Result<SegmentMode, String> {
     SegmentMode::from_name(s).ok_or_else(|| {
         format!("unknown segment mode {s:?} (expected frame, gop, time, auto or fixed)")
     })
-}
-
-/// What the media layer knows of a file beyond its plan.
-struct FileMedia {
-    info: MediaInfo,
-    opts: PlanOptions,
-}
-
-/// Media metadata of non-H.264 files (H.264 metadata comes from the plan's own scan).
-///
-/// MP4 files: fill `info`, `opts.mp4_duration` and `opts.mp4_sync_samples` here once
-/// `vstream::media::mp4` is merged; until then they are inspected as plain fixed chunks.
-fn file_media(_path: &Path, format: &FileFormat) -> Result<FileMedia> {
-    let info = MediaInfo::default();
-    let opts = PlanOptions::default();
-    match format {
-        FileFormat::Mp4 => Ok(FileMedia { info, opts }),
-        _ => Ok(FileMedia { info, opts }),
-    }
 }
 
 #[derive(Serialize)]
@@ -88,12 +69,15 @@ struct SegmentRow {
 /// Runs `vstream inspect`.
 pub(crate) fn run(args: &InspectArgs) -> Result<()> {
     let path = &args.file;
-    let format = FileFormat::from_path(path);
-    let mut media = file_media(path, &format)?;
-    media.opts.bandwidth_bps = args.bandwidth;
-    media.opts.time_segment_secs = args.time_segment;
-    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let plan = SegmentPlan::build(file, &format, args.mode, &media.opts).map_err(|e| {
+    let opts = PlanOptions {
+        bandwidth_bps: args.bandwidth,
+        time_segment_secs: args.time_segment,
+        ..PlanOptions::default()
+    };
+    if path.is_dir() {
+        anyhow::bail!("{} is a directory, not a file", path.display());
+    }
+    let (format, plan, info) = plan_file(path, args.mode, opts).map_err(|e| {
         let code = e.status_code();
         anyhow::Error::new(e).context(format!(
             "cannot segment {} in {} mode (status {code})",
@@ -101,7 +85,7 @@ pub(crate) fn run(args: &InspectArgs) -> Result<()> {
             args.mode
         ))
     })?;
-    let report = build_report(path, &format, &plan, media.info);
+    let report = build_report(path, &format, &plan, info);
     let out = io::stdout().lock();
     let written = if args.json {
         write_json(out, &report)
