@@ -213,3 +213,35 @@ fn co64_chunk_offsets_read_like_stco() {
     assert_eq!(rewritten.sync_samples, original.sync_samples);
     assert_eq!(rewritten.video, original.video);
 }
+
+/// Fragmented MP4 (samples in `moof`/`trun`, not in `moov`) is not indexed: the reader
+/// still answers, with the codec and size but no frames and no seek table, never a panic.
+#[test]
+fn fragmented_mp4_is_read_without_a_seek_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("fragmented.mp4");
+    let src = testsrc(2);
+    let args = [
+        "-f",
+        "lavfi",
+        "-i",
+        &src,
+        "-c:v",
+        "libx264",
+        "-g",
+        "25",
+        "-movflags",
+        "frag_keyframe+empty_moov",
+    ];
+    if !ffmpeg(&args, &out) {
+        return;
+    }
+    let info = read(&out);
+    let video = info.video.expect("video track");
+    assert_eq!(
+        (video.codec.as_str(), video.width, video.height),
+        ("H.264", 160, 120)
+    );
+    assert_eq!(video.frame_count, 0);
+    assert!(info.sync_samples.is_empty());
+}
