@@ -372,3 +372,47 @@ fn a_catalog_can_be_shared_between_tasks() {
     let sums: Vec<String> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(sums.iter().all(|s| *s == sums[0]));
 }
+
+#[test]
+fn a_damaged_mp4_and_an_empty_file_are_served_as_bytes() {
+    let f = fixture();
+    fs::copy(media("data.bin"), f.root.join("broken.mp4")).unwrap();
+    fs::write(f.root.join("empty.mp4"), b"").unwrap();
+    f.catalog.register("broken.mp4").unwrap();
+    f.catalog.register("empty.mp4").unwrap();
+    for name in ["broken.mp4", "empty.mp4"] {
+        let entry = f.catalog.list(Some(name)).remove(0);
+        assert!(entry.available && entry.format == "mp4");
+        assert_eq!(
+            (entry.duration, entry.resolution, entry.codec),
+            (None, None, None)
+        );
+        assert_eq!(entry.checksum, Some(sha256sum(&f.root.join(name))));
+        assert_eq!(f.catalog.resolve(name).unwrap().size, entry.file_size);
+    }
+}
+
+#[test]
+fn a_directory_link_cycle_is_cut_and_a_linked_directory_is_listed_under_its_link() {
+    let f = fixture();
+    std::os::unix::fs::symlink("..", f.root.join("videos/raw/up")).unwrap();
+    std::os::unix::fs::symlink("videos/raw", f.root.join("raw-link")).unwrap();
+    let catalog = Catalog::new(&f.root).unwrap();
+    catalog.register_root().unwrap();
+    let listed = catalog.list(None);
+    let paths = paths(&listed);
+    // videos/raw/up -> videos is an ancestor of itself: cut. raw-link/up -> videos is not an
+    // ancestor along that path, so videos' files appear once more under it.
+    assert_eq!(
+        paths,
+        [
+            "data.bin",
+            "link.mp4",
+            "raw-link/baseline.h264",
+            "raw-link/up/av.mp4",
+            "videos/av.mp4",
+            "videos/raw/baseline.h264",
+        ]
+    );
+    assert!(catalog.resolve("raw-link/up/raw/baseline.h264").is_err());
+}

@@ -170,3 +170,22 @@ fn faststart_copy_matches_ffprobe_shifted_by_the_moov() {
     assert!(shift > 0, "moov should now precede mdat");
     assert_matches_truth(&info, size, shift);
 }
+
+#[test]
+fn probe_file_dispatches_on_the_extension() {
+    use vstream::media::probe::probe_file;
+    use vstream::media::{FileFormat, MediaInfo};
+    let (format, info) = probe_file(&media("av.mp4")).unwrap();
+    assert_eq!(format, FileFormat::Mp4);
+    assert_eq!(info, read(&media("av.mp4")).to_media_info());
+    let (format, info) = probe_file(&media("data.bin")).unwrap();
+    assert_eq!(
+        (format, info),
+        (FileFormat::Other("bin".into()), MediaInfo::default())
+    );
+    let (format, info) = probe_file(&media("baseline.h264")).unwrap();
+    assert_eq!(format, FileFormat::H264);
+    assert_eq!(info.video_codec.as_deref(), Some("H.264"));
+    let err = probe_file(&media("no-such-file.mp4")).unwrap_err();
+    assert_eq!(err.status_code(), 404);
+}

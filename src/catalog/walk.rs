@@ -3,11 +3,13 @@
 //!
 //! Directories are walked recursively. A link is followed only if its target is inside the
 //! root (checked on its canonical path); a link that leaves the root, a dangling link, and
-//! anything that is neither a file nor a directory are skipped. Directory cycles through
-//! links are cut by remembering each canonical directory visited.
+//! anything that is neither a file nor a directory are skipped. A directory reached through
+//! a link is listed under the link's path too (keys do not depend on the order `read_dir`
+//! returns entries); a link back to one of its own ancestors is skipped, which cuts cycles,
+//! and walks stop at depth 32. The root is the operator's, so a tree of links crafted to
+//! blow up is theirs to avoid; a peer cannot create links.
 
 use super::CatalogError;
-use std::collections::HashSet;
 use std::path::{Component, Path, PathBuf};
 
 /// A file found by registration: its key and its size at that time.
@@ -36,8 +38,8 @@ pub(crate) fn find_files(root: &Path, path: &Path) -> Result<Vec<Found>, Catalog
     let metadata = std::fs::metadata(&canonical).map_err(|e| CatalogError::io(&canonical, e))?;
     let mut found = Vec::new();
     if metadata.is_dir() {
-        let mut visited = HashSet::new();
-        walk_dir(root, &canonical, &mut visited, &mut found)?;
+        let mut ancestors = Vec::new();
+        walk_dir(root, &canonical, &mut ancestors, &mut found)?;
     } else if metadata.is_file() {
         let key = key_of(root, &canonical).ok_or_else(|| CatalogError::UnservableName {
             path: canonical.clone(),
@@ -50,17 +52,37 @@ pub(crate) fn find_files(root: &Path, path: &Path) -> Result<Vec<Found>, Catalog
     Ok(found)
 }
 
-/// Walks `dir` (inside `root`, by its lexical path) and collects its files.
+/// Deepest directory nesting walked.
+const MAX_DEPTH: usize = 32;
+
+/// Walks `dir` (inside `root`, by its lexical path) and collects its files. `ancestors`
+/// holds the canonical paths of the directories being walked above it.
 fn walk_dir(
     root: &Path,
     dir: &Path,
-    visited: &mut HashSet<PathBuf>,
+    ancestors: &mut Vec<PathBuf>,
     found: &mut Vec<Found>,
 ) -> Result<(), CatalogError> {
     let canonical = dir.canonicalize().map_err(|e| CatalogError::io(dir, e))?;
-    if !canonical.starts_with(root) || !visited.insert(canonical) {
+    if !canonical.starts_with(root)
+        || ancestors.contains(&canonical)
+        || ancestors.len() >= MAX_DEPTH
+    {
         return Ok(());
     }
+    ancestors.push(canonical);
+    let result = walk_entries(root, dir, ancestors, found);
+    ancestors.pop();
+    result
+}
+
+/// The entries of one directory, recursing into subdirectories.
+fn walk_entries(
+    root: &Path,
+    dir: &Path,
+    ancestors: &mut Vec<PathBuf>,
+    found: &mut Vec<Found>,
+) -> Result<(), CatalogError> {
     let entries = std::fs::read_dir(dir).map_err(|e| CatalogError::io(dir, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| CatalogError::io(dir, e))?;
@@ -76,7 +98,7 @@ fn walk_dir(
             continue;
         };
         if metadata.is_dir() {
-            walk_dir(root, &path, visited, found)?;
+            walk_dir(root, &path, ancestors, found)?;
         } else if metadata.is_file() {
             // Names a peer could not ask for (non-UTF-8, backslash) are not served.
             if let Some(key) = key_of(root, &path) {

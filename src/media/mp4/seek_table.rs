@@ -239,3 +239,156 @@ fn invalid(kind: &str, reason: &str) -> MediaError {
         reason: reason.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::mp4::moov::trak::stbl::stsd::Stsd;
+    use crate::media::mp4::moov::trak::stbl::{
+        Ctts, CttsEntry, Stco, Stsc, StscEntry, Stss, Stsz, Stts, SttsEntry,
+    };
+    use proptest::prelude::*;
+
+    fn stbl(
+        runs: &[(u32, u32)],
+        sizes: Vec<u32>,
+        chunks: Vec<u64>,
+        sync: Option<Vec<u32>>,
+    ) -> Stbl {
+        Stbl {
+            stsd: Stsd { entries: vec![] },
+            stts: Stts {
+                entries: vec![SttsEntry {
+                    sample_count: sizes.len() as u32,
+                    sample_delta: 10,
+                }],
+            },
+            ctts: None,
+            stss: sync.map(|sample_number| Stss { sample_number }),
+            stsc: Stsc {
+                entries: runs
+                    .iter()
+                    .map(|&(first_chunk, samples_per_chunk)| StscEntry {
+                        first_chunk,
+                        samples_per_chunk,
+                        sample_description_index: 1,
+                    })
+                    .collect(),
+            },
+            stsz: Stsz {
+                sample_size: 0,
+                sample_count: sizes.len() as u32,
+                entry_size: sizes,
+            },
+            stco: Stco {
+                chunk_offset: chunks,
+            },
+        }
+    }
+
+    const TIMING: TrackTiming = TrackTiming {
+        timescale: 100,
+        presentation_shift: 0.0,
+    };
+
+    #[test]
+    fn sync_samples_in_the_middle_of_chunks() {
+        // Chunks 1-2 hold 3 samples, chunk 3 on holds 2. Sizes 1, 2, 3, ...
+        let table = stbl(
+            &[(1, 3), (3, 2)],
+            (1..=8).collect(),
+            vec![1000, 2000, 3000],
+            Some(vec![1, 3, 5, 8]),
+        );
+        let got = sync_samples(&table, TIMING, u64::MAX).unwrap();
+        let offsets: Vec<u64> = got.iter().map(|s| s.byte_offset).collect();
+        // Sample 3 (1-based) is 1+2 bytes into chunk 1; 5 is 4 bytes into chunk 2; 8 is 7 into chunk 3.
+        assert_eq!(offsets, [1000, 1003, 2004, 3007]);
+        let times: Vec<f64> = got.iter().map(|s| s.time).collect();
+        assert_eq!(times, [0.0, 0.2, 0.4, 0.7]);
+    }
+
+    #[test]
+    fn composition_offsets_and_edit_shift_give_presentation_times() {
+        let mut table = stbl(&[(1, 1)], vec![5; 4], vec![0, 5, 10, 15], Some(vec![1, 3]));
+        table.ctts = Some(Ctts {
+            entries: vec![CttsEntry {
+                sample_count: 4,
+                sample_offset: 20,
+            }],
+        });
+        let timing = TrackTiming {
+            timescale: 100,
+            presentation_shift: -0.2,
+        };
+        let times: Vec<f64> = sync_samples(&table, timing, u64::MAX)
+            .unwrap()
+            .iter()
+            .map(|s| s.time)
+            .collect();
+        assert_eq!(times, [0.0, 0.2]);
+    }
+
+    #[test]
+    fn bad_tables_are_errors() {
+        let decreasing = stbl(&[(2, 1), (1, 1)], vec![1; 2], vec![0, 1], None);
+        assert!(sync_samples(&decreasing, TIMING, u64::MAX).is_err());
+        let too_few_chunks = stbl(&[(1, 1)], vec![1; 3], vec![0], None);
+        assert!(sync_samples(&too_few_chunks, TIMING, u64::MAX).is_err());
+        let mut constant = stbl(&[(1, 1)], vec![], vec![0], None);
+        constant.stsz = Stsz {
+            sample_size: 1000,
+            sample_count: u32::MAX,
+            entry_size: vec![],
+        };
+        assert!(sync_samples(&constant, TIMING, 1 << 20).is_err());
+        let zero_timescale = TrackTiming {
+            timescale: 0,
+            presentation_shift: 0.0,
+        };
+        let fine = stbl(&[(1, 1)], vec![1], vec![0], None);
+        assert!(sync_samples(&fine, zero_timescale, u64::MAX).is_err());
+    }
+
+    /// Offsets by expanding every sample: the obvious, slow reference.
+    fn naive_offsets(table: &Stbl) -> Vec<u64> {
+        let mut offsets = Vec::new();
+        let runs = &table.stsc.entries;
+        let mut sample = 0usize;
+        for (c, &chunk_offset) in table.stco.chunk_offset.iter().enumerate() {
+            let chunk = c as u32 + 1;
+            let run = runs.iter().rev().find(|r| r.first_chunk <= chunk).unwrap();
+            let mut offset = chunk_offset;
+            for _ in 0..run.samples_per_chunk {
+                if sample == table.stsz.entry_size.len() {
+                    return offsets;
+                }
+                offsets.push(offset);
+                offset += u64::from(table.stsz.entry_size[sample]);
+                sample += 1;
+            }
+        }
+        offsets
+    }
+
+    proptest! {
+        #[test]
+        fn offsets_equal_the_naive_expansion(
+            spc in proptest::collection::vec(1u32..6, 1..6),
+            sizes in proptest::collection::vec(0u32..1000, 1..60),
+            sync_every in 1usize..7,
+        ) {
+            // One stsc run per chunk-group of two chunks; enough chunks for every sample.
+            let runs: Vec<(u32, u32)> = spc.iter().enumerate().map(|(i, &n)| (2 * i as u32 + 1, n)).collect();
+            let chunks: Vec<u64> = (0..sizes.len() as u64).map(|i| 100_000 * i).collect();
+            let sync: Vec<u32> = (1..=sizes.len() as u32).step_by(sync_every).collect();
+            let table = stbl(&runs, sizes, chunks, Some(sync.clone()));
+            let naive = naive_offsets(&table);
+            prop_assume!(naive.len() == table.stsz.entry_size.len());
+            let got = sync_samples(&table, TIMING, u64::MAX).unwrap();
+            let want: Vec<u64> = sync.iter().map(|n| naive[*n as usize - 1]).collect();
+            let offsets: Vec<u64> = got.iter().map(|s| s.byte_offset).collect();
+            prop_assert_eq!(offsets, want);
+        }
+    }
+}

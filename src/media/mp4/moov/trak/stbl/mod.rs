@@ -314,3 +314,38 @@ impl Atom for Co64 {
         Ok(Co64(Stco { chunk_offset }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stz2_decodes_4_8_and_16_bit_sizes() {
+        let body = |field: u8, count: u32, data: &[u8]| {
+            let mut b = vec![0, 0, 0, 0, 0, 0, 0, field];
+            b.extend_from_slice(&count.to_be_bytes());
+            b.extend_from_slice(data);
+            b
+        };
+        let decode = |b: Vec<u8>| decode_atom::<Stz2>(&b, Strictness::Strict).map(|s| s.0);
+        assert_eq!(
+            decode(body(4, 3, &[0x12, 0x30])).unwrap().entry_size,
+            [1, 2, 3]
+        );
+        assert_eq!(decode(body(8, 2, &[7, 9])).unwrap().entry_size, [7, 9]);
+        assert_eq!(decode(body(16, 1, &[1, 2])).unwrap().entry_size, [0x102]);
+        assert!(decode(body(8, 3, &[7, 9])).is_err());
+        assert!(decode(body(5, 0, &[])).is_err());
+    }
+
+    #[test]
+    fn constant_size_stsz_answers_every_index() {
+        let stsz = Stsz {
+            sample_size: 7,
+            sample_count: 3,
+            entry_size: vec![],
+        };
+        assert_eq!(stsz.size_of(2), Some(7));
+        assert_eq!(stsz.size_of(3), None);
+    }
+}
