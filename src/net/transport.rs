@@ -26,7 +26,9 @@ pub struct TransportSettings {
     pub stream_receive_window: u32,
     /// Receive window of the connection (50 MiB).
     pub receive_window: u32,
-    /// Bytes the sender may have unacknowledged in total (50 MiB).
+    /// Bytes the sender may have written but not yet had acknowledged, all streams together
+    /// (16 MiB). The specification sets no send window; this bounds the client's memory
+    /// (every such byte is buffered) while covering a 1 Gbit/s x 100 ms path.
     pub send_window: u64,
     /// Idle timeout (30 s).
     pub idle_timeout: Duration,
@@ -45,7 +47,7 @@ impl Default for TransportSettings {
             max_concurrent_bidi_streams: 10,
             stream_receive_window: 5 * 1024 * 1024,
             receive_window: 50 * 1024 * 1024,
-            send_window: 50 * 1024 * 1024,
+            send_window: 16 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(5),
             congestion: Congestion::Bbr,
