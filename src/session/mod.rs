@@ -30,6 +30,7 @@
 
 mod client;
 mod platform;
+mod util;
 
 pub use client::ClientSession;
 pub use platform::PlatformSession;
@@ -38,8 +39,8 @@ use crate::media::plan::SegmentPlan;
 use crate::media::MediaInfo;
 use crate::store::{FinishedFile, Placement};
 use crate::wire::{
-    ErrorReport, FileEntry, FileRequest, FileRequestAck, JsonEnvelope, PlaybackAck,
-    SegmentHeader, StatusCode, TransferId, WireError,
+    ErrorReport, FileEntry, FileRequest, FileRequestAck, JsonEnvelope, PlaybackAck, SegmentHeader,
+    StatusCode, Timestamp, TransferId, WireError,
 };
 use std::time::Duration;
 use uuid::Uuid;
@@ -58,6 +59,10 @@ pub struct SessionConfig {
     pub unknown_transfer_grace: Duration,
     /// Seed of the generator that draws transfer ids (simulation passes its own).
     pub seed: u64,
+    /// Wall-clock time at the `now` given to the machine's `new`: envelope timestamps are
+    /// this plus the time elapsed since (the machines read no clock). Default: the Unix
+    /// epoch; drivers pass the real time, simulations a fixed one.
+    pub epoch: Timestamp,
 }
 
 impl Default for SessionConfig {
@@ -67,6 +72,7 @@ impl Default for SessionConfig {
             max_stream_len: crate::wire::DEFAULT_MAX_STREAM_LEN,
             unknown_transfer_grace: Duration::from_secs(5),
             seed: 0,
+            epoch: Timestamp::UNIX_EPOCH,
         }
     }
 }
@@ -132,6 +138,14 @@ pub enum ClientAction {
     },
     /// Send one segment.
     SendSegment(SegmentJob),
+    /// List the served files matching `filter` (catalog I/O), then call
+    /// `handle_file_list` with the same `request_seq`.
+    ListFiles {
+        /// The FileListQuery's sequence number.
+        request_seq: u64,
+        /// The query's filter (profile section 7), as received.
+        filter: Option<String>,
+    },
     /// Close the connection with this application error code.
     Close {
         /// The status code, used as the QUIC application error code.
@@ -313,6 +327,44 @@ pub enum PlatformEvent {
     PeerError(ErrorReport),
     /// The client ended the session (SessionEnd).
     SessionEnded,
+}
+
+/// Where a transfer stands at the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferState {
+    /// Segments are arriving.
+    Receiving,
+    /// `FinishOutput` was requested; waiting for `handle_output_finished`.
+    Finishing(TransferOutcome),
+    /// The output file is final.
+    Finished(TransferOutcome),
+}
+
+/// One transfer as the platform sees it (for its API and reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferStatus {
+    /// Transfer.
+    pub transfer: TransferId,
+    /// The path as acknowledged.
+    pub file_path: String,
+    /// Distinct segments received (written).
+    pub received_segments: u64,
+    /// Segments in the whole file.
+    pub total_segments: u32,
+    /// First index expected (the acknowledgement's `start_segment`, moved by seeks).
+    pub expected_start: u32,
+    /// Data bytes received (distinct segments).
+    pub bytes: u64,
+    /// Where it stands.
+    pub state: TransferState,
+    /// Frames received (0 for fixed-size modes).
+    pub frames: u64,
+    /// Segments received flagged keyframe (0x01).
+    pub keyframes: u64,
+    /// Index ranges received, inclusive, ascending.
+    pub index_ranges: Vec<(u32, u32)>,
+    /// Media time ranges received, seconds `[start, end)`, merged, ascending.
+    pub media_ranges: Vec<(f64, f64)>,
 }
 
 /// A command the application gave that the machine cannot carry out now.
