@@ -301,6 +301,14 @@ impl PlatformSession {
         }
         match request {
             Outstanding::File => match FileRequestAck::from_status_response(&r) {
+                Ok(a) if self.transfers.contains_key(&a.transfer_id) => {
+                    // A second transfer under a live id would corrupt the first.
+                    let why = format!("transfer id {} already in use", a.transfer_id);
+                    self.refuse(now, seq, StatusCode::BadRequest, why.clone());
+                    let report = ErrorReport::new(StatusCode::BadRequest, why).with_ack(ack);
+                    self.events
+                        .push_back(PlatformEvent::RequestRefused { ack, report });
+                }
                 Ok(a) => self.on_transfer_accepted(a),
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
             },
@@ -374,8 +382,11 @@ impl PlatformSession {
         );
         self.events
             .push_back(PlatformEvent::TransferAccepted(a.clone()));
+        let id = a.transfer_id;
         self.actions
             .push_back(PlatformAction::OpenOutput { ack: a, placement });
+        // Nothing expected (start_segment at or past total_segments): complete at once.
+        self.check_complete(id);
     }
 
     fn on_error_report(&mut self, r: ErrorReport) {
