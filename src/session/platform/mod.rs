@@ -67,6 +67,8 @@ struct Incoming {
     media: Vec<(f64, f64)>,
     /// A Stop was acknowledged for it.
     stopped: bool,
+    /// Next index given to a foreign (non-v8) segment id.
+    next_foreign: u32,
 }
 
 /// The platform's sans-IO machine: see the [module docs](self).
@@ -83,6 +85,10 @@ pub struct PlatformSession {
     /// Transfers seen in segment ids before their acknowledgement: first sighting, and
     /// whether its grace has expired (then it no longer arms the timer).
     unknown: HashMap<TransferId, (Instant, bool)>,
+    /// Transfer ids in the order they were accepted.
+    accepted: Vec<TransferId>,
+    /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
+    foreign: HashMap<Uuid, (TransferId, u32)>,
     actions: VecDeque<PlatformAction>,
     events: VecDeque<PlatformEvent>,
 }
@@ -99,6 +105,8 @@ impl PlatformSession {
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
             unknown: HashMap::new(),
+            accepted: Vec::new(),
+            foreign: HashMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -370,6 +378,7 @@ impl PlatformSession {
             _ => Placement::InOrder,
         };
         self.unknown.remove(&a.transfer_id);
+        self.accepted.push(a.transfer_id);
         self.transfers.insert(
             a.transfer_id,
             Incoming {
@@ -383,6 +392,7 @@ impl PlatformSession {
                 keyframes: 0,
                 media: Vec::new(),
                 stopped: false,
+                next_foreign: 0,
             },
         );
         self.events
