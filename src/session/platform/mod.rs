@@ -460,7 +460,8 @@ impl PlatformSession {
         self.command(now, &m, Outstanding::File)
     }
 
-    /// Sends a PlaybackControl command.
+    /// Sends a PlaybackControl command (`NoSuchTransfer` when it names a transfer this
+    /// session never accepted).
     pub fn playback(
         &mut self,
         now: Instant,
@@ -483,7 +484,9 @@ impl PlatformSession {
         self.command(now, &m, Outstanding::Playback { seek })
     }
 
-    /// Sends a SeekRequest, RateChange, PauseRequest, ResumeRequest or StatsRequest.
+    /// Sends a SeekRequest, RateChange, PauseRequest, ResumeRequest or StatsRequest;
+    /// other messages are `Invalid`, a `transfer_id` this session never accepted is
+    /// `NoSuchTransfer`.
     pub fn send_request(&mut self, now: Instant, message: Message) -> Result<u64, SessionError> {
         let o = match &message {
             Message::SeekRequest(_) => Outstanding::Playback { seek: true },
@@ -503,6 +506,17 @@ impl PlatformSession {
                 }))
             }
         };
+        let named = match &message {
+            Message::SeekRequest(r) => r.transfer_id,
+            Message::ResumeRequest(r) => r.transfer_id,
+            Message::RateChange(r) => r.transfer_id,
+            Message::PauseRequest(r) => r.transfer_id,
+            Message::StatsRequest(r) => r.transfer_id,
+            _ => None,
+        };
+        if named.is_some_and(|id| !self.transfers.contains_key(&id)) {
+            return Err(SessionError::NoSuchTransfer);
+        }
         self.command(now, &message, o)
     }
 
