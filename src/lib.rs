@@ -11,6 +11,7 @@
 //! - [`catalog`]: the files a client serves: registration, filtering, checksums.
 //! - [`net`]: quinn endpoints, TLS, transport parameters; the runtime seam (real UDP or
 //!   simulation) lives here and nowhere else.
+//! - [`session`]: sans-IO state machines of both roles: every protocol rule, no I/O.
 //! - [`store`]: where received segments land: offset writes, `.debug`, `.report`.
 //!
 //! Layers only reach downward: `catalog` uses `media` and `wire`; `media` uses `wire`'s
@@ -20,5 +21,6 @@
 pub mod catalog;
 pub mod media;
 pub mod net;
+pub mod session;
 pub mod store;
 pub mod wire;

@@ -81,7 +81,7 @@ proptest! {
             segment_mode: mode, segment_size: seg, total_segments: total, start_segment: start,
         };
         prop_assert_eq!(FileRequestAck::from_status_response(&fra.to_status_response()), Ok(fra));
-        let pa = PlaybackAck { ack, state, position: pos, rate: r, transfer_id: Some(t) };
+        let pa = PlaybackAck { ack, state, position: pos, rate: r, transfer_id: Some(t), start_segment: Some(start) };
         prop_assert_eq!(PlaybackAck::from_status_response(&pa.to_status_response()), Ok(pa));
     }
 }

@@ -118,6 +118,11 @@ pub struct PlaybackAck {
     /// Extension: the transfer the command applied to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transfer_id: Option<TransferId>,
+    /// Extension: after a Seek, SeekRequest or Resume with `from_position`, the segment
+    /// sending restarts at; the receiver's expected range then runs from it to the last
+    /// (profile section 7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_segment: Option<u32>,
 }
 
 impl PlaybackAck {

@@ -1,0 +1,491 @@
+//! [`ClientSession`]: the edge device's machine (it holds the files and uploads them).
+//!
+//! Phases: VersionNegotiation sent at construction → SessionStart sent after the platform's
+//! 200 → established after the 200 that carries the session id. Then it answers the
+//! platform's requests (file list, file requests, statistics, playback commands,
+//! retransmission requests) and produces one [`SegmentJob`] per segment to send.
+//!
+//! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
+//! the timer at `poll_timeout`. `now` never goes backwards.
+
+mod playback;
+mod transfer;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::util::{IdGenerator, Outbox};
+use super::{
+    ClientAction, ClientEvent, PreparedTransfer, SessionConfig, TransferOutcome, TransferRefusal,
+};
+use crate::wire::{
+    Ack, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck, JsonEnvelope,
+    Message, ProtocolVersion, ResumePoint, SessionStart, StatsRequest, StatusCode, StatusResponse,
+    TransferId, WireError,
+};
+use transfer::Transfer;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// VersionNegotiation sent with this sequence number.
+    AwaitVersion(u64),
+    /// SessionStart sent with this sequence number.
+    AwaitStart(u64),
+    Established,
+    /// SessionEnd sent, or the handshake was refused.
+    Closed,
+}
+
+/// The client's sans-IO machine: see the [module docs](self).
+#[derive(Debug)]
+pub struct ClientSession {
+    config: SessionConfig,
+    outbox: Outbox,
+    phase: Phase,
+    session_id: Option<Uuid>,
+    resume_session: Option<Uuid>,
+    ids: IdGenerator,
+    /// FileRequests waiting for `handle_transfer_prepared`, by sequence number.
+    pending: BTreeMap<u64, FileRequest>,
+    /// FileListQueries waiting for `handle_file_list`.
+    pending_lists: Vec<u64>,
+    /// Transfers in the order they were accepted (the last is the "most recent").
+    transfers: Vec<Transfer>,
+    actions: VecDeque<ClientAction>,
+    events: VecDeque<ClientEvent>,
+}
+
+impl ClientSession {
+    /// A fresh machine that has queued VersionNegotiation (1.0.0). `resume_session` is the
+    /// session id of a previous connection to re-attach (profile section 3), else `None`.
+    pub fn new(config: SessionConfig, now: Instant, resume_session: Option<Uuid>) -> Self {
+        let mut s = ClientSession {
+            outbox: Outbox::new(now, config.epoch),
+            ids: IdGenerator::new(config.seed),
+            config,
+            phase: Phase::Closed,
+            session_id: None,
+            resume_session,
+            pending: BTreeMap::new(),
+            pending_lists: Vec::new(),
+            transfers: Vec::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        };
+        let seq = s.send(now, &Message::VersionNegotiation(ProtocolVersion::CURRENT));
+        s.phase = Phase::AwaitVersion(seq);
+        s
+    }
+
+    /// The session id the platform assigned, once established.
+    pub fn session_id(&self) -> Option<Uuid> {
+        self.session_id
+    }
+
+    /// True once the platform acknowledged SessionStart (and until the session ends).
+    pub fn is_established(&self) -> bool {
+        self.phase == Phase::Established
+    }
+
+    /// The id written in outgoing envelopes.
+    fn envelope_session(&self) -> Uuid {
+        self.session_id
+            .or(self.resume_session)
+            .unwrap_or(Uuid::nil())
+    }
+
+    /// Queues `message`; returns its sequence number.
+    fn send(&mut self, now: Instant, message: &Message) -> u64 {
+        let session = self.envelope_session();
+        let env = self.outbox.wrap(now, message, session);
+        let seq = env.sequence_number;
+        self.actions.push_back(ClientAction::SendControl(env));
+        seq
+    }
+
+    fn send_status(&mut self, now: Instant, status: StatusResponse) {
+        self.send(now, &Message::StatusResponse(status));
+    }
+
+    fn send_error(&mut self, now: Instant, report: ErrorReport) {
+        self.send(now, &Message::ErrorReport(report));
+    }
+
+    /// ErrorReport 400 answering request `ack`.
+    fn refuse(&mut self, now: Instant, ack: u64, code: StatusCode, why: impl Into<String>) {
+        self.send_error(now, ErrorReport::new(code, why).with_ack(ack));
+    }
+
+    /// Every control message from the platform.
+    pub fn handle_message(&mut self, now: Instant, envelope: JsonEnvelope) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        let seq = envelope.sequence_number;
+        let message = match envelope.message() {
+            Ok(m) => m,
+            Err(e) => {
+                let code = e.status();
+                self.refuse(now, seq, code, e.to_string());
+                return;
+            }
+        };
+        match message {
+            Message::StatusResponse(r) => self.on_status(now, &envelope, r),
+            Message::ErrorReport(r) => self.on_error_report(now, r),
+            _ if self.phase != Phase::Established => {
+                let name = envelope.message_type.name().unwrap_or("unknown");
+                self.refuse(
+                    now,
+                    seq,
+                    StatusCode::BadRequest,
+                    format!("{name} before the handshake completed"),
+                );
+            }
+            Message::FileListQuery(q) => {
+                self.pending_lists.push(seq);
+                self.actions.push_back(ClientAction::ListFiles {
+                    request_seq: seq,
+                    filter: q.filter,
+                });
+            }
+            Message::FileRequest(request) => match request.validate() {
+                Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
+                Ok(()) => {
+                    self.pending.insert(seq, request.clone());
+                    self.actions.push_back(ClientAction::PrepareTransfer {
+                        request_seq: seq,
+                        request,
+                    });
+                }
+            },
+            Message::StatsRequest(r) => self.on_stats(now, seq, &r),
+            Message::PlaybackControl(c) => self.on_playback(now, seq, c),
+            Message::SeekRequest(r) => self.on_seek_request(now, seq, r),
+            Message::RateChange(r) => self.on_rate_change(now, seq, r),
+            Message::PauseRequest(r) => self.on_pause_request(now, seq, r),
+            Message::ResumeRequest(r) => self.on_resume_request(now, seq, r),
+            other => {
+                let t = other.message_type();
+                let name = t
+                    .name()
+                    .map_or_else(|| format!("type {}", t.to_u8()), str::to_owned);
+                self.refuse(
+                    now,
+                    seq,
+                    StatusCode::BadRequest,
+                    format!("{name} is not sent by a platform"),
+                );
+            }
+        }
+    }
+
+    fn on_status(&mut self, now: Instant, envelope: &JsonEnvelope, r: StatusResponse) {
+        let ack = r.ack();
+        match self.phase {
+            Phase::AwaitVersion(v) if ack.is_none() || ack == Some(v) => {
+                if r.code != StatusCode::Success {
+                    self.handshake_refused(r);
+                    return;
+                }
+                let seq = self.send(now, &Message::SessionStart(SessionStart::client_ready()));
+                self.phase = Phase::AwaitStart(seq);
+            }
+            Phase::AwaitStart(s) if ack.is_none() || ack == Some(s) => {
+                if r.code != StatusCode::Success {
+                    self.handshake_refused(r);
+                    return;
+                }
+                let from_message = Ack::from_status_response(&r)
+                    .ok()
+                    .and_then(|a| a.session_id);
+                let id = from_message
+                    .or(Some(envelope.session_id).filter(|u| !u.is_nil()))
+                    .or(self.resume_session);
+                match id {
+                    Some(id) => {
+                        self.session_id = Some(id);
+                        self.phase = Phase::Established;
+                        self.events
+                            .push_back(ClientEvent::SessionEstablished { session_id: id });
+                    }
+                    None => self.refuse(
+                        now,
+                        envelope.sequence_number,
+                        StatusCode::BadRequest,
+                        "SessionStart acknowledged without a session id",
+                    ),
+                }
+            }
+            _ => self.refuse(
+                now,
+                envelope.sequence_number,
+                StatusCode::BadRequest,
+                "unexpected StatusResponse (a platform only answers the handshake)",
+            ),
+        }
+    }
+
+    fn handshake_refused(&mut self, r: StatusResponse) {
+        self.phase = Phase::Closed;
+        self.events
+            .push_back(ClientEvent::HandshakeRefused { code: r.code });
+        self.actions.push_back(ClientAction::Close {
+            code: r.code,
+            reason: format!("handshake refused: {}", r.message),
+        });
+    }
+
+    fn on_error_report(&mut self, now: Instant, r: ErrorReport) {
+        if let Some(req) = r.retransmission_request() {
+            let found = req.segment_id.parts().and_then(|(t, i)| {
+                let tr = self.transfers.iter_mut().find(|x| x.id == t)?;
+                (i < tr.total()).then_some(tr)
+            });
+            match found {
+                Some(tr) => {
+                    if let Some(i) = req.segment_id.index() {
+                        tr.queue_retransmission(i);
+                    }
+                    self.pump(now);
+                }
+                None => {
+                    let report = ErrorReport::new(
+                        StatusCode::NotFound,
+                        "retransmission request for an unknown segment",
+                    )
+                    .with_detail("segment_id", req.segment_id.to_string());
+                    self.send_error(now, report);
+                }
+            }
+            return;
+        }
+        self.events.push_back(ClientEvent::PeerError(r));
+    }
+
+    /// A control stream from the platform that did not decode: ErrorReport with the
+    /// error's status code; the connection lives on.
+    pub fn handle_bad_stream(&mut self, now: Instant, error: WireError) {
+        let report = ErrorReport::new(error.status(), error.to_string());
+        self.send_error(now, report);
+    }
+
+    /// The catalog's answer to [`ClientAction::ListFiles`].
+    pub fn handle_file_list(&mut self, now: Instant, request_seq: u64, files: Vec<FileEntry>) {
+        let Some(pos) = self.pending_lists.iter().position(|&s| s == request_seq) else {
+            return;
+        };
+        self.pending_lists.remove(pos);
+        let response = FileListResponse {
+            files,
+            ack: Some(request_seq),
+        };
+        self.send(now, &Message::FileListResponse(response));
+    }
+
+    /// The driver's answer to [`ClientAction::PrepareTransfer`].
+    pub fn handle_transfer_prepared(
+        &mut self,
+        now: Instant,
+        request_seq: u64,
+        result: Result<PreparedTransfer, TransferRefusal>,
+    ) {
+        let Some(request) = self.pending.remove(&request_seq) else {
+            return;
+        };
+        let prepared = match result {
+            Ok(p) => p,
+            Err(refusal) => {
+                self.refuse(now, request_seq, refusal.code, refusal.message);
+                return;
+            }
+        };
+        let total = prepared.plan.len();
+        let start = match (request.resume_from_segment, request.seek_position) {
+            (Some(point), _) => match point.index() {
+                Some(i) if i < total => i,
+                _ => {
+                    let shown = match point {
+                        ResumePoint::Index(i) => i.to_string(),
+                        ResumePoint::SegmentId(id) => id.to_string(),
+                    };
+                    let why = format!("resume_from_segment {shown} outside 0-{total}");
+                    self.refuse(now, request_seq, StatusCode::BadRequest, why);
+                    return;
+                }
+            },
+            (None, Some(t)) if t > 0.0 => match prepared.plan.segment_for_time(t) {
+                Some(i) => i,
+                None => {
+                    let why = match prepared.plan.duration() {
+                        Some(d) => format!("seek_position {t} past the end ({d} s)"),
+                        None => "seek_position on a file with no time axis".to_owned(),
+                    };
+                    self.refuse(now, request_seq, StatusCode::BadRequest, why);
+                    return;
+                }
+            },
+            _ => 0,
+        };
+        let id = {
+            let transfers = &self.transfers;
+            self.ids
+                .transfer_id(|t| transfers.iter().any(|x| x.id == t))
+        };
+        let ack = FileRequestAck {
+            ack: request_seq,
+            transfer_id: id,
+            file_path: request.file_path.clone(),
+            file_size: prepared.file_size,
+            checksum: prepared.checksum.clone(),
+            segment_mode: prepared.plan.applied_mode(),
+            segment_size: prepared.plan.segment_size(),
+            total_segments: total,
+            start_segment: start,
+        };
+        self.send_status(now, ack.to_status_response());
+        self.events.push_back(ClientEvent::TransferStarted(ack));
+        self.transfers
+            .push(Transfer::new(id, request, prepared, start, now));
+        self.pump(now);
+    }
+
+    /// A segment stream finished.
+    pub fn handle_segment_sent(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        index: u32,
+        elapsed: Duration,
+    ) {
+        let Some(t) = self.transfers.iter_mut().find(|x| x.id == transfer) else {
+            return;
+        };
+        if let Some(ev) = t.on_sent(now, index, elapsed) {
+            self.events.push_back(ev);
+        }
+        self.pump(now);
+    }
+
+    /// A segment stream failed or the platform stopped it (`code`: its application code).
+    ///
+    /// 1006 StreamTooLong is final (resending the same bytes would fail again); any other
+    /// failure requeues the segment once, with flag 0x20; a second failure drops it (the
+    /// platform can still ask a retransmission).
+    pub fn handle_segment_failed(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        index: u32,
+        code: Option<StatusCode>,
+    ) {
+        let Some(t) = self.transfers.iter_mut().find(|x| x.id == transfer) else {
+            return;
+        };
+        t.on_failed(index, code);
+        self.pump(now);
+    }
+
+    /// Queues SessionEnd; no further segment is produced.
+    pub fn end_session(&mut self, now: Instant) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.send(now, &Message::SessionEnd);
+        self.phase = Phase::Closed;
+    }
+
+    fn on_stats(&mut self, now: Instant, seq: u64, r: &StatsRequest) {
+        let mut stats = self.stats_for(r.transfer_id);
+        if let Value::Object(map) = &mut stats {
+            map.insert("ack".into(), json!(seq));
+        }
+        self.send_status(now, StatusResponse::with_json(StatusCode::Success, &stats));
+    }
+
+    /// The client's figures: the object a StatsRequest gets (without `ack`).
+    pub fn stats(&self) -> Value {
+        self.stats_for(None)
+    }
+
+    fn stats_for(&self, only: Option<TransferId>) -> Value {
+        let transfers: Vec<Value> = self
+            .transfers
+            .iter()
+            .filter(|t| only.is_none_or(|o| o == t.id))
+            .map(Transfer::stats)
+            .collect();
+        json!({
+            "session_id": self.session_id.map(|u| u.to_string()),
+            "established": self.is_established(),
+            "transfers": transfers,
+        })
+    }
+
+    /// Releases paced segments whose time has come.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.pump(now);
+    }
+
+    /// The earliest instant a paced segment may be released.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.phase != Phase::Established {
+            return None;
+        }
+        self.transfers
+            .iter()
+            .filter_map(|t| t.next_release(self.config.max_in_flight_segments))
+            .min()
+    }
+
+    /// The next thing the driver must do.
+    pub fn poll_action(&mut self) -> Option<ClientAction> {
+        self.actions.pop_front()
+    }
+
+    /// The next thing the application should know.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+
+    /// Produces every segment job allowed now, transfers of higher FileRequest priority
+    /// first (ties: the older transfer first).
+    fn pump(&mut self, now: Instant) {
+        if self.phase != Phase::Established {
+            return;
+        }
+        let mut order: Vec<usize> = (0..self.transfers.len()).collect();
+        order.sort_by_key(|&i| std::cmp::Reverse(self.transfers[i].request.priority));
+        let limit = self.config.max_in_flight_segments.max(1);
+        for i in order {
+            let Some(t) = self.transfers.get_mut(i) else {
+                continue;
+            };
+            while let Some(job) = t.next_job(now, limit) {
+                self.actions.push_back(ClientAction::SendSegment(job));
+            }
+            if let Some(ev) = t.check_completed(now) {
+                self.events.push_back(ev);
+            }
+        }
+    }
+
+    /// The transfer a playback command names, or the most recent one.
+    fn target(&mut self, named: Option<TransferId>) -> Option<&mut Transfer> {
+        match named {
+            Some(id) => self.transfers.iter_mut().find(|t| t.id == id),
+            None => self.transfers.last_mut(),
+        }
+    }
+
+    fn finished_event(t: &Transfer, now: Instant, outcome: TransferOutcome) -> ClientEvent {
+        ClientEvent::TransferFinished {
+            transfer: t.id,
+            outcome,
+            summary: t.summary(now),
+        }
+    }
+}

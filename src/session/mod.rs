@@ -1,0 +1,388 @@
+//! The protocol's brain: sans-IO state machines for both roles.
+//!
+//! [`ClientSession`] (the edge device that holds files) and [`PlatformSession`] (the server
+//! that pulls them) take decoded messages, segment headers and timer ticks, and return what
+//! to send, write or report. They do no I/O, read no clock (time is an argument, and never
+//! goes backwards) and draw no randomness of their own (transfer ids come from a seeded
+//! generator given at construction), so every rule of the specification and of its wire
+//! profile lives here once, is tested here without a network, and behaves identically on
+//! real UDP and in the simulator.
+//!
+//! # Driving a machine
+//! The async drivers (`client/`, `platform/`) own one machine per connection and loop:
+//! 1. feed inputs: `handle_message` for each control stream's envelope, `handle_*` for
+//!    segment and file events, `handle_timeout(now)` when the deadline of `poll_timeout`
+//!    passes;
+//! 2. drain `poll_action()` until `None`, performing each action (send an envelope on a new
+//!    unidirectional stream, send a segment, open or finish an output file, close);
+//! 3. drain `poll_event()` for what the application and the logs want to know;
+//! 4. re-arm one timer at `poll_timeout()`.
+//!
+//! # Who decides what
+//! - The machines decide every protocol outcome: which reply, which status code, which
+//!   segment next, when a transfer is complete, whether its checksum matches.
+//! - The drivers move bytes: they read segment data from disk at the offsets a
+//!   [`SegmentJob`] names, and write received data through `store::ReceivedFile`.
+//! - File-system work the client needs before it can acknowledge a FileRequest (resolving
+//!   the path in the catalog, hashing, planning segments) is requested with
+//!   [`ClientAction::PrepareTransfer`] and answered with `handle_transfer_prepared`, so the
+//!   machine never blocks on a disk.
+
+mod client;
+mod platform;
+mod util;
+
+pub use client::ClientSession;
+pub use platform::PlatformSession;
+
+use crate::media::plan::SegmentPlan;
+use crate::media::MediaInfo;
+use crate::store::{FinishedFile, Placement};
+use crate::wire::{
+    ErrorReport, FileEntry, FileRequest, FileRequestAck, JsonEnvelope, PlaybackAck, SegmentHeader,
+    StatusCode, Timestamp, TransferId, WireError,
+};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Settings shared by both machines.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// Segment streams one transfer may have open at once (never blocks forever on the
+    /// peer's stream limit: the default stays well under its 100 unidirectional streams).
+    pub max_in_flight_segments: usize,
+    /// Bytes one unidirectional stream may carry before the receiver stops it with 1006
+    /// (profile section 2; default 16 MiB).
+    pub max_stream_len: u64,
+    /// How long a segment of a transfer not yet acknowledged may wait at the platform for
+    /// the acknowledgement that names it (the two travel on different streams).
+    pub unknown_transfer_grace: Duration,
+    /// Seed of the generator that draws transfer ids (simulation passes its own).
+    pub seed: u64,
+    /// Wall-clock time at the `now` given to the machine's `new`: envelope timestamps are
+    /// this plus the time elapsed since (the machines read no clock). Default: the Unix
+    /// epoch; drivers pass the real time, simulations a fixed one.
+    pub epoch: Timestamp,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            max_in_flight_segments: 64,
+            max_stream_len: crate::wire::DEFAULT_MAX_STREAM_LEN,
+            unknown_transfer_grace: Duration::from_secs(5),
+            seed: 0,
+            epoch: Timestamp::UNIX_EPOCH,
+        }
+    }
+}
+
+/// One segment the client driver must send: open a unidirectional stream with `priority`,
+/// write `header` (its data length already set), then `len` bytes of the file read at
+/// `offset`, then finish the stream and call `handle_segment_sent`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentJob {
+    /// The transfer it belongs to.
+    pub transfer: TransferId,
+    /// Its index in the transfer.
+    pub index: u32,
+    /// The encoded header to write first.
+    pub header: SegmentHeader,
+    /// Where its data starts in the file.
+    pub offset: u64,
+    /// How many data bytes follow the header.
+    pub len: u64,
+    /// quinn stream priority (video 128, audio 255; FileRequest priority orders transfers).
+    pub priority: i32,
+}
+
+/// What the client driver found for a FileRequest: the resolved file and its plan.
+#[derive(Debug, Clone)]
+pub struct PreparedTransfer {
+    /// Where the driver reads the file from.
+    pub local_path: std::path::PathBuf,
+    /// The path as the platform named it.
+    pub file_path: String,
+    /// Size in bytes.
+    pub file_size: u64,
+    /// `sha256:<hex>` of the whole file.
+    pub checksum: String,
+    /// How the file is cut.
+    pub plan: SegmentPlan,
+    /// What is known of its media.
+    pub media: MediaInfo,
+}
+
+/// Why the client driver could not prepare a FileRequest (404, 1001, 500...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferRefusal {
+    /// The status code the client answers with.
+    pub code: StatusCode,
+    /// A readable reason.
+    pub message: String,
+}
+
+/// What the client driver must do.
+#[derive(Debug, Clone)]
+#[must_use]
+pub enum ClientAction {
+    /// Send this envelope on a new unidirectional stream, then finish it.
+    SendControl(JsonEnvelope),
+    /// Resolve and plan a requested file, then call `handle_transfer_prepared` with the
+    /// same `request_seq`.
+    PrepareTransfer {
+        /// The FileRequest's sequence number.
+        request_seq: u64,
+        /// The request, already validated.
+        request: FileRequest,
+    },
+    /// Send one segment.
+    SendSegment(SegmentJob),
+    /// List the served files matching `filter` (catalog I/O), then call
+    /// `handle_file_list` with the same `request_seq`.
+    ListFiles {
+        /// The FileListQuery's sequence number.
+        request_seq: u64,
+        /// The query's filter (profile section 7), as received.
+        filter: Option<String>,
+    },
+    /// Close the connection with this application error code.
+    Close {
+        /// The status code, used as the QUIC application error code.
+        code: StatusCode,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// How a transfer ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferOutcome {
+    /// Every segment from the first to the last was sent (client) / received (platform).
+    Completed,
+    /// Stopped by a Stop command.
+    Stopped,
+    /// The connection ended first.
+    ConnectionLost,
+}
+
+/// Sender figures of one finished transfer (the specification's completion line).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SendSummary {
+    /// Segments sent.
+    pub segments: u64,
+    /// Frames sent (0 for fixed-size modes).
+    pub frames: u64,
+    /// Data bytes sent.
+    pub bytes: u64,
+    /// From the first segment opened to the last finished.
+    pub elapsed: Duration,
+    /// Highest single-segment rate, Mbit/s.
+    pub peak_mbps: f64,
+}
+
+/// What the client application and logs want to know.
+#[derive(Debug, Clone)]
+pub enum ClientEvent {
+    /// The platform accepted the handshake and assigned this session id.
+    SessionEstablished {
+        /// The session id to use from now on.
+        session_id: Uuid,
+    },
+    /// The platform refused our version or session (1008...): the connection closes.
+    HandshakeRefused {
+        /// The status the platform answered with.
+        code: StatusCode,
+    },
+    /// A FileRequest was accepted; segments follow.
+    TransferStarted(FileRequestAck),
+    /// One segment stream finished (for the sender's `Transmitted ...` log line).
+    SegmentTransmitted {
+        /// Transfer.
+        transfer: TransferId,
+        /// Segment index.
+        index: u32,
+        /// Segments in the transfer.
+        total: u32,
+        /// Data bytes.
+        bytes: u64,
+        /// `KEY`, `I`, `P`, `B`, or `-` for fixed-size chunks.
+        frame_type: &'static str,
+        /// Time from opening the stream to finishing it.
+        elapsed: Duration,
+    },
+    /// A transfer ended.
+    TransferFinished {
+        /// Transfer.
+        transfer: TransferId,
+        /// How.
+        outcome: TransferOutcome,
+        /// Figures.
+        summary: SendSummary,
+    },
+    /// The platform reported an error.
+    PeerError(ErrorReport),
+}
+
+/// What the platform driver should do with an incoming segment stream, decided from its
+/// header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SegmentVerdict {
+    /// Read the data and write it through the transfer's output file at `index`.
+    Write {
+        /// Transfer.
+        transfer: TransferId,
+        /// Index.
+        index: u32,
+    },
+    /// Already received: read and discard the data, write nothing.
+    Duplicate,
+    /// The transfer is not acknowledged yet: keep the stream unread and ask again after
+    /// the next control message, until `unknown_transfer_grace` has passed.
+    NotYetKnown,
+    /// Refuse: stop the stream with this code (the machine has queued the ErrorReport).
+    Refuse(StatusCode),
+}
+
+/// What the platform driver must do.
+#[derive(Debug, Clone)]
+#[must_use]
+pub enum PlatformAction {
+    /// Send this envelope on a new unidirectional stream, then finish it.
+    SendControl(JsonEnvelope),
+    /// Create the output file of an accepted transfer (under `--out/<session id>/`).
+    OpenOutput {
+        /// The acknowledgement (path, size, mode, first segment).
+        ack: FileRequestAck,
+        /// Where its segments go.
+        placement: Placement,
+    },
+    /// Every expected segment arrived (or the transfer stopped): finish the output file,
+    /// then call `handle_output_finished`.
+    FinishOutput {
+        /// Transfer.
+        transfer: TransferId,
+        /// Why it ends.
+        outcome: TransferOutcome,
+    },
+    /// Close the connection with this application error code.
+    Close {
+        /// The status code, used as the QUIC application error code.
+        code: StatusCode,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What the platform application and logs want to know.
+#[derive(Debug, Clone)]
+pub enum PlatformEvent {
+    /// The client completed the handshake.
+    SessionReady {
+        /// The session id assigned (or re-attached).
+        session_id: Uuid,
+    },
+    /// The client's version was refused (1008): the connection closes.
+    VersionRefused {
+        /// What the client offered, `major.minor.patch`.
+        theirs: String,
+    },
+    /// Answer to a FileListQuery.
+    FileList {
+        /// The query's sequence number.
+        ack: u64,
+        /// The files.
+        files: Vec<FileEntry>,
+    },
+    /// A FileRequest was accepted.
+    TransferAccepted(FileRequestAck),
+    /// A request (FileRequest, playback command, stats) was refused.
+    RequestRefused {
+        /// The request's sequence number.
+        ack: u64,
+        /// The client's report (404, 1001, 400...).
+        report: ErrorReport,
+    },
+    /// A playback command was acknowledged.
+    PlaybackAcknowledged(PlaybackAck),
+    /// Answer to a StatsRequest: the client's figures.
+    Stats {
+        /// The request's sequence number.
+        ack: u64,
+        /// The client's JSON object.
+        stats: serde_json::Value,
+    },
+    /// A transfer's output is final.
+    TransferFinished {
+        /// Transfer.
+        transfer: TransferId,
+        /// How it ended.
+        outcome: TransferOutcome,
+        /// The written file and its digest.
+        file: FinishedFile,
+        /// True when the digest equals the acknowledged checksum.
+        sha256_ok: bool,
+    },
+    /// The client reported an error not tied to a request.
+    PeerError(ErrorReport),
+    /// The client ended the session (SessionEnd).
+    SessionEnded,
+}
+
+/// Where a transfer stands at the platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransferState {
+    /// Segments are arriving.
+    Receiving,
+    /// `FinishOutput` was requested; waiting for `handle_output_finished`.
+    Finishing(TransferOutcome),
+    /// The output file is final.
+    Finished(TransferOutcome),
+}
+
+/// One transfer as the platform sees it (for its API and reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferStatus {
+    /// Transfer.
+    pub transfer: TransferId,
+    /// The path as acknowledged.
+    pub file_path: String,
+    /// Distinct segments received (written).
+    pub received_segments: u64,
+    /// Segments in the whole file.
+    pub total_segments: u32,
+    /// First index expected (the acknowledgement's `start_segment`, moved by seeks).
+    pub expected_start: u32,
+    /// Data bytes received (distinct segments).
+    pub bytes: u64,
+    /// Where it stands.
+    pub state: TransferState,
+    /// Frames received (0 for fixed-size modes).
+    pub frames: u64,
+    /// Segments received flagged keyframe (0x01).
+    pub keyframes: u64,
+    /// Index ranges received, inclusive, ascending.
+    pub index_ranges: Vec<(u32, u32)>,
+    /// Media time ranges received, seconds `[start, end)`, merged, ascending.
+    pub media_ranges: Vec<(f64, f64)>,
+}
+
+/// A command the application gave that the machine cannot carry out now.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SessionError {
+    /// The handshake has not completed.
+    #[error("the session is not established yet")]
+    NotReady,
+    /// The session is closing or closed.
+    #[error("the session is closed")]
+    Closed,
+    /// The request is invalid before sending (e.g. FileRequest fields out of range).
+    #[error("invalid request: {0}")]
+    Invalid(#[from] WireError),
+    /// No transfer with this id (or no transfer at all for a playback command).
+    #[error("no such transfer")]
+    NoSuchTransfer,
+}
+
+#[cfg(test)]
+mod tests;

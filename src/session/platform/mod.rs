@@ -1,0 +1,648 @@
+//! [`PlatformSession`]: the server's machine, one per connection.
+//!
+//! It answers the client's handshake (VersionNegotiation, then SessionStart), sends the
+//! application's requests (file list, file requests, playback commands, statistics,
+//! retransmission requests) and matches each reply to its request by `ack` (profile
+//! section 4). Segment streams are judged from their header ([`SegmentVerdict`]) and
+//! counted once written; a transfer completes exactly once, when every index from its
+//! first expected segment to its last has arrived.
+//!
+//! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
+//! the timer at `poll_timeout`. `now` never goes backwards.
+
+mod segments;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::Instant;
+
+use uuid::Uuid;
+
+use super::util::{Outbox, RunSet};
+use super::{
+    PlatformAction, PlatformEvent, SessionConfig, SessionError, TransferOutcome, TransferState,
+    TransferStatus,
+};
+use crate::store::{FinishedFile, Placement};
+use crate::wire::{
+    Ack, ErrorReport, FileListQuery, FileRequest, FileRequestAck, JsonEnvelope, Message,
+    PlaybackAck, PlaybackCommand, PlaybackControl, ProtocolVersion, SegmentId, SegmentMode,
+    StatusCode, StatusResponse, TransferId, WireError,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    AwaitVersion,
+    AwaitStart,
+    Ready,
+    /// SessionEnd received, version refused, or connection lost.
+    Closed,
+}
+
+/// A request sent and not yet answered.
+#[derive(Debug, Clone)]
+enum Outstanding {
+    FileList,
+    File,
+    /// A playback command (`seek`: it moves the expected range).
+    Playback {
+        seek: bool,
+    },
+    Stats,
+    Retransmission,
+}
+
+/// One transfer as the platform receives it.
+#[derive(Debug)]
+struct Incoming {
+    ack: FileRequestAck,
+    state: TransferState,
+    received: RunSet,
+    /// Indices handed out as `Write` and not yet written or failed (bounded by the
+    /// streams in flight).
+    writing: BTreeSet<u32>,
+    expected_start: u32,
+    bytes: u64,
+    frames: u64,
+    keyframes: u64,
+    media: Vec<(f64, f64)>,
+    /// A Stop was acknowledged for it.
+    stopped: bool,
+    /// Next index given to a foreign (non-v8) segment id.
+    next_foreign: u32,
+}
+
+/// The platform's sans-IO machine: see the [module docs](self).
+#[derive(Debug)]
+pub struct PlatformSession {
+    config: SessionConfig,
+    outbox: Outbox,
+    session_id: Uuid,
+    /// The previous session a reconnecting client named in SessionStart's envelope.
+    requested_session: Option<Uuid>,
+    phase: Phase,
+    outstanding: BTreeMap<u64, Outstanding>,
+    transfers: BTreeMap<TransferId, Incoming>,
+    /// Transfers seen in segment ids before their acknowledgement: first sighting, and
+    /// whether its grace has expired (then it no longer arms the timer).
+    unknown: HashMap<TransferId, (Instant, bool)>,
+    /// Transfer ids in the order they were accepted.
+    accepted: Vec<TransferId>,
+    /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
+    foreign: HashMap<Uuid, (TransferId, u32)>,
+    actions: VecDeque<PlatformAction>,
+    events: VecDeque<PlatformEvent>,
+}
+
+impl PlatformSession {
+    /// A machine for a new connection; `session_id` is the id the platform assigns.
+    pub fn new(config: SessionConfig, now: Instant, session_id: Uuid) -> Self {
+        PlatformSession {
+            outbox: Outbox::new(now, config.epoch),
+            config,
+            session_id,
+            requested_session: None,
+            phase: Phase::AwaitVersion,
+            outstanding: BTreeMap::new(),
+            transfers: BTreeMap::new(),
+            unknown: HashMap::new(),
+            accepted: Vec::new(),
+            foreign: HashMap::new(),
+            actions: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    /// The session id (assigned at construction, or re-attached by the client's
+    /// SessionStart).
+    pub fn session_id(&self) -> Uuid {
+        self.session_id
+    }
+
+    /// The session id a reconnecting client named in SessionStart's envelope (not nil and
+    /// not this machine's id), for a driver that re-attaches sessions (profile section 3).
+    pub fn requested_session(&self) -> Option<Uuid> {
+        self.requested_session
+    }
+
+    /// True once the handshake completed (and until the session ends).
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready
+    }
+
+    fn send(&mut self, now: Instant, message: &Message) -> u64 {
+        let env = self.outbox.wrap(now, message, self.session_id);
+        let seq = env.sequence_number;
+        self.actions.push_back(PlatformAction::SendControl(env));
+        seq
+    }
+
+    fn send_error(&mut self, now: Instant, report: ErrorReport) {
+        self.send(now, &Message::ErrorReport(report));
+    }
+
+    fn refuse(&mut self, now: Instant, ack: u64, code: StatusCode, why: impl Into<String>) {
+        self.send_error(now, ErrorReport::new(code, why).with_ack(ack));
+    }
+
+    /// Every control message from the client.
+    pub fn handle_message(&mut self, now: Instant, envelope: JsonEnvelope) {
+        let seq = envelope.sequence_number;
+        let message = match envelope.message() {
+            Ok(m) => m,
+            Err(e) => {
+                if self.phase != Phase::Closed {
+                    self.refuse(now, seq, e.status(), e.to_string());
+                }
+                return;
+            }
+        };
+        let name = {
+            let t = message.message_type();
+            t.name()
+                .map_or_else(|| format!("type {}", t.to_u8()), str::to_owned)
+        };
+        match (self.phase, message) {
+            (Phase::Closed, _) => {}
+            (Phase::AwaitVersion, Message::VersionNegotiation(v)) => {
+                match ProtocolVersion::CURRENT.check_compatible(&v) {
+                    Ok(()) => {
+                        let r = Ack {
+                            ack: seq,
+                            session_id: None,
+                        }
+                        .to_status_response();
+                        self.send(now, &Message::StatusResponse(r));
+                        self.phase = Phase::AwaitStart;
+                    }
+                    Err(e) => {
+                        let r = StatusResponse::new(
+                            StatusCode::ProtocolVersionMismatch,
+                            serde_json::json!({"ack": seq, "error": e.to_string(),
+                                "supported": ProtocolVersion::CURRENT.to_string()})
+                            .to_string(),
+                        );
+                        self.send(now, &Message::StatusResponse(r));
+                        self.phase = Phase::Closed;
+                        self.events.push_back(PlatformEvent::VersionRefused {
+                            theirs: v.to_string(),
+                        });
+                        self.actions.push_back(PlatformAction::Close {
+                            code: StatusCode::ProtocolVersionMismatch,
+                            reason: e.to_string(),
+                        });
+                    }
+                }
+            }
+            (Phase::AwaitStart, Message::SessionStart(s)) => {
+                if !s.is_client_ready() {
+                    self.refuse(
+                        now,
+                        seq,
+                        StatusCode::BadRequest,
+                        "SessionStart is not CLIENT_READY",
+                    );
+                    return;
+                }
+                // A reconnecting client names its previous session (profile section 3);
+                // this machine holds no other session: it answers with the id it was
+                // given and records the one named (docs/protocol.md D20).
+                let named = envelope.session_id;
+                if !named.is_nil() && named != self.session_id {
+                    self.requested_session = Some(named);
+                }
+                let r = Ack {
+                    ack: seq,
+                    session_id: Some(self.session_id),
+                }
+                .to_status_response();
+                self.send(now, &Message::StatusResponse(r));
+                self.phase = Phase::Ready;
+                self.events.push_back(PlatformEvent::SessionReady {
+                    session_id: self.session_id,
+                });
+            }
+            (Phase::Ready, Message::FileListResponse(r)) => {
+                // The `ack` extension names the query; without it, the oldest one.
+                let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
+                let first = match r.ack {
+                    Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
+                    None => self
+                        .outstanding
+                        .iter()
+                        .find(|(_, o)| is_query(o))
+                        .map(|(&s, _)| s),
+                };
+                match first {
+                    Some(ack) => {
+                        self.outstanding.remove(&ack);
+                        self.events.push_back(PlatformEvent::FileList {
+                            ack,
+                            files: r.files,
+                        });
+                    }
+                    None => self.refuse(
+                        now,
+                        seq,
+                        StatusCode::BadRequest,
+                        "FileListResponse without a FileListQuery",
+                    ),
+                }
+            }
+            (Phase::Ready, Message::StatusResponse(r)) => self.on_status(now, seq, r),
+            (_, Message::ErrorReport(r)) => self.on_error_report(r),
+            (Phase::Ready, Message::SessionEnd) => {
+                self.phase = Phase::Closed;
+                self.finish_open(|t| {
+                    if t.stopped {
+                        TransferOutcome::Stopped
+                    } else {
+                        TransferOutcome::ConnectionLost
+                    }
+                });
+                self.events.push_back(PlatformEvent::SessionEnded);
+            }
+            (
+                _,
+                Message::VersionNegotiation(_)
+                | Message::SessionStart(_)
+                | Message::FileListResponse(_)
+                | Message::StatusResponse(_)
+                | Message::SessionEnd,
+            ) => {
+                self.refuse(
+                    now,
+                    seq,
+                    StatusCode::BadRequest,
+                    format!("{name} out of order"),
+                );
+            }
+            (_, _) => {
+                self.refuse(
+                    now,
+                    seq,
+                    StatusCode::BadRequest,
+                    format!("{name} is not sent by a client"),
+                );
+            }
+        }
+    }
+
+    fn on_status(&mut self, now: Instant, seq: u64, r: StatusResponse) {
+        let Some(ack) = r.ack() else {
+            self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                "StatusResponse without ack",
+            );
+            return;
+        };
+        let Some(request) = self.outstanding.remove(&ack) else {
+            self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                format!("StatusResponse for unknown request {ack}"),
+            );
+            return;
+        };
+        if r.code != StatusCode::Success {
+            let report = ErrorReport::new(r.code, r.message.clone()).with_ack(ack);
+            self.events
+                .push_back(PlatformEvent::RequestRefused { ack, report });
+            return;
+        }
+        match request {
+            Outstanding::File => match FileRequestAck::from_status_response(&r) {
+                Ok(a) if self.transfers.contains_key(&a.transfer_id) => {
+                    // A second transfer under a live id would corrupt the first.
+                    let why = format!("transfer id {} already in use", a.transfer_id);
+                    self.refuse(now, seq, StatusCode::BadRequest, why.clone());
+                    let report = ErrorReport::new(StatusCode::BadRequest, why).with_ack(ack);
+                    self.events
+                        .push_back(PlatformEvent::RequestRefused { ack, report });
+                }
+                Ok(a) => self.on_transfer_accepted(a),
+                Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
+            },
+            Outstanding::Playback { seek } => match PlaybackAck::from_status_response(&r) {
+                Ok(a) => {
+                    if let Some(t) = a.transfer_id.and_then(|id| self.transfers.get_mut(&id)) {
+                        if a.state == crate::wire::PlaybackState::Stopped {
+                            t.stopped = true;
+                        }
+                        if let (true, Some(k)) = (seek, a.start_segment) {
+                            // After a seek the expected range runs from the restart
+                            // segment to the last (profile section 7).
+                            t.expected_start = k;
+                        }
+                    }
+                    let stop = a.state == crate::wire::PlaybackState::Stopped;
+                    let id = a.transfer_id;
+                    self.events
+                        .push_back(PlatformEvent::PlaybackAcknowledged(a));
+                    if let Some(id) = id {
+                        if stop {
+                            self.finish(id, TransferOutcome::Stopped);
+                        } else {
+                            self.check_complete(id);
+                        }
+                    }
+                }
+                Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
+            },
+            Outstanding::Stats => {
+                let mut stats: serde_json::Value =
+                    serde_json::from_str(&r.message).unwrap_or(serde_json::Value::Null);
+                if let serde_json::Value::Object(m) = &mut stats {
+                    m.remove("ack");
+                }
+                self.events.push_back(PlatformEvent::Stats { ack, stats });
+            }
+            Outstanding::FileList | Outstanding::Retransmission => {
+                self.refuse(
+                    now,
+                    seq,
+                    StatusCode::BadRequest,
+                    format!("StatusResponse does not answer request {ack}"),
+                );
+            }
+        }
+    }
+
+    fn on_transfer_accepted(&mut self, a: FileRequestAck) {
+        let placement = match (a.segment_mode, a.segment_size) {
+            (SegmentMode::Fixed, Some(size)) if size > 0 => {
+                Placement::AtOffset { segment_size: size }
+            }
+            _ => Placement::InOrder,
+        };
+        self.unknown.remove(&a.transfer_id);
+        self.accepted.push(a.transfer_id);
+        self.transfers.insert(
+            a.transfer_id,
+            Incoming {
+                ack: a.clone(),
+                state: TransferState::Receiving,
+                received: RunSet::default(),
+                writing: BTreeSet::new(),
+                expected_start: a.start_segment,
+                bytes: 0,
+                frames: 0,
+                keyframes: 0,
+                media: Vec::new(),
+                stopped: false,
+                next_foreign: 0,
+            },
+        );
+        self.events
+            .push_back(PlatformEvent::TransferAccepted(a.clone()));
+        let id = a.transfer_id;
+        self.actions
+            .push_back(PlatformAction::OpenOutput { ack: a, placement });
+        // Nothing expected (start_segment at or past total_segments): complete at once.
+        self.check_complete(id);
+    }
+
+    fn on_error_report(&mut self, r: ErrorReport) {
+        match r.ack() {
+            Some(ack) if self.outstanding.contains_key(&ack) => {
+                self.outstanding.remove(&ack);
+                self.events
+                    .push_back(PlatformEvent::RequestRefused { ack, report: r });
+            }
+            _ => self.events.push_back(PlatformEvent::PeerError(r)),
+        }
+    }
+
+    /// Garbage on a stream: ErrorReport with the error's status code; the connection lives.
+    pub fn handle_bad_stream(&mut self, now: Instant, error: WireError) {
+        if self.phase == Phase::Closed {
+            return;
+        }
+        self.send_error(now, ErrorReport::new(error.status(), error.to_string()));
+    }
+
+    fn command(
+        &mut self,
+        now: Instant,
+        message: &Message,
+        o: Outstanding,
+    ) -> Result<u64, SessionError> {
+        match self.phase {
+            Phase::Ready => {}
+            Phase::Closed => return Err(SessionError::Closed),
+            _ => return Err(SessionError::NotReady),
+        }
+        let seq = self.send(now, message);
+        self.outstanding.insert(seq, o);
+        Ok(seq)
+    }
+
+    /// Sends FileListQuery; the answer comes as [`PlatformEvent::FileList`] with this number.
+    pub fn query_files(
+        &mut self,
+        now: Instant,
+        filter: Option<String>,
+    ) -> Result<u64, SessionError> {
+        let m = Message::FileListQuery(FileListQuery { filter });
+        self.command(now, &m, Outstanding::FileList)
+    }
+
+    /// Sends a FileRequest (validated first).
+    pub fn request_file(
+        &mut self,
+        now: Instant,
+        request: FileRequest,
+    ) -> Result<u64, SessionError> {
+        request.validate()?;
+        let m = Message::FileRequest(request);
+        self.command(now, &m, Outstanding::File)
+    }
+
+    /// Sends a PlaybackControl command (`NoSuchTransfer` when it names a transfer this
+    /// session never accepted).
+    pub fn playback(
+        &mut self,
+        now: Instant,
+        control: PlaybackControl,
+    ) -> Result<u64, SessionError> {
+        let seek = matches!(
+            control.command,
+            PlaybackCommand::Seek(_)
+                | PlaybackCommand::Resume(crate::wire::Resume {
+                    from_position: Some(_),
+                    ..
+                })
+        );
+        if let Some(id) = control.transfer_id {
+            if !self.transfers.contains_key(&id) {
+                return Err(SessionError::NoSuchTransfer);
+            }
+        }
+        let m = Message::PlaybackControl(control);
+        self.command(now, &m, Outstanding::Playback { seek })
+    }
+
+    /// Sends a SeekRequest, RateChange, PauseRequest, ResumeRequest or StatsRequest;
+    /// other messages are `Invalid`, a `transfer_id` this session never accepted is
+    /// `NoSuchTransfer`.
+    pub fn send_request(&mut self, now: Instant, message: Message) -> Result<u64, SessionError> {
+        let o = match &message {
+            Message::SeekRequest(_) => Outstanding::Playback { seek: true },
+            Message::ResumeRequest(r) => Outstanding::Playback {
+                seek: r.resume.from_position.is_some(),
+            },
+            Message::RateChange(_) | Message::PauseRequest(_) => {
+                Outstanding::Playback { seek: false }
+            }
+            Message::StatsRequest(_) => Outstanding::Stats,
+            other => {
+                return Err(SessionError::Invalid(WireError::FieldOutOfRange {
+                    kind: "PlatformSession::send_request",
+                    field: "message_type",
+                    value: format!("{:?}", other.message_type()),
+                    allowed: "SeekRequest, RateChange, PauseRequest, ResumeRequest, StatsRequest",
+                }))
+            }
+        };
+        let named = match &message {
+            Message::SeekRequest(r) => r.transfer_id,
+            Message::ResumeRequest(r) => r.transfer_id,
+            Message::RateChange(r) => r.transfer_id,
+            Message::PauseRequest(r) => r.transfer_id,
+            Message::StatsRequest(r) => r.transfer_id,
+            _ => None,
+        };
+        if named.is_some_and(|id| !self.transfers.contains_key(&id)) {
+            return Err(SessionError::NoSuchTransfer);
+        }
+        self.command(now, &message, o)
+    }
+
+    /// Asks the client to send segment `id` again (ErrorReport 1005, `details.segment_id`).
+    pub fn request_retransmission(
+        &mut self,
+        now: Instant,
+        id: SegmentId,
+        reason: Option<&str>,
+    ) -> Result<u64, SessionError> {
+        let m = Message::ErrorReport(ErrorReport::retransmission(id, reason));
+        self.command(now, &m, Outstanding::Retransmission)
+    }
+
+    /// The output of `transfer` is final.
+    pub fn handle_output_finished(
+        &mut self,
+        _now: Instant,
+        transfer: TransferId,
+        file: FinishedFile,
+    ) {
+        let Some(t) = self.transfers.get_mut(&transfer) else {
+            return;
+        };
+        let outcome = match t.state {
+            TransferState::Finishing(o) => o,
+            TransferState::Receiving => TransferOutcome::ConnectionLost,
+            TransferState::Finished(_) => return,
+        };
+        t.state = TransferState::Finished(outcome);
+        let sha256_ok = file.checksum.as_deref() == Some(t.ack.checksum.as_str());
+        self.events.push_back(PlatformEvent::TransferFinished {
+            transfer,
+            outcome,
+            file,
+            sha256_ok,
+        });
+    }
+
+    /// The connection is gone: every open transfer finishes as ConnectionLost.
+    pub fn handle_connection_lost(&mut self, _now: Instant) {
+        self.phase = Phase::Closed;
+        self.finish_open(|t| {
+            if t.stopped {
+                TransferOutcome::Stopped
+            } else {
+                TransferOutcome::ConnectionLost
+            }
+        });
+    }
+
+    fn finish_open(&mut self, outcome: impl Fn(&Incoming) -> TransferOutcome) {
+        let open: Vec<(TransferId, TransferOutcome)> = self
+            .transfers
+            .iter()
+            .filter(|(_, t)| t.state == TransferState::Receiving)
+            .map(|(&id, t)| (id, outcome(t)))
+            .collect();
+        for (id, o) in open {
+            self.finish(id, o);
+        }
+    }
+
+    /// Requests FinishOutput once per transfer.
+    fn finish(&mut self, id: TransferId, outcome: TransferOutcome) {
+        if let Some(t) = self.transfers.get_mut(&id) {
+            if t.state == TransferState::Receiving {
+                t.state = TransferState::Finishing(outcome);
+                self.actions.push_back(PlatformAction::FinishOutput {
+                    transfer: id,
+                    outcome,
+                });
+            }
+        }
+    }
+
+    /// Every transfer of the session, oldest id first.
+    pub fn transfers(&self) -> Vec<TransferStatus> {
+        self.transfers
+            .iter()
+            .map(|(&id, t)| TransferStatus {
+                transfer: id,
+                file_path: t.ack.file_path.clone(),
+                received_segments: t.received.len(),
+                total_segments: t.ack.total_segments,
+                expected_start: t.expected_start.min(t.ack.total_segments),
+                bytes: t.bytes,
+                state: t.state,
+                frames: t.frames,
+                keyframes: t.keyframes,
+                index_ranges: t.received.runs(),
+                media_ranges: t.media.clone(),
+            })
+            .collect()
+    }
+
+    /// Expires the grace of segments whose transfer was never acknowledged.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let grace = self.config.unknown_transfer_grace;
+        // Entries past their grace stay (so a late segment is refused) but no longer arm
+        // the timer.
+        for (first, expired) in self.unknown.values_mut() {
+            if first.checked_add(grace).is_some_and(|end| end <= now) {
+                *expired = true;
+            }
+        }
+    }
+
+    /// The end of the earliest unknown-transfer grace still running: the driver asks its
+    /// `NotYetKnown` streams again then.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let grace = self.config.unknown_transfer_grace;
+        self.unknown
+            .values()
+            .filter(|(_, expired)| !expired)
+            .filter_map(|(first, _)| first.checked_add(grace))
+            .min()
+    }
+
+    /// The next thing the driver must do.
+    pub fn poll_action(&mut self) -> Option<PlatformAction> {
+        self.actions.pop_front()
+    }
+
+    /// The next thing the application should know.
+    pub fn poll_event(&mut self) -> Option<PlatformEvent> {
+        self.events.pop_front()
+    }
+}

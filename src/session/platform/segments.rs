@@ -1,0 +1,190 @@
+//! Segment streams at the platform: the verdict on a header, the bookkeeping of written
+//! segments, and the completion rule (profile section 5).
+
+use std::time::{Duration, Instant};
+
+use super::{Incoming, PlatformSession};
+use crate::session::util::merge_range;
+use crate::session::{SegmentVerdict, TransferOutcome, TransferState};
+use crate::wire::{
+    ErrorReport, SegmentFlags, SegmentHeader, SegmentId, StatusCode, TransferId, WireError,
+};
+
+impl PlatformSession {
+    /// Decides what to do with a segment stream from its header.
+    ///
+    /// - stream longer than `max_stream_len` → `Refuse(1006)` and ErrorReport 1006;
+    /// - id not of the profile's v8 form (e.g. a random v4 id): appended in arrival order
+    ///   to the most recently accepted transfer still receiving (the next index from its
+    ///   expected start; the same id again is the same index); with no such transfer, or
+    ///   past its last index, `Refuse(400)` and ErrorReport 400;
+    /// - transfer not acknowledged → `NotYetKnown` until `unknown_transfer_grace` after
+    ///   its first such segment, then `Refuse(400)`;
+    /// - index not below `total_segments` → `Refuse(400)`;
+    /// - already received, being written, or the transfer is no longer receiving →
+    ///   `Duplicate`;
+    /// - else `Write`.
+    pub fn handle_segment_header(
+        &mut self,
+        now: Instant,
+        header: &SegmentHeader,
+    ) -> SegmentVerdict {
+        let id = header.id();
+        if let Err(e) = header.check_bound(self.config.max_stream_len) {
+            let report = ErrorReport::new(StatusCode::StreamTooLong, e.to_string())
+                .with_detail("segment_id", id.to_string());
+            self.send_error(now, report);
+            return SegmentVerdict::Refuse(StatusCode::StreamTooLong);
+        }
+        let Some((transfer, index)) = id.parts().or_else(|| self.foreign_slot(id)) else {
+            let report = ErrorReport::new(
+                StatusCode::BadRequest,
+                "segment id not of the profile's form and no transfer to append it to",
+            )
+            .with_detail("segment_id", id.to_string());
+            self.send_error(now, report);
+            return SegmentVerdict::Refuse(StatusCode::BadRequest);
+        };
+        let Some(t) = self.transfers.get_mut(&transfer) else {
+            let grace = self.config.unknown_transfer_grace;
+            let (first, _) = *self.unknown.entry(transfer).or_insert((now, false));
+            if first.checked_add(grace).is_none_or(|end| now < end) {
+                return SegmentVerdict::NotYetKnown;
+            }
+            let report = ErrorReport::new(
+                StatusCode::BadRequest,
+                format!("segment of unknown transfer {transfer}"),
+            )
+            .with_detail("segment_id", id.to_string());
+            self.send_error(now, report);
+            return SegmentVerdict::Refuse(StatusCode::BadRequest);
+        };
+        if index >= t.ack.total_segments {
+            let total = t.ack.total_segments;
+            let report = ErrorReport::new(
+                StatusCode::BadRequest,
+                format!("segment index {index} outside 0-{total}"),
+            )
+            .with_detail("segment_id", id.to_string());
+            self.send_error(now, report);
+            return SegmentVerdict::Refuse(StatusCode::BadRequest);
+        }
+        if t.state != TransferState::Receiving
+            || t.received.contains(index)
+            || t.writing.contains(&index)
+        {
+            return SegmentVerdict::Duplicate;
+        }
+        t.writing.insert(index);
+        SegmentVerdict::Write { transfer, index }
+    }
+
+    /// The (transfer, index) of a segment id: the profile's form, else the slot a foreign
+    /// id was given when it first arrived.
+    fn resolve(&self, id: SegmentId) -> Option<(TransferId, u32)> {
+        id.parts()
+            .or_else(|| self.foreign.get(id.as_uuid()).copied())
+    }
+
+    /// The slot of a foreign (non-v8) id: the one it was given, or the next index of the
+    /// most recently accepted transfer still receiving.
+    fn foreign_slot(&mut self, id: SegmentId) -> Option<(TransferId, u32)> {
+        if let Some(&slot) = self.foreign.get(id.as_uuid()) {
+            return Some(slot);
+        }
+        let transfer = *self.accepted.iter().rev().find(|t| {
+            self.transfers
+                .get(t)
+                .is_some_and(|x| x.state == TransferState::Receiving)
+        })?;
+        let t = self.transfers.get_mut(&transfer)?;
+        let index = t.next_foreign.max(t.expected_start);
+        if index >= t.ack.total_segments {
+            return None;
+        }
+        t.next_foreign = index + 1;
+        self.foreign.insert(*id.as_uuid(), (transfer, index));
+        Some((transfer, index))
+    }
+
+    /// A segment's data was written: count it, and finish the transfer once complete.
+    pub fn handle_segment_written(
+        &mut self,
+        _now: Instant,
+        header: &SegmentHeader,
+        receive_time: Duration,
+    ) {
+        let _ = receive_time;
+        let Some((transfer, index)) = self.resolve(header.id()) else {
+            return;
+        };
+        let Some(t) = self.transfers.get_mut(&transfer) else {
+            return;
+        };
+        t.writing.remove(&index);
+        if index >= t.ack.total_segments || !t.received.insert(index) {
+            return;
+        }
+        t.bytes += u64::from(header.data_length());
+        if let SegmentHeader::Video(v) = header {
+            t.frames += u64::from(v.frame_count);
+        }
+        if header.flags().contains(SegmentFlags::KEYFRAME) {
+            t.keyframes += 1;
+        }
+        let ts = header.timestamp();
+        merge_range(&mut t.media, ts, ts + header.duration().max(0.0));
+        self.check_complete(transfer);
+    }
+
+    /// Finishes `transfer` as Completed if every expected index has arrived.
+    pub(super) fn check_complete(&mut self, transfer: TransferId) {
+        let done = self
+            .transfers
+            .get(&transfer)
+            .is_some_and(|t| t.state == TransferState::Receiving && is_complete(t));
+        if done {
+            self.finish(transfer, TransferOutcome::Completed);
+        }
+    }
+
+    /// A segment stream failed (truncated, corrupted, too long): ErrorReport with the
+    /// error's code, and when the header was read, a retransmission request (1005 with
+    /// `details.segment_id`) unless the stream was too long (1006: resending would fail).
+    pub fn handle_segment_failed(
+        &mut self,
+        now: Instant,
+        header: Option<&SegmentHeader>,
+        error: WireError,
+    ) {
+        let code = error.status();
+        let Some(h) = header else {
+            self.send_error(now, ErrorReport::new(code, error.to_string()));
+            return;
+        };
+        let id = h.id();
+        let mut known = false;
+        if let Some((transfer, index)) = self.resolve(id) {
+            if let Some(t) = self.transfers.get_mut(&transfer) {
+                t.writing.remove(&index);
+                known = t.state == TransferState::Receiving
+                    && index < t.ack.total_segments
+                    && !t.received.contains(index);
+            }
+        }
+        if known && code != StatusCode::StreamTooLong {
+            // The retransmission request is itself the report (1005, details.segment_id).
+            let _ = self.request_retransmission(now, id, Some("corrupted"));
+        } else {
+            let report =
+                ErrorReport::new(code, error.to_string()).with_detail("segment_id", id.to_string());
+            self.send_error(now, report);
+        }
+    }
+}
+
+/// Every index from the expected start to the last has arrived.
+fn is_complete(t: &Incoming) -> bool {
+    let start = t.expected_start.min(t.ack.total_segments);
+    t.received.covers(start, t.ack.total_segments)
+}
