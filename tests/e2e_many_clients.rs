@@ -44,7 +44,10 @@ async fn ten_clients_upload_at_once_and_every_file_verifies() {
     for (path, handle) in handles {
         let result = handle.finished().await.unwrap();
         assert_identical(&result, &repo().join(path));
-        assert!(outputs.insert(result.file.path.clone()), "outputs are per session");
+        assert!(
+            outputs.insert(result.file.path.clone()),
+            "outputs are per session"
+        );
     }
     for (_endpoint, client) in clients {
         client.close().await.unwrap();
