@@ -383,3 +383,6 @@ pub enum SessionError {
     #[error("no such transfer")]
     NoSuchTransfer,
 }
+
+#[cfg(test)]
+mod tests;

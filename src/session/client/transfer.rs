@@ -120,10 +120,19 @@ impl Transfer {
         self.pace_origin = None;
     }
 
+    /// Streaming, or completed (a completed transfer still answers retransmission
+    /// requests; nothing else is queued then).
+    fn sending(&self) -> bool {
+        matches!(
+            self.state,
+            PlaybackState::Streaming | PlaybackState::Completed
+        )
+    }
+
     /// When the next segment may be released, if pacing (not the in-flight limit or the
     /// state) is what holds it back.
     pub(crate) fn next_release(&self, limit: usize) -> Option<Instant> {
-        if self.state != PlaybackState::Streaming || self.in_flight.len() >= limit.max(1) {
+        if !self.sending() || self.in_flight.len() >= limit.max(1) {
             return None;
         }
         if self.retransmit.is_empty() && self.next >= self.total() {
@@ -152,7 +161,7 @@ impl Transfer {
 
     /// The next job allowed at `now`, if any.
     pub(crate) fn next_job(&mut self, now: Instant, limit: usize) -> Option<SegmentJob> {
-        if self.state != PlaybackState::Streaming || self.in_flight.len() >= limit {
+        if !self.sending() || self.in_flight.len() >= limit {
             return None;
         }
         if self.bw_next.is_some_and(|t| t > now) {
@@ -175,15 +184,15 @@ impl Transfer {
             }
             None => return None,
         };
+        if self.in_flight.contains(&index) {
+            // Still being sent (a seek back onto it): send it again once it finishes.
+            return None;
+        }
         let seg = self.segment(index)?;
         if recovery {
             self.retransmit.pop_front();
         } else {
             self.next += 1;
-        }
-        if self.in_flight.contains(&index) {
-            // Still being sent (e.g. a requeue raced with its completion): skip.
-            return None;
         }
         let mut flags = seg.flags;
         if index + 1 == self.total() {
