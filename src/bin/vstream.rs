@@ -28,7 +28,7 @@ enum Command {
     Inspect(inspect::InspectArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -36,10 +36,18 @@ fn main() -> anyhow::Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    match cli.command {
+    let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
-        Command::Platform(args) => runtime()?.block_on(platform::run(args)),
-        Command::Client(args) => runtime()?.block_on(client::run(args)),
+        Command::Platform(args) => runtime().and_then(|rt| rt.block_on(platform::run(args))),
+        Command::Client(args) => runtime().and_then(|rt| rt.block_on(client::run(args))),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line with its causes, never a backtrace.
+            eprintln!("vstream: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
