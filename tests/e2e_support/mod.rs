@@ -14,7 +14,9 @@ use vstream::net::{
     SelfSignedCert, ServerVerification, TransportSettings, ALPN,
 };
 use vstream::platform::{Platform, PlatformConfig, TransferResult};
-use vstream::wire::FileRequest;
+use vstream::wire::{
+    FileRequest, JsonEnvelope, Message, ProtocolVersion, SessionStart, StatusCode, Timestamp,
+};
 
 pub const LOOPBACK: &str = "127.0.0.1:0";
 
@@ -114,4 +116,63 @@ pub fn assert_identical(result: &TransferResult, source: &Path) {
     );
     assert!(result.report.report_file.exists());
     assert!(result.report.debug_file.exists());
+}
+
+/// Sends `message` on its own unidirectional stream, as a client would.
+pub async fn send(conn: &quinn::Connection, message: &Message, seq: u64) {
+    let at = Timestamp::from_unix_millis(1_700_000_000_000).unwrap();
+    let envelope = JsonEnvelope::wrap(message, seq, at, uuid::Uuid::nil());
+    let mut stream = conn.open_uni().await.unwrap();
+    stream.write_all(&envelope.to_bytes()).await.unwrap();
+    stream.finish().unwrap();
+}
+
+/// The next control message the platform sends.
+pub async fn receive(conn: &quinn::Connection) -> Message {
+    receive_envelope(conn).await.message().unwrap()
+}
+
+/// The next control envelope the platform sends.
+pub async fn receive_envelope(conn: &quinn::Connection) -> JsonEnvelope {
+    let next = async {
+        let mut stream = conn.accept_uni().await.unwrap();
+        let bytes = stream.read_to_end(1 << 20).await.unwrap();
+        JsonEnvelope::decode(&bytes).unwrap()
+    };
+    tokio::time::timeout(Duration::from_secs(5), next)
+        .await
+        .expect("a message from the platform")
+}
+
+pub fn status_of(message: &Message) -> StatusCode {
+    match message {
+        Message::StatusResponse(r) => r.code,
+        Message::ErrorReport(r) => r.error_code,
+        other => panic!("expected a status, got {other:?}"),
+    }
+}
+
+/// A raw quinn connection that completes the protocol handshake by hand.
+pub async fn raw_session(h: &Harness) -> (quinn::Endpoint, quinn::Connection) {
+    let endpoint = client_endpoint_for(h, ALPN);
+    let conn = endpoint
+        .connect(h.addr, "localhost")
+        .unwrap()
+        .await
+        .unwrap();
+    send(
+        &conn,
+        &Message::VersionNegotiation(ProtocolVersion::CURRENT),
+        1,
+    )
+    .await;
+    assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
+    send(
+        &conn,
+        &Message::SessionStart(SessionStart::client_ready()),
+        2,
+    )
+    .await;
+    assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
+    (endpoint, conn)
 }
