@@ -2,7 +2,7 @@
 
 use super::sender::send_segment;
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
-use crate::bridge::{binary_to_json, wall_clock};
+use crate::bridge::{binary_to_json, wall_clock, InOrder};
 use crate::catalog::Catalog;
 use crate::media::plan::PlanOptions;
 use crate::media::probe::plan_file;
@@ -30,7 +30,12 @@ const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// What the helper tasks report to the owner task.
 enum Input {
-    Control(Result<JsonEnvelope, WireError>),
+    /// What control stream number `order` carried (None: nothing, the stream was lost);
+    /// bidirectional streams have no number and are delivered at once.
+    Control {
+        order: Option<u64>,
+        envelope: Option<Result<JsonEnvelope, WireError>>,
+    },
     FileList {
         request_seq: u64,
         files: Vec<FileEntry>,
@@ -68,6 +73,8 @@ struct Driver {
     /// Transfers sent as fixed-size chunks (their log lines say `chunk`).
     chunked: HashMap<TransferId, bool>,
     control_sends: JoinSet<()>,
+    /// Control streams are delivered in the order the platform opened them.
+    in_order: InOrder<Result<JsonEnvelope, WireError>>,
     progress: ClientProgress,
     progress_tx: watch::Sender<ClientProgress>,
     refused: Option<StatusCode>,
@@ -95,6 +102,7 @@ pub(super) async fn drive(
         files: HashMap::new(),
         chunked: HashMap::new(),
         control_sends: JoinSet::new(),
+        in_order: InOrder::default(),
         progress: ClientProgress::default(),
         progress_tx,
         refused: None,
@@ -102,6 +110,7 @@ pub(super) async fn drive(
     };
     tokio::pin!(shutdown);
     let mut ending = false;
+    let mut accepted_streams: u64 = 0;
     let lost = loop {
         driver.drain(&mut session).await;
         let deadline = session.poll_timeout();
@@ -122,7 +131,9 @@ pub(super) async fn drive(
             }
             stream = conn.accept_uni() => match stream {
                 Ok(recv) => {
-                    tokio::spawn(read_control(recv, driver.tx.clone(), driver.config.max_control_len));
+                    let order = accepted_streams;
+                    accepted_streams += 1;
+                    tokio::spawn(read_control(recv, order, driver.tx.clone(), driver.config.max_control_len));
                 }
                 Err(e) => break e,
             },
@@ -187,10 +198,20 @@ impl Driver {
     fn handle_input(&mut self, session: &mut ClientSession, input: Input) {
         let at = now();
         match input {
-            Input::Control(Ok(envelope)) => session.handle_message(at, envelope),
-            Input::Control(Err(error)) => {
-                tracing::warn!("bad stream from the platform: {error}");
-                session.handle_bad_stream(at, error)
+            Input::Control { order, envelope } => {
+                let ready = match order {
+                    Some(order) => self.in_order.push(order, envelope),
+                    None => envelope.into_iter().collect(),
+                };
+                for envelope in ready {
+                    match envelope {
+                        Ok(envelope) => session.handle_message(at, envelope),
+                        Err(error) => {
+                            tracing::warn!("bad stream from the platform: {error}");
+                            session.handle_bad_stream(at, error)
+                        }
+                    }
+                }
             }
             Input::FileList { request_seq, files } => {
                 session.handle_file_list(at, request_seq, files)
@@ -465,7 +486,12 @@ fn prepare(catalog: &Catalog, request: &FileRequest) -> Result<PreparedTransfer,
 }
 
 /// Reads one control stream to its end (bounded) and hands the envelope to the owner.
-async fn read_control(mut recv: quinn::RecvStream, tx: mpsc::UnboundedSender<Input>, bound: usize) {
+async fn read_control(
+    mut recv: quinn::RecvStream,
+    order: u64,
+    tx: mpsc::UnboundedSender<Input>,
+    bound: usize,
+) {
     let decoded = match recv.read_to_end(bound).await {
         Ok(bytes) => match bytes.first() {
             Some(b'{') => JsonEnvelope::decode(&bytes),
@@ -482,10 +508,17 @@ async fn read_control(mut recv: quinn::RecvStream, tx: mpsc::UnboundedSender<Inp
         }
         Err(quinn::ReadToEndError::Read(e)) => {
             tracing::debug!("control stream lost: {e}");
+            let _ = tx.send(Input::Control {
+                order: Some(order),
+                envelope: None,
+            });
             return;
         }
     };
-    let _ = tx.send(Input::Control(decoded));
+    let _ = tx.send(Input::Control {
+        order: Some(order),
+        envelope: Some(decoded),
+    });
 }
 
 /// A bidirectional stream carrying one binary-enveloped message (profile section 2): fed
@@ -507,5 +540,8 @@ async fn read_binary(
         Err(_) => return,
     };
     let _ = send.finish();
-    let _ = tx.send(Input::Control(decoded));
+    let _ = tx.send(Input::Control {
+        order: None,
+        envelope: Some(decoded),
+    });
 }

@@ -7,7 +7,7 @@ use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
     TransferResult,
 };
-use crate::bridge::json_to_binary;
+use crate::bridge::{json_to_binary, InOrder};
 use crate::session::{
     PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, TransferOutcome,
 };
@@ -49,6 +49,8 @@ struct Connection {
     /// Where the answer to a binary-enveloped request goes.
     binary_reply: Option<quinn::SendStream>,
     control_sends: JoinSet<()>,
+    /// Control streams are delivered in the order the client opened them.
+    in_order: InOrder<Result<JsonEnvelope, crate::wire::WireError>>,
     closing: bool,
 }
 
@@ -90,8 +92,10 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         parked: Vec::new(),
         binary_reply: None,
         control_sends: JoinSet::new(),
+        in_order: InOrder::default(),
         closing: false,
     };
+    let mut accepted_streams: u64 = 0;
     let lost = loop {
         c.drain(&mut session).await;
         let deadline = session.poll_timeout();
@@ -110,7 +114,11 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         };
         tokio::select! {
             stream = conn.accept_uni() => match stream {
-                Ok(recv) => { tokio::spawn(read_uni(recv, tx.clone(), bounds)); }
+                Ok(recv) => {
+                    let order = accepted_streams;
+                    accepted_streams += 1;
+                    tokio::spawn(read_uni(recv, order, tx.clone(), bounds));
+                }
                 Err(e) => break e,
             },
             stream = conn.accept_bi() => match stream {
@@ -155,20 +163,30 @@ impl Connection {
         let at = now();
         match input {
             StreamInput::Control {
+                order,
                 envelope,
-                binary_reply,
+                mut binary_reply,
             } => {
-                match envelope {
-                    Ok(mut envelope) => {
-                        if binary_reply.is_some() {
-                            envelope.session_id = session.session_id();
+                let ready = match order {
+                    Some(order) => self.in_order.push(order, envelope),
+                    None => envelope.into_iter().collect(),
+                };
+                for envelope in ready {
+                    match envelope {
+                        Ok(mut envelope) => {
+                            if binary_reply.is_some() {
+                                envelope.session_id = session.session_id();
+                            }
+                            self.binary_reply = binary_reply.take();
+                            session.handle_message(at, envelope);
                         }
-                        self.binary_reply = binary_reply;
-                        session.handle_message(at, envelope);
-                    }
-                    Err(error) => {
-                        tracing::warn!("bad stream from {}: {error}", self.conn.remote_address());
-                        session.handle_bad_stream(at, error);
+                        Err(error) => {
+                            tracing::warn!(
+                                "bad stream from {}: {error}",
+                                self.conn.remote_address()
+                            );
+                            session.handle_bad_stream(at, error);
+                        }
                     }
                 }
                 self.retry_parked(session);

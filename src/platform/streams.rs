@@ -17,10 +17,12 @@ use tokio::time::Instant;
 
 /// What stream tasks report to the connection's owner task.
 pub(super) enum StreamInput {
-    /// A control message, or why a stream was not one (→ `handle_bad_stream`). A message
-    /// from a bidirectional stream brings the stream its answer goes back on.
+    /// What unidirectional stream number `order` carried: a control message, why it was
+    /// not one (→ `handle_bad_stream`), or None (a segment stream, or lost). A message from
+    /// a bidirectional stream has no number and brings the stream its answer goes on.
     Control {
-        envelope: Result<JsonEnvelope, WireError>,
+        order: Option<u64>,
+        envelope: Option<Result<JsonEnvelope, WireError>>,
         binary_reply: Option<quinn::SendStream>,
     },
     /// A segment header: the owner answers with the machine's verdict.
@@ -57,47 +59,47 @@ fn code(status: u16) -> quinn::VarInt {
 /// Reads one unidirectional stream and reports what it carried.
 pub(super) async fn read_uni(
     mut recv: quinn::RecvStream,
+    order: u64,
     tx: mpsc::UnboundedSender<StreamInput>,
     bounds: Bounds,
 ) {
+    let control = |envelope| StreamInput::Control {
+        order: Some(order),
+        envelope,
+        binary_reply: None,
+    };
     let opened = Instant::now();
     let first = match recv.read_chunk(64 * 1024, true).await {
         Ok(Some(chunk)) => chunk.bytes,
         Ok(None) => Bytes::new(),
         Err(e) => {
             tracing::debug!("stream lost before its first byte: {e}");
+            let _ = tx.send(control(None));
             return;
         }
     };
     let Some(&first_byte) = first.first() else {
-        let _ = tx.send(StreamInput::Control {
-            envelope: Err(WireError::Truncated {
-                kind: "UniStream",
-                needed: 1,
-                available: 0,
-            }),
-            binary_reply: None,
-        });
+        let _ = tx.send(control(Some(Err(WireError::Truncated {
+            kind: "UniStream",
+            needed: 1,
+            available: 0,
+        }))));
         return;
     };
     match classify_stream(first_byte) {
         Err(error) => {
             let _ = recv.stop(code(error.status_code()));
-            let _ = tx.send(StreamInput::Control {
-                envelope: Err(error),
-                binary_reply: None,
-            });
+            let _ = tx.send(control(Some(Err(error))));
         }
         Ok(StreamKind::JsonEnvelope) => {
             let envelope = read_rest(&mut recv, first.to_vec(), bounds.control)
                 .await
                 .and_then(|bytes| JsonEnvelope::decode(&bytes));
-            let _ = tx.send(StreamInput::Control {
-                envelope,
-                binary_reply: None,
-            });
+            let _ = tx.send(control(Some(envelope)));
         }
         Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
+            // A segment stream holds no control message back.
+            let _ = tx.send(control(None));
             read_segment(recv, first.to_vec(), opened, tx, bounds).await
         }
     }
@@ -293,7 +295,8 @@ pub(super) async fn read_bi(
     };
     let envelope = envelope.and_then(|b| crate::bridge::binary_to_json(b, uuid::Uuid::nil()));
     let _ = tx.send(StreamInput::Control {
-        envelope,
+        order: None,
+        envelope: Some(envelope),
         binary_reply: Some(send),
     });
 }
