@@ -72,8 +72,17 @@ async fn the_platform_api_lists_queries_steers_and_reports() {
     assert_eq!(faster.rate, 4.0);
     let progress = h.platform.transfers(session).await.unwrap();
     assert_eq!(progress.len(), 1);
-    assert_eq!(progress[0].state, TransferState::Receiving);
-    assert!(progress[0].received_segments < 300, "{:?}", progress[0]);
+    assert_eq!(progress[0].status.state, TransferState::Receiving);
+    assert!(
+        progress[0].status.received_segments < 300,
+        "{:?}",
+        progress[0]
+    );
+    let figures = progress[0]
+        .figures
+        .as_ref()
+        .expect("figures while receiving");
+    assert_eq!(figures.total_segments, progress[0].status.received_segments);
     let stopped = h
         .platform
         .playback(session, control(PlaybackCommand::Stop(Stop::default())))

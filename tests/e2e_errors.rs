@@ -208,7 +208,7 @@ async fn segment_stream_longer_than_its_header_is_stopped_with_1006() {
     assert_eq!(status_of(&receive(&conn).await), StatusCode::StreamTooLong);
     let progress = h.platform.transfers(session).await.unwrap();
     assert_eq!(
-        progress[0].received_segments, 0,
+        progress[0].status.received_segments, 0,
         "nothing of it was written"
     );
 

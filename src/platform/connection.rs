@@ -5,7 +5,7 @@ use super::output::TransferOutput;
 use super::streams::{read_bi, read_uni, Bounds, StreamInput};
 use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
-    TransferResult,
+    TransferProgress, TransferResult,
 };
 use crate::bridge::{json_to_binary, InOrder};
 use crate::session::{
@@ -266,7 +266,18 @@ impl Connection {
                 }
             }
             Command::Transfers { reply } => {
-                let _ = reply.send(session.transfers());
+                let progress = session
+                    .transfers()
+                    .into_iter()
+                    .map(|status| TransferProgress {
+                        figures: self
+                            .outputs
+                            .get(&status.transfer)
+                            .map(|output| output.figures(at)),
+                        status,
+                    })
+                    .collect();
+                let _ = reply.send(progress);
             }
             Command::Retransmit { segment, reason } => {
                 if let Err(e) = session.request_retransmission(at, segment, reason.as_deref()) {

@@ -24,7 +24,7 @@ mod output;
 mod streams;
 
 use crate::session::{SessionConfig, SessionError, TransferOutcome};
-use crate::store::{FinishedFile, ReceptionReport};
+use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
 use crate::wire::{
     FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
     SegmentId, StatsRequest, StatusCode,
@@ -39,6 +39,16 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 pub use crate::session::TransferStatus;
+
+/// One transfer's progress: the machine's view and the receiver's figures so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferProgress {
+    /// Segments, bytes, frames, ranges and state, as the machine counts them.
+    pub status: TransferStatus,
+    /// Reception figures (throughput, peak, mean segment time...) while its output is
+    /// open; None once the transfer finished (its report holds the final figures).
+    pub figures: Option<ReceptionFigures>,
+}
 
 /// Settings of the platform driver.
 #[derive(Debug, Clone)]
@@ -173,7 +183,7 @@ enum Command {
         reply: oneshot::Sender<Result<RequestReply, PlatformError>>,
     },
     Transfers {
-        reply: oneshot::Sender<Vec<TransferStatus>>,
+        reply: oneshot::Sender<Vec<TransferProgress>>,
     },
     Retransmit {
         segment: SegmentId,
@@ -353,8 +363,9 @@ impl Platform {
         self.request(session, request).await
     }
 
-    /// The session's transfers as the machine sees them (progress of each).
-    pub async fn transfers(&self, session: Uuid) -> Result<Vec<TransferStatus>, PlatformError> {
+    /// The session's transfers and their reception figures (the specification's session
+    /// statistics: segments, bytes, throughput, peak, mean segment time).
+    pub async fn transfers(&self, session: Uuid) -> Result<Vec<TransferProgress>, PlatformError> {
         let (reply, answer) = oneshot::channel();
         self.command(session, Command::Transfers { reply })?;
         answer.await.map_err(|_| PlatformError::ConnectionLost)

@@ -3,8 +3,8 @@
 
 use crate::session::{TransferOutcome, TransferStatus};
 use crate::store::{
-    DebugLog, FinishedFile, OutputPaths, Placement, ReceivedFile, ReceptionReport, ReceptionStats,
-    SegmentKind, SegmentRecord,
+    DebugLog, FinishedFile, OutputPaths, Placement, ReceivedFile, ReceptionFigures,
+    ReceptionReport, ReceptionStats, SegmentKind, SegmentRecord,
 };
 use crate::wire::{FileRequestAck, SegmentHeader};
 use std::io;
@@ -85,6 +85,11 @@ impl TransferOutput {
             self.paths.file.display()
         );
         Ok(())
+    }
+
+    /// The reception figures so far.
+    pub(super) fn figures(&self, now: Instant) -> ReceptionFigures {
+        self.stats.figures(now)
     }
 
     /// Finishes the file (flush, digest). The output stays for [`TransferOutput::report`].
