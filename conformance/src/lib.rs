@@ -4,6 +4,8 @@
 //! # Layout
 //! - [`trace`]: the case file format (`rule`, `kind`, then `key: value` entries).
 //! - `codec`: the runner for `kind: codec` cases (decode bytes, check the outcome).
+//! - `session`: the runner for `kind: session` cases (a script of messages into one
+//!   session machine and the replies that must come out).
 //! - [`golden`]: the binary golden vectors and their blessing.
 //! - [`spec_json`]: the specification's JSON examples and their expected decodings.
 //!
@@ -13,6 +15,7 @@
 
 mod codec;
 pub mod golden;
+mod session;
 pub mod spec_json;
 pub mod trace;
 
@@ -77,6 +80,7 @@ pub fn run_case(text: &str) -> Result<trace::Case, (Option<trace::Case>, String)
     let case = trace::parse(text).map_err(|e| (None, e))?;
     let result = match case.kind.as_str() {
         "codec" => codec::run(&case.entries),
+        "session" => session::run(&case.entries),
         other => Err(format!("no runner for kind `{other}`")),
     };
     match result {

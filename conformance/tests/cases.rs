@@ -31,6 +31,13 @@ fn a_case_that_checks_nothing_or_has_no_runner_fails() {
     assert!(vstream_conformance::run_case(unknown).is_err());
     let wrong = "rule: r\nkind: codec\ndecode: first-byte\nhex: 7b\nexpect: VideoSegment\n";
     assert!(vstream_conformance::run_case(wrong).is_err());
+    // A session case must expect every reply: an unexpected one fails it.
+    let unexpected = "rule: r\nkind: session\nrole: platform\nC->P: 1 VersionNegotiation 1.0.0\nexpect established: false\n";
+    assert!(vstream_conformance::run_case(unexpected).is_err());
+    let expected = "rule: r\nkind: session\nrole: platform\nC->P: 1 VersionNegotiation 1.0.0\nexpect P->C: StatusResponse 200 {\"ack\":1}\n";
+    assert!(vstream_conformance::run_case(expected).is_ok());
+    let wrong_code = "rule: r\nkind: session\nrole: platform\nC->P: 1 VersionNegotiation 2.0.0\nexpect P->C: StatusResponse 200\n";
+    assert!(vstream_conformance::run_case(wrong_code).is_err());
 }
 
 #[test]
@@ -39,13 +46,15 @@ fn every_case_named_in_docs_protocol_md_exists() {
     let text = std::fs::read_to_string(docs).expect("docs/protocol.md");
     let mut named = 0;
     for part in text.split('`').skip(1).step_by(2) {
-        if let Some(name) = part.strip_prefix("codec/") {
-            let path = vstream_conformance::cases_dir().join(format!("codec/{name}.trace"));
-            assert!(
-                path.exists(),
-                "docs/protocol.md names a missing case: codec/{name}"
-            );
-            named += 1;
+        for kind in ["codec/", "session/"] {
+            if let Some(name) = part.strip_prefix(kind) {
+                let path = vstream_conformance::cases_dir().join(format!("{kind}{name}.trace"));
+                assert!(
+                    path.exists(),
+                    "docs/protocol.md names a missing case: {kind}{name}"
+                );
+                named += 1;
+            }
         }
     }
     assert!(named >= 30, "docs/protocol.md names only {named} cases");

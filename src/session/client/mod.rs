@@ -121,6 +121,9 @@ impl ClientSession {
 
     /// Every control message from the platform.
     pub fn handle_message(&mut self, now: Instant, envelope: JsonEnvelope) {
+        if self.phase == Phase::Closed {
+            return;
+        }
         let seq = envelope.sequence_number;
         let message = match envelope.message() {
             Ok(m) => m,
@@ -130,9 +133,6 @@ impl ClientSession {
                 return;
             }
         };
-        if self.phase == Phase::Closed {
-            return;
-        }
         match message {
             Message::StatusResponse(r) => self.on_status(now, &envelope, r),
             Message::ErrorReport(r) => self.on_error_report(now, r),

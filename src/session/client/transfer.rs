@@ -156,7 +156,9 @@ impl Transfer {
         let (t0, m0) = self.pace_origin?;
         let ts = self.segment(index)?.timestamp;
         let secs = ((ts - m0) / self.rate).max(0.0);
-        Duration::try_from_secs_f64(secs).ok().map(|d| t0 + d)
+        Duration::try_from_secs_f64(secs)
+            .ok()
+            .and_then(|d| t0.checked_add(d))
     }
 
     /// The next job allowed at `now`, if any.
@@ -213,7 +215,9 @@ impl Transfer {
         if let Some(bw) = self.request.max_bandwidth {
             let secs = seg.len as f64 * 8.0 / bw as f64;
             let base = self.bw_next.map_or(now, |t| t.max(now));
-            self.bw_next = Duration::try_from_secs_f64(secs).ok().map(|d| base + d);
+            self.bw_next = Duration::try_from_secs_f64(secs)
+                .ok()
+                .and_then(|d| base.checked_add(d));
         }
         self.first_open.get_or_insert(now);
         self.in_flight.insert(index);

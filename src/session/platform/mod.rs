@@ -75,6 +75,8 @@ pub struct PlatformSession {
     config: SessionConfig,
     outbox: Outbox,
     session_id: Uuid,
+    /// The previous session a reconnecting client named in SessionStart's envelope.
+    requested_session: Option<Uuid>,
     phase: Phase,
     outstanding: BTreeMap<u64, Outstanding>,
     transfers: BTreeMap<TransferId, Incoming>,
@@ -92,6 +94,7 @@ impl PlatformSession {
             outbox: Outbox::new(now, config.epoch),
             config,
             session_id,
+            requested_session: None,
             phase: Phase::AwaitVersion,
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
@@ -105,6 +108,12 @@ impl PlatformSession {
     /// SessionStart).
     pub fn session_id(&self) -> Uuid {
         self.session_id
+    }
+
+    /// The session id a reconnecting client named in SessionStart's envelope (not nil and
+    /// not this machine's id), for a driver that re-attaches sessions (profile section 3).
+    pub fn requested_session(&self) -> Option<Uuid> {
+        self.requested_session
     }
 
     /// True once the handshake completed (and until the session ends).
@@ -187,8 +196,12 @@ impl PlatformSession {
                     return;
                 }
                 // A reconnecting client names its previous session (profile section 3);
-                // this machine holds no other session, so it keeps the id it was given
-                // unless the driver re-attached by constructing it with that id.
+                // this machine holds no other session: it answers with the id it was
+                // given and records the one named (docs/protocol.md D20).
+                let named = envelope.session_id;
+                if !named.is_nil() && named != self.session_id {
+                    self.requested_session = Some(named);
+                }
                 let r = Ack {
                     ack: seq,
                     session_id: Some(self.session_id),
@@ -288,6 +301,14 @@ impl PlatformSession {
         }
         match request {
             Outstanding::File => match FileRequestAck::from_status_response(&r) {
+                Ok(a) if self.transfers.contains_key(&a.transfer_id) => {
+                    // A second transfer under a live id would corrupt the first.
+                    let why = format!("transfer id {} already in use", a.transfer_id);
+                    self.refuse(now, seq, StatusCode::BadRequest, why.clone());
+                    let report = ErrorReport::new(StatusCode::BadRequest, why).with_ack(ack);
+                    self.events
+                        .push_back(PlatformEvent::RequestRefused { ack, report });
+                }
                 Ok(a) => self.on_transfer_accepted(a),
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
             },
@@ -361,8 +382,11 @@ impl PlatformSession {
         );
         self.events
             .push_back(PlatformEvent::TransferAccepted(a.clone()));
+        let id = a.transfer_id;
         self.actions
             .push_back(PlatformAction::OpenOutput { ack: a, placement });
+        // Nothing expected (start_segment at or past total_segments): complete at once.
+        self.check_complete(id);
     }
 
     fn on_error_report(&mut self, r: ErrorReport) {
@@ -566,7 +590,7 @@ impl PlatformSession {
         // Entries past their grace stay (so a late segment is refused) but no longer arm
         // the timer.
         for (first, expired) in self.unknown.values_mut() {
-            if *first + grace <= now {
+            if first.checked_add(grace).is_some_and(|end| end <= now) {
                 *expired = true;
             }
         }
@@ -579,7 +603,7 @@ impl PlatformSession {
         self.unknown
             .values()
             .filter(|(_, expired)| !expired)
-            .map(|(first, _)| *first + grace)
+            .filter_map(|(first, _)| first.checked_add(grace))
             .min()
     }
 

@@ -44,7 +44,7 @@ impl PlatformSession {
         let Some(t) = self.transfers.get_mut(&transfer) else {
             let grace = self.config.unknown_transfer_grace;
             let (first, _) = *self.unknown.entry(transfer).or_insert((now, false));
-            if now < first + grace {
+            if first.checked_add(grace).is_none_or(|end| now < end) {
                 return SegmentVerdict::NotYetKnown;
             }
             let report = ErrorReport::new(

@@ -73,6 +73,17 @@ fn reconnecting_client_names_its_previous_session() {
     p.drive();
     assert_eq!(p.to_platform[1].session_id, old);
     assert_eq!(p.client.session_id(), Some(old));
+    assert_eq!(
+        p.platform.requested_session(),
+        None,
+        "re-attached by the driver"
+    );
+    // A platform that no longer holds it assigns a new id; the client adopts it.
+    let new = Uuid::from_u128(78);
+    let mut p = Pair::with_ids(SessionConfig::default(), new, Some(old));
+    p.drive();
+    assert_eq!(p.platform.requested_session(), Some(old));
+    assert_eq!(p.client.session_id(), Some(new));
 }
 
 #[test]

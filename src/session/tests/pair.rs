@@ -58,6 +58,9 @@ pub(crate) struct Pair {
     pub(crate) duplicate_permille: u64,
     /// Drop the next N control messages from the platform to the client.
     pub(crate) drop_to_client: usize,
+    /// Lose the first copy of the segments with these indices (the client believes them
+    /// sent: a lost stream the transport could not report).
+    pub(crate) drop_segments: std::collections::BTreeSet<u32>,
     /// Keep segment jobs queued instead of delivering them.
     pub(crate) hold_segments: bool,
     rng: u64,
@@ -94,6 +97,7 @@ impl Pair {
             duplicate_permille: 0,
             drop_to_client: 0,
             hold_segments: false,
+            drop_segments: Default::default(),
             rng: 0x1234_5678,
             packets: Vec::new(),
             held: Vec::new(),
@@ -304,6 +308,10 @@ impl Pair {
             Packet::ToPlatform(env) => self.platform.handle_message(self.now, env),
             Packet::ToClient(env) => self.client.handle_message(self.now, env),
             Packet::Segment(job) => {
+                if self.drop_segments.remove(&job.index) {
+                    self.sent(&job);
+                    return;
+                }
                 let copies = if self.rand() % 1000 < self.duplicate_permille {
                     2
                 } else {

@@ -94,3 +94,111 @@ proptest! {
         prop_assert!(finishes <= 1);
     }
 }
+
+/// One thing that may happen to a client mid-transfer.
+#[derive(Debug, Clone)]
+enum Op {
+    Sent(usize),
+    Failed(usize, bool),
+    Command(u8, f64),
+    Retransmit(u32),
+    Tick(u64),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => (0usize..64).prop_map(Op::Sent),
+        1 => (0usize..64, any::<bool>()).prop_map(|(i, b)| Op::Failed(i, b)),
+        2 => (0u8..7, prop_oneof![Just(f64::NAN), -1.0..10.0f64, Just(1e12)]).prop_map(|(c, v)| Op::Command(c, v)),
+        1 => (0u32..120).prop_map(Op::Retransmit),
+        1 => (0u64..2000).prop_map(Op::Tick),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Whatever the platform asks and whatever happens to streams, the client never panics,
+    /// never exceeds its in-flight limit, never issues an index outside the plan or one
+    /// already in flight, and reports Stopped at most once.
+    #[test]
+    fn client_survives_any_command_sequence(ops in prop::collection::vec(op(), 1..80), realtime in any::<bool>()) {
+        use crate::session::{ClientAction, ClientEvent};
+        use crate::wire::{JsonEnvelope, Message, Pacing, Pause, PlaybackCommand, PlaybackControl, Resume, Seek, SetRate, Stop, Timestamp, ErrorReport};
+        let limit = 3;
+        let config = SessionConfig { max_in_flight_segments: limit, ..SessionConfig::default() };
+        let mut p = Pair::established(config);
+        p.hold_segments = true;
+        let mut r = FileRequest::new("baseline.h264");
+        r.segment_mode = SegmentMode::Frame;
+        if realtime {
+            r.pacing = Pacing::Realtime;
+        }
+        let seq = p.request(r);
+        let t = p.accepted(seq).unwrap().transfer_id;
+        let mut client = std::mem::replace(
+            &mut p.client,
+            crate::session::ClientSession::new(SessionConfig::default(), p.now, None),
+        );
+        let mut now = p.now;
+        let mut in_flight: Vec<u32> = p.held.iter().map(|j| j.index).collect();
+        let mut stops = 0;
+        let mut seq = 1000u64;
+        for o in ops {
+            match o {
+                Op::Sent(i) if !in_flight.is_empty() => {
+                    let idx = in_flight.remove(i % in_flight.len());
+                    client.handle_segment_sent(now, t, idx, Duration::from_millis(1));
+                }
+                Op::Failed(i, too_long) if !in_flight.is_empty() => {
+                    let idx = in_flight.remove(i % in_flight.len());
+                    let code = too_long.then_some(crate::wire::StatusCode::StreamTooLong);
+                    client.handle_segment_failed(now, t, idx, code);
+                }
+                Op::Command(c, v) => {
+                    let cmd = match c {
+                        0 => PlaybackCommand::Pause(Pause::default()),
+                        1 => PlaybackCommand::Resume(Resume::default()),
+                        2 => PlaybackCommand::Resume(Resume { from_position: Some(v), fade_in: false }),
+                        3 => PlaybackCommand::Seek(Seek { position: v, accurate: false, resume_after_seek: v > 2.0 }),
+                        4 => PlaybackCommand::SetRate(SetRate { rate: v, smooth_transition: false, maintain_audio: false }),
+                        5 => PlaybackCommand::Stop(Stop::default()),
+                        _ => PlaybackCommand::Pause(Pause::default()),
+                    };
+                    seq += 1;
+                    let m = Message::PlaybackControl(PlaybackControl::new(cmd));
+                    client.handle_message(now, JsonEnvelope::wrap(&m, seq, Timestamp::UNIX_EPOCH, uuid::Uuid::nil()));
+                }
+                Op::Retransmit(i) => {
+                    seq += 1;
+                    let m = Message::ErrorReport(ErrorReport::retransmission(SegmentId::new(t, i), None));
+                    client.handle_message(now, JsonEnvelope::wrap(&m, seq, Timestamp::UNIX_EPOCH, uuid::Uuid::nil()));
+                }
+                Op::Tick(ms) => {
+                    now += Duration::from_millis(ms);
+                    if client.poll_timeout().is_some_and(|d| d <= now) {
+                        client.handle_timeout(now);
+                    }
+                }
+                _ => {}
+            }
+            while let Some(a) = client.poll_action() {
+                if let ClientAction::SendSegment(j) = a {
+                    prop_assert!(j.index < 100);
+                    prop_assert!(!in_flight.contains(&j.index), "index {} twice in flight", j.index);
+                    in_flight.push(j.index);
+                    prop_assert!(in_flight.len() <= limit);
+                }
+            }
+            while let Some(e) = client.poll_event() {
+                if let ClientEvent::TransferFinished { outcome: TransferOutcome::Stopped, .. } = e {
+                    stops += 1;
+                }
+            }
+            if let Some(d) = client.poll_timeout() {
+                prop_assert!(d >= p.now);
+            }
+        }
+        prop_assert!(stops <= 1);
+    }
+}

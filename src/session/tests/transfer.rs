@@ -498,3 +498,54 @@ fn higher_priority_requests_go_first() {
         filter: None,
     };
 }
+
+#[test]
+fn a_lost_segment_is_recovered_by_a_retransmission_request() {
+    let mut p = Pair::established(SessionConfig::default());
+    p.shuffle = true;
+    p.drop_segments = [5, 17].into_iter().collect();
+    let mut r = FileRequest::new("baseline.h264");
+    r.segment_mode = SegmentMode::Frame;
+    let seq = p.request(r);
+    let t = p.accepted(seq).unwrap().transfer_id;
+    assert!(p.platform_finished(t).is_empty(), "a gap remains");
+    let st = &p.platform.transfers()[0];
+    assert_eq!(st.index_ranges, vec![(0, 4), (6, 16), (18, 99)]);
+    assert_eq!(st.received_segments, 98);
+    for i in [5, 17] {
+        p.platform
+            .request_retransmission(p.now, SegmentId::new(t, i), Some("lost"))
+            .unwrap();
+    }
+    p.drive();
+    assert_eq!(
+        p.platform_finished(t),
+        vec![(TransferOutcome::Completed, true)]
+    );
+    assert_eq!(p.platform.transfers()[0].index_ranges, vec![(0, 99)]);
+}
+
+#[test]
+fn a_reused_transfer_id_is_refused() {
+    let mut p = Pair::established(SessionConfig::default());
+    let seq = p.request(FileRequest::new("data.bin"));
+    let a = p.accepted(seq).unwrap();
+    // A client answering a second request with the same id.
+    let seq2 = p
+        .platform
+        .request_file(p.now, FileRequest::new("data.bin"))
+        .unwrap();
+    let mut again = a.clone();
+    again.ack = seq2;
+    let env = JsonEnvelope::wrap(
+        &Message::StatusResponse(again.to_status_response()),
+        900,
+        Timestamp::UNIX_EPOCH,
+        Uuid::nil(),
+    );
+    p.platform.handle_message(p.now, env);
+    p.drain();
+    assert_eq!(refused(&p, seq2), Some(StatusCode::BadRequest));
+    assert_eq!(p.platform.transfers().len(), 1);
+    assert_eq!(p.platform_finished(a.transfer_id).len(), 1);
+}
