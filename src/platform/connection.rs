@@ -73,6 +73,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             remote: conn.remote_address(),
             ready: false,
             ended: false,
+            previous_session: None,
         },
         commands_tx,
     );
@@ -381,9 +382,14 @@ impl Connection {
                 tracing::info!("session {session_id} ready");
                 let old = self.session_id;
                 self.session_id = session_id;
+                let previous = session.requested_session();
+                if let Some(previous) = previous {
+                    tracing::info!("the client named its previous session {previous}");
+                }
                 self.platform.update(old, |info| {
                     info.session_id = session_id;
                     info.ready = true;
+                    info.previous_session = previous;
                 });
             }
             PlatformEvent::VersionRefused { theirs } => {

@@ -131,6 +131,9 @@ pub struct SessionInfo {
     pub ready: bool,
     /// True once the connection ended.
     pub ended: bool,
+    /// The previous session a reconnecting client named in SessionStart (not re-attached:
+    /// this session has its own id and starts with no transfers).
+    pub previous_session: Option<Uuid>,
 }
 
 /// A transfer's final result.
