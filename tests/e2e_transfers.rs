@@ -112,3 +112,47 @@ async fn mp4_and_binary_files_arrive_identical_in_fixed_and_auto_modes() {
     assert!(report.contains(&result.report.figures.bytes.to_string()));
     client.close().await.unwrap();
 }
+
+/// A file of many megabytes goes through in fixed chunks (each read from disk in bounded
+/// pieces) and arrives identical.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_file_arrives_identical() {
+    use std::sync::Arc;
+    use vstream::catalog::Catalog;
+    use vstream::client::{Client, ClientConfig};
+    use vstream::net::ALPN;
+
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("large.bin");
+    // 40 MiB of a simple pseudo-random sequence (xorshift), so no chunk repeats another.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let bytes: Vec<u8> = (0..40 * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    std::fs::write(&source, &bytes).unwrap();
+    drop(bytes);
+
+    let h = start_platform();
+    let endpoint = client_endpoint_for(&h, ALPN);
+    let catalog = Arc::new(Catalog::new(dir.path()).unwrap());
+    catalog.register_root().unwrap();
+    let mut client = Client::connect(
+        &endpoint,
+        h.addr,
+        "localhost",
+        catalog,
+        ClientConfig::default(),
+    )
+    .await
+    .unwrap();
+    let session = client.wait_active().await.unwrap();
+    let result = pull(&h, session, "large.bin", SegmentMode::Fixed).await;
+    assert_identical(&result, &source);
+    assert!(result.report.figures.total_segments > 10);
+    client.close().await.unwrap();
+}
