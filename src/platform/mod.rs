@@ -73,7 +73,8 @@ impl PlatformConfig {
             session: SessionConfig::default(),
             seed: None,
             max_control_len: 1024 * 1024,
-            request_timeout: Duration::from_secs(30),
+            // Long enough for a client to hash a large file before acknowledging it.
+            request_timeout: Duration::from_secs(120),
         }
     }
 }
@@ -396,13 +397,26 @@ impl Platform {
         )
     }
 
-    /// Stops accepting clients and closes every connection with 200.
-    pub fn shutdown(&self) {
+    /// Stops accepting clients, closes every connection with 200 and waits (a few
+    /// seconds at most) until each connection task wrote its reports and the closes were
+    /// sent.
+    pub async fn shutdown(&self) {
+        self.shared.endpoint.set_server_config(None);
         let ids: Vec<Uuid> = self.lock_sessions().keys().copied().collect();
         for id in ids {
             let _ = self.close_session(id);
         }
-        self.shared.endpoint.set_server_config(None);
+        let mut changed = self.shared.changed.subscribe();
+        let all_ended = async {
+            while !self.sessions().iter().all(|s| s.ended) {
+                if changed.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), all_ended).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), self.shared.endpoint.wait_idle()).await;
     }
 
     async fn request(

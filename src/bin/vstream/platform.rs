@@ -89,8 +89,7 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
     tracing::info!("platform listening on {}", platform.local_addr()?);
     let Some(path) = args.pull.clone() else {
         tokio::signal::ctrl_c().await?;
-        platform.shutdown();
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        platform.shutdown().await;
         return Ok(());
     };
     let pull = pull_one(&platform, &args, path);
@@ -100,9 +99,7 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
             .unwrap_or_else(|_| bail_timeout(secs)),
         None => pull.await,
     };
-    platform.shutdown();
-    // Let the close reach the client.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    platform.shutdown().await;
     let result = result?;
     print_result(&result, args.json)?;
     if result.outcome != TransferOutcome::Completed || !result.sha256_ok {
