@@ -315,6 +315,7 @@ pub fn spec_file_list() -> FileListResponse {
             bit_rate: Some(5_000_000),
             checksum: Some("sha256:abc123...".into()),
         }],
+        ack: None,
     }
 }
 

@@ -13,11 +13,16 @@ pub struct FileListQuery {
     pub filter: Option<String>,
 }
 
-/// FileListResponse payload: `{"files": [...]}`.
+/// FileListResponse payload: `{"files": [...]}`, and with the `ack` extension the
+/// sequence number of the FileListQuery it answers (profile section 4).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct FileListResponse {
     /// The files the client serves that match the query.
     pub files: Vec<FileEntry>,
+    /// Extension: the FileListQuery's sequence number (absent from peers that do not
+    /// send it; then the platform matches its oldest outstanding query).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ack: Option<u64>,
 }
 
 /// One file of a FileListResponse, with every field of the specification's example.
@@ -133,6 +138,7 @@ mod tests {
                 bit_rate: Some(5_000_000),
                 checksum: Some("sha256:00".into()),
             }],
+            ack: Some(7),
         };
         let json = serde_json::to_vec(&r).unwrap();
         assert_eq!(

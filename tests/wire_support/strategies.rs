@@ -268,8 +268,11 @@ pub fn message() -> impl Strategy<Value = Message> {
         )),
         prop::option::of(text())
             .prop_map(|filter| Message::FileListQuery(FileListQuery { filter })),
-        prop::collection::vec(file_entry(), 0..3)
-            .prop_map(|files| Message::FileListResponse(FileListResponse { files })),
+        (
+            prop::collection::vec(file_entry(), 0..3),
+            prop::option::of(any::<u64>())
+        )
+            .prop_map(|(files, ack)| Message::FileListResponse(FileListResponse { files, ack })),
         (15u8.., prop::collection::vec(any::<u8>(), 0..32)).prop_map(|(t, payload)| {
             Message::Unknown {
                 message_type: t,

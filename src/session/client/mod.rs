@@ -279,7 +279,11 @@ impl ClientSession {
             return;
         };
         self.pending_lists.remove(pos);
-        self.send(now, &Message::FileListResponse(FileListResponse { files }));
+        let response = FileListResponse {
+            files,
+            ack: Some(request_seq),
+        };
+        self.send(now, &Message::FileListResponse(response));
     }
 
     /// The driver's answer to [`ClientAction::PrepareTransfer`].

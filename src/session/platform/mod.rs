@@ -214,11 +214,16 @@ impl PlatformSession {
                 });
             }
             (Phase::Ready, Message::FileListResponse(r)) => {
-                let first = self
-                    .outstanding
-                    .iter()
-                    .find(|(_, o)| matches!(o, Outstanding::FileList))
-                    .map(|(&s, _)| s);
+                // The `ack` extension names the query; without it, the oldest one.
+                let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
+                let first = match r.ack {
+                    Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
+                    None => self
+                        .outstanding
+                        .iter()
+                        .find(|(_, o)| is_query(o))
+                        .map(|(&s, _)| s),
+                };
                 match first {
                     Some(ack) => {
                         self.outstanding.remove(&ack);

@@ -295,7 +295,10 @@ fn messages_not_for_the_client_are_refused_with_ack() {
     let mut p = Pair::established(SessionConfig::default());
     for (i, m) in [
         Message::SessionEnd,
-        Message::FileListResponse(crate::wire::FileListResponse { files: vec![] }),
+        Message::FileListResponse(crate::wire::FileListResponse {
+            files: vec![],
+            ack: None,
+        }),
         Message::VersionNegotiation(ProtocolVersion::CURRENT),
         Message::StatusResponse(StatusResponse::new(StatusCode::Success, "{}")),
     ]
