@@ -1,20 +1,16 @@
 //! The task that owns one [`ClientSession`]: quinn input in, actions out, events logged.
 
 use super::sender::send_segment;
+use super::streams::{prepare, read_binary, read_control};
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
-use crate::bridge::{binary_to_json, wall_clock, InOrder};
+use crate::bridge::{wall_clock, InOrder};
 use crate::catalog::Catalog;
-use crate::media::plan::PlanOptions;
-use crate::media::probe::plan_file;
 use crate::session::{
     ClientAction, ClientEvent, ClientSession, PreparedTransfer, SendSummary, TransferOutcome,
     TransferRefusal,
 };
 use crate::store::mbps;
-use crate::wire::{
-    BinaryEnvelope, FileEntry, FileRequest, JsonEnvelope, SegmentMode, StatusCode, TransferId,
-    WireError,
-};
+use crate::wire::{FileEntry, JsonEnvelope, SegmentMode, StatusCode, TransferId, WireError};
 use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
@@ -23,13 +19,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
 /// How long a closing client waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
 /// What the helper tasks report to the owner task.
-enum Input {
+pub(super) enum Input {
     /// What control stream number `order` carried (None: nothing, the stream was lost);
     /// bidirectional streams have no number and are delivered at once.
     Control {
@@ -461,87 +456,4 @@ fn log_completion(session_id: &str, chunked: bool, outcome: TransferOutcome, s: 
         TransferOutcome::Completed => tracing::info!("{line}"),
         other => tracing::warn!("{line} [{other:?}]"),
     }
-}
-
-/// Resolves and plans a requested file (runs on a blocking thread).
-fn prepare(catalog: &Catalog, request: &FileRequest) -> Result<PreparedTransfer, TransferRefusal> {
-    let refusal = |code: u16, message: String| TransferRefusal {
-        code: StatusCode::from_u16(code),
-        message,
-    };
-    let resolved = catalog
-        .resolve(&request.file_path)
-        .map_err(|e| refusal(e.status_code(), e.to_string()))?;
-    let (_format, plan, media) =
-        plan_file(&resolved.path, request.segment_mode, PlanOptions::default())
-            .map_err(|e| refusal(e.status_code(), e.to_string()))?;
-    Ok(PreparedTransfer {
-        local_path: resolved.path,
-        file_path: resolved.file_path,
-        file_size: resolved.size,
-        checksum: resolved.checksum,
-        plan,
-        media,
-    })
-}
-
-/// Reads one control stream to its end (bounded) and hands the envelope to the owner.
-async fn read_control(
-    mut recv: quinn::RecvStream,
-    order: u64,
-    tx: mpsc::UnboundedSender<Input>,
-    bound: usize,
-) {
-    let decoded = match recv.read_to_end(bound).await {
-        Ok(bytes) => match bytes.first() {
-            Some(b'{') => JsonEnvelope::decode(&bytes),
-            Some(&other) => Err(WireError::UnknownStreamType(other)),
-            None => Err(WireError::Truncated {
-                kind: "UniStream",
-                needed: 1,
-                available: 0,
-            }),
-        },
-        Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(quinn::VarInt::from_u32(1006));
-            Err(WireError::StreamTooLong { limit: bound })
-        }
-        Err(quinn::ReadToEndError::Read(e)) => {
-            tracing::debug!("control stream lost: {e}");
-            let _ = tx.send(Input::Control {
-                order: Some(order),
-                envelope: None,
-            });
-            return;
-        }
-    };
-    let _ = tx.send(Input::Control {
-        order: Some(order),
-        envelope: Some(decoded),
-    });
-}
-
-/// A bidirectional stream carrying one binary-enveloped message (profile section 2): fed
-/// to the machine like any control message; its answer travels as usual.
-async fn read_binary(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-    tx: mpsc::UnboundedSender<Input>,
-    bound: usize,
-) {
-    let decoded = match recv.read_to_end(bound).await {
-        Ok(bytes) => {
-            BinaryEnvelope::decode_exact(&bytes).and_then(|b| binary_to_json(b, Uuid::nil()))
-        }
-        Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(quinn::VarInt::from_u32(1006));
-            Err(WireError::StreamTooLong { limit: bound })
-        }
-        Err(_) => return,
-    };
-    let _ = send.finish();
-    let _ = tx.send(Input::Control {
-        order: None,
-        envelope: Some(decoded),
-    });
 }

@@ -17,6 +17,7 @@
 
 mod driver;
 mod sender;
+mod streams;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::session::{SessionConfig, TransferOutcome};
