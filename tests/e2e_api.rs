@@ -166,3 +166,32 @@ async fn a_binary_enveloped_request_on_a_bidirectional_stream_is_answered_in_kin
         other => panic!("expected a StatusResponse, got {other:?}"),
     }
 }
+
+/// A FileRequest with a seek position: sending starts at the keyframe at or before it,
+/// the transfer completes, and the report says which media range arrived.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seeked_request_starts_at_the_keyframe_before_the_position() {
+    let h = start_platform();
+    let (_endpoint, client) = connect_client(&h).await;
+    let session = h.platform.wait_for_session().await.session_id;
+    let mut request = FileRequest::new("test_videos/main_bframes.h264");
+    request.segment_mode = SegmentMode::Frame;
+    request.seek_position = Some(5.0);
+    let handle = h.platform.request_file(session, request).await.unwrap();
+    // Keyframes every 60 frames at 30 fps: the one at or before 5.0 s is frame 120 (4.0 s).
+    assert_eq!(handle.ack.start_segment, 120);
+    let result = handle.finished().await.unwrap();
+    assert_eq!(result.outcome, TransferOutcome::Completed);
+    assert!(
+        !result.sha256_ok,
+        "a part of the file is not the whole file"
+    );
+    assert_eq!(result.report.frames, 180);
+    assert_eq!(result.report.keyframes, 3);
+    let (start, end) = result.report.media_ranges[0];
+    assert!(
+        (start - 4.0).abs() < 1e-6 && (end - 10.0).abs() < 1e-6,
+        "{start}-{end}"
+    );
+    client.close().await.unwrap();
+}
