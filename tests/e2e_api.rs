@@ -195,3 +195,53 @@ async fn a_seeked_request_starts_at_the_keyframe_before_the_position() {
     );
     client.close().await.unwrap();
 }
+
+/// A client that reconnects naming its previous session gets that session id back once
+/// the old connection has ended, and transfers go on in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnecting_client_is_reattached_to_its_previous_session() {
+    use std::sync::Arc;
+    use vstream::catalog::Catalog;
+    use vstream::client::{Client, ClientConfig};
+
+    let h = start_platform();
+    let (_endpoint, first) = connect_client(&h).await;
+    let previous = h.platform.wait_for_session().await.session_id;
+    first.close().await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !h
+        .platform
+        .sessions()
+        .iter()
+        .any(|s| s.session_id == previous && s.ended)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the first session did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let endpoint = client_endpoint_for(&h, vstream::net::ALPN);
+    let catalog = Arc::new(Catalog::new(repo()).unwrap());
+    catalog.register("test_videos").unwrap();
+    let config = ClientConfig {
+        resume_session: Some(previous),
+        ..ClientConfig::default()
+    };
+    let mut again = Client::connect(&endpoint, h.addr, "localhost", catalog, config)
+        .await
+        .unwrap();
+    assert_eq!(again.wait_active().await, Some(previous));
+    let info = h.platform.wait_for_session().await;
+    assert_eq!(info.session_id, previous);
+    assert_eq!(info.previous_session, Some(previous));
+    let path = "test_videos/aud.h264";
+    let result = pull(&h, previous, path, SegmentMode::Frame).await;
+    assert_identical(&result, &repo().join(path));
+    assert!(result
+        .file
+        .path
+        .starts_with(h.out.path().join(previous.to_string())));
+    again.close().await.unwrap();
+}

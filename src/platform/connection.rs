@@ -33,6 +33,10 @@ type ReplySender = oneshot::Sender<Result<RequestReply, PlatformError>>;
 type DoneSender = oneshot::Sender<Result<TransferResult, PlatformError>>;
 
 struct Connection {
+    /// The machine's settings (a re-attached session gets a new machine with them).
+    config: crate::session::SessionConfig,
+    /// Whether a control message reached the machine yet (re-attachment happens before).
+    first_message_seen: bool,
     platform: Platform,
     conn: quinn::Connection,
     session_id: Uuid,
@@ -65,7 +69,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         control: platform.config().max_control_len,
         stream: config.max_stream_len,
     };
-    let mut session = PlatformSession::new(config, now(), session_id);
+    let mut session = PlatformSession::new(config.clone(), now(), session_id);
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     platform.register(
         SessionInfo {
@@ -83,6 +87,8 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut c = Connection {
+        config,
+        first_message_seen: false,
         platform,
         conn: conn.clone(),
         session_id,
@@ -178,6 +184,10 @@ impl Connection {
                             if binary_reply.is_some() {
                                 envelope.session_id = session.session_id();
                             }
+                            if !self.first_message_seen {
+                                self.first_message_seen = true;
+                                self.reattach(session, envelope.session_id);
+                            }
                             self.binary_reply = binary_reply.take();
                             session.handle_message(at, envelope);
                         }
@@ -228,6 +238,24 @@ impl Connection {
                 session.handle_segment_failed(at, header.as_ref(), error);
             }
         }
+    }
+
+    /// Re-attachment (profile section 3, docs/protocol.md D20): a reconnecting client's
+    /// envelopes carry its previous session id from the first one on. If the platform
+    /// holds that session and its connection ended, this connection takes its id: a new
+    /// machine constructed with it replaces the untouched one (the old machine's
+    /// transfers are not carried over; the client resumes them with
+    /// `resume_from_segment`).
+    fn reattach(&mut self, session: &mut PlatformSession, previous: Uuid) {
+        if previous.is_nil() || previous == self.session_id {
+            return;
+        }
+        if !self.platform.reattach(self.session_id, previous) {
+            return;
+        }
+        tracing::info!("re-attaching session {previous} (was {})", self.session_id);
+        *session = PlatformSession::new(self.config.clone(), now(), previous);
+        self.session_id = previous;
     }
 
     /// Shows parked segment headers to the machine again.
@@ -389,7 +417,9 @@ impl Connection {
                 self.platform.update(old, |info| {
                     info.session_id = session_id;
                     info.ready = true;
-                    info.previous_session = previous;
+                    if previous.is_some() {
+                        info.previous_session = previous;
+                    }
                 });
             }
             PlatformEvent::VersionRefused { theirs } => {

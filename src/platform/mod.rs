@@ -497,6 +497,24 @@ impl Platform {
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
+    /// Gives the connection registered as `current` the id `previous`, if `previous` is a
+    /// session whose connection ended. Returns whether it did.
+    fn reattach(&self, current: Uuid, previous: Uuid) -> bool {
+        let mut sessions = self.lock_sessions();
+        if !sessions.get(&previous).is_some_and(|e| e.info.ended) {
+            return false;
+        }
+        let Some(mut entry) = sessions.remove(&current) else {
+            return false;
+        };
+        entry.info.session_id = previous;
+        entry.info.previous_session = Some(previous);
+        sessions.insert(previous, entry);
+        drop(sessions);
+        self.shared.changed.send_modify(|n| *n += 1);
+        true
+    }
+
     fn config(&self) -> &PlatformConfig {
         &self.shared.config
     }
