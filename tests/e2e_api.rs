@@ -27,6 +27,10 @@ async fn the_platform_api_lists_queries_steers_and_reports() {
     assert_eq!(h.platform.sessions().len(), 1);
     let session = sessions[0].session_id;
     assert_eq!(client.progress().session_id, Some(session));
+    let served = client.available_files().await;
+    assert!(served
+        .iter()
+        .any(|f| f.file_path == "test_videos/av.mp4" && f.checksum.is_some()));
 
     // The client's files, filtered by format.
     let files = h
