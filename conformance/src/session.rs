@@ -16,9 +16,10 @@
 //! app: <command>                   (role platform) an application command:
 //!     query_files [filter] | request_file <FileRequest JSON> | playback <PlaybackControl
 //!     JSON> | stats | retransmit <index>
-//! segment: <index> [len] [transfer] (role platform) a segment header of the most recent
-//!                                  transfer (or the one named); written at once when the
-//!                                  verdict is Write
+//! segment: <index> [len] [transfer | segment id UUID]
+//!                                  (role platform) a segment header of the most recent
+//!                                  transfer (or the transfer named, or with that raw id);
+//!                                  written at once when the verdict is Write
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
 //! wait: <ms>                       advance virtual time, then handle_timeout
@@ -280,14 +281,19 @@ impl Runner {
                     .and_then(|v| v.parse().ok())
                     .ok_or("segment: <index> [len] [transfer]")?;
                 let len: u32 = it.next().and_then(|v| v.parse().ok()).unwrap_or(10);
-                let t = match it.next() {
-                    Some(hex) => hex
-                        .parse::<TransferId>()
-                        .map_err(|_| "transfer: 12 hex digits")?,
-                    None => self.transfer.ok_or("no transfer yet")?,
+                let id = match it.next() {
+                    Some(u) if u.contains('-') => {
+                        SegmentId::from_uuid(Uuid::parse_str(u).map_err(|_| "a segment id UUID")?)
+                    }
+                    Some(hex) => SegmentId::new(
+                        hex.parse::<TransferId>()
+                            .map_err(|_| "transfer: 12 hex digits")?,
+                        index,
+                    ),
+                    None => SegmentId::new(self.transfer.ok_or("no transfer yet")?, index),
                 };
                 let h = SegmentHeader::Video(VideoHeader {
-                    id: SegmentId::new(t, index),
+                    id,
                     timestamp: 0.0,
                     duration: 0.0,
                     frame_count: 0,

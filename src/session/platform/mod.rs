@@ -67,6 +67,8 @@ struct Incoming {
     media: Vec<(f64, f64)>,
     /// A Stop was acknowledged for it.
     stopped: bool,
+    /// Next index given to a foreign (non-v8) segment id.
+    next_foreign: u32,
 }
 
 /// The platform's sans-IO machine: see the [module docs](self).
@@ -83,6 +85,10 @@ pub struct PlatformSession {
     /// Transfers seen in segment ids before their acknowledgement: first sighting, and
     /// whether its grace has expired (then it no longer arms the timer).
     unknown: HashMap<TransferId, (Instant, bool)>,
+    /// Transfer ids in the order they were accepted.
+    accepted: Vec<TransferId>,
+    /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
+    foreign: HashMap<Uuid, (TransferId, u32)>,
     actions: VecDeque<PlatformAction>,
     events: VecDeque<PlatformEvent>,
 }
@@ -99,6 +105,8 @@ impl PlatformSession {
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
             unknown: HashMap::new(),
+            accepted: Vec::new(),
+            foreign: HashMap::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -370,6 +378,7 @@ impl PlatformSession {
             _ => Placement::InOrder,
         };
         self.unknown.remove(&a.transfer_id);
+        self.accepted.push(a.transfer_id);
         self.transfers.insert(
             a.transfer_id,
             Incoming {
@@ -383,6 +392,7 @@ impl PlatformSession {
                 keyframes: 0,
                 media: Vec::new(),
                 stopped: false,
+                next_foreign: 0,
             },
         );
         self.events
@@ -450,7 +460,8 @@ impl PlatformSession {
         self.command(now, &m, Outstanding::File)
     }
 
-    /// Sends a PlaybackControl command.
+    /// Sends a PlaybackControl command (`NoSuchTransfer` when it names a transfer this
+    /// session never accepted).
     pub fn playback(
         &mut self,
         now: Instant,
@@ -473,7 +484,9 @@ impl PlatformSession {
         self.command(now, &m, Outstanding::Playback { seek })
     }
 
-    /// Sends a SeekRequest, RateChange, PauseRequest, ResumeRequest or StatsRequest.
+    /// Sends a SeekRequest, RateChange, PauseRequest, ResumeRequest or StatsRequest;
+    /// other messages are `Invalid`, a `transfer_id` this session never accepted is
+    /// `NoSuchTransfer`.
     pub fn send_request(&mut self, now: Instant, message: Message) -> Result<u64, SessionError> {
         let o = match &message {
             Message::SeekRequest(_) => Outstanding::Playback { seek: true },
@@ -493,6 +506,17 @@ impl PlatformSession {
                 }))
             }
         };
+        let named = match &message {
+            Message::SeekRequest(r) => r.transfer_id,
+            Message::ResumeRequest(r) => r.transfer_id,
+            Message::RateChange(r) => r.transfer_id,
+            Message::PauseRequest(r) => r.transfer_id,
+            Message::StatsRequest(r) => r.transfer_id,
+            _ => None,
+        };
+        if named.is_some_and(|id| !self.transfers.contains_key(&id)) {
+            return Err(SessionError::NoSuchTransfer);
+        }
         self.command(now, &message, o)
     }
 

@@ -6,14 +6,18 @@ use std::time::{Duration, Instant};
 use super::{Incoming, PlatformSession};
 use crate::session::util::merge_range;
 use crate::session::{SegmentVerdict, TransferOutcome, TransferState};
-use crate::wire::{ErrorReport, SegmentFlags, SegmentHeader, StatusCode, WireError};
+use crate::wire::{
+    ErrorReport, SegmentFlags, SegmentHeader, SegmentId, StatusCode, TransferId, WireError,
+};
 
 impl PlatformSession {
     /// Decides what to do with a segment stream from its header.
     ///
     /// - stream longer than `max_stream_len` → `Refuse(1006)` and ErrorReport 1006;
-    /// - id not of the profile's v8 form → `Refuse(400)` and ErrorReport 400 (this machine
-    ///   does not append foreign ids in arrival order; docs/protocol.md);
+    /// - id not of the profile's v8 form (e.g. a random v4 id): appended in arrival order
+    ///   to the most recently accepted transfer still receiving (the next index from its
+    ///   expected start; the same id again is the same index); with no such transfer, or
+    ///   past its last index, `Refuse(400)` and ErrorReport 400;
     /// - transfer not acknowledged → `NotYetKnown` until `unknown_transfer_grace` after
     ///   its first such segment, then `Refuse(400)`;
     /// - index not below `total_segments` → `Refuse(400)`;
@@ -32,10 +36,10 @@ impl PlatformSession {
             self.send_error(now, report);
             return SegmentVerdict::Refuse(StatusCode::StreamTooLong);
         }
-        let Some((transfer, index)) = id.parts() else {
+        let Some((transfer, index)) = id.parts().or_else(|| self.foreign_slot(id)) else {
             let report = ErrorReport::new(
                 StatusCode::BadRequest,
-                "segment id is not of the profile's form (transfer id + index)",
+                "segment id not of the profile's form and no transfer to append it to",
             )
             .with_detail("segment_id", id.to_string());
             self.send_error(now, report);
@@ -75,6 +79,34 @@ impl PlatformSession {
         SegmentVerdict::Write { transfer, index }
     }
 
+    /// The (transfer, index) of a segment id: the profile's form, else the slot a foreign
+    /// id was given when it first arrived.
+    fn resolve(&self, id: SegmentId) -> Option<(TransferId, u32)> {
+        id.parts()
+            .or_else(|| self.foreign.get(id.as_uuid()).copied())
+    }
+
+    /// The slot of a foreign (non-v8) id: the one it was given, or the next index of the
+    /// most recently accepted transfer still receiving.
+    fn foreign_slot(&mut self, id: SegmentId) -> Option<(TransferId, u32)> {
+        if let Some(&slot) = self.foreign.get(id.as_uuid()) {
+            return Some(slot);
+        }
+        let transfer = *self.accepted.iter().rev().find(|t| {
+            self.transfers
+                .get(t)
+                .is_some_and(|x| x.state == TransferState::Receiving)
+        })?;
+        let t = self.transfers.get_mut(&transfer)?;
+        let index = t.next_foreign.max(t.expected_start);
+        if index >= t.ack.total_segments {
+            return None;
+        }
+        t.next_foreign = index + 1;
+        self.foreign.insert(*id.as_uuid(), (transfer, index));
+        Some((transfer, index))
+    }
+
     /// A segment's data was written: count it, and finish the transfer once complete.
     pub fn handle_segment_written(
         &mut self,
@@ -83,7 +115,7 @@ impl PlatformSession {
         receive_time: Duration,
     ) {
         let _ = receive_time;
-        let Some((transfer, index)) = header.id().parts() else {
+        let Some((transfer, index)) = self.resolve(header.id()) else {
             return;
         };
         let Some(t) = self.transfers.get_mut(&transfer) else {
@@ -106,7 +138,7 @@ impl PlatformSession {
     }
 
     /// Finishes `transfer` as Completed if every expected index has arrived.
-    pub(super) fn check_complete(&mut self, transfer: crate::wire::TransferId) {
+    pub(super) fn check_complete(&mut self, transfer: TransferId) {
         let done = self
             .transfers
             .get(&transfer)
@@ -132,7 +164,7 @@ impl PlatformSession {
         };
         let id = h.id();
         let mut known = false;
-        if let Some((transfer, index)) = id.parts() {
+        if let Some((transfer, index)) = self.resolve(id) {
             if let Some(t) = self.transfers.get_mut(&transfer) {
                 t.writing.remove(&index);
                 known = t.state == TransferState::Receiving

@@ -335,3 +335,30 @@ fn requests_before_the_handshake_are_refused() {
     assert_eq!((r.error_code, r.ack()), (StatusCode::BadRequest, Some(3)));
     let _ = Duration::ZERO;
 }
+
+#[test]
+fn requests_naming_an_unknown_transfer_are_refused_locally() {
+    use crate::wire::{Pause, PauseRequest, TransferId};
+    let mut p = Pair::established(SessionConfig::default());
+    let unknown = TransferId::new(42);
+    let m = Message::PauseRequest(PauseRequest {
+        pause: Pause::default(),
+        transfer_id: unknown,
+    });
+    assert_eq!(
+        p.platform.send_request(p.now, m),
+        Err(SessionError::NoSuchTransfer)
+    );
+    let m = Message::StatsRequest(StatsRequest {
+        transfer_id: unknown,
+    });
+    assert_eq!(
+        p.platform.send_request(p.now, m),
+        Err(SessionError::NoSuchTransfer)
+    );
+    p.drain();
+    assert!(p
+        .to_client
+        .iter()
+        .all(|e| e.message_type != MessageType::PauseRequest));
+}

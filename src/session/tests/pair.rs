@@ -61,6 +61,8 @@ pub(crate) struct Pair {
     /// Lose the first copy of the segments with these indices (the client believes them
     /// sent: a lost stream the transport could not report).
     pub(crate) drop_segments: std::collections::BTreeSet<u32>,
+    /// Deliver segments under random version-4 ids (another client's ids).
+    pub(crate) foreign_ids: bool,
     /// Keep segment jobs queued instead of delivering them.
     pub(crate) hold_segments: bool,
     rng: u64,
@@ -98,6 +100,7 @@ impl Pair {
             drop_to_client: 0,
             hold_segments: false,
             drop_segments: Default::default(),
+            foreign_ids: false,
             rng: 0x1234_5678,
             packets: Vec::new(),
             held: Vec::new(),
@@ -325,6 +328,17 @@ impl Pair {
     }
 
     fn deliver_segment(&mut self, job: &SegmentJob, duplicate: bool) {
+        let mut job = job.clone();
+        if self.foreign_ids {
+            let v4 = uuid::Builder::from_random_bytes(
+                (u128::from(self.rand()) << 64 | u128::from(self.rand())).to_be_bytes(),
+            )
+            .into_uuid();
+            if let crate::wire::SegmentHeader::Video(v) = &mut job.header {
+                v.id = crate::wire::SegmentId::from_uuid(v4);
+            }
+        }
+        let job = &job;
         match self.platform.handle_segment_header(self.now, &job.header) {
             SegmentVerdict::Write { transfer, index } => {
                 let data = self.read(job);

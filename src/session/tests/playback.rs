@@ -369,3 +369,84 @@ fn max_bandwidth_spaces_segments() {
         "{elapsed:?}"
     );
 }
+
+fn truth(name: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(videos().join(format!("truth/{name}.json"))).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Seeks over a grid of targets on every H.264 test file (frame and GOP modes) and on the
+/// MP4 (fixed chunks): the restart is the keyframe of the truth files at or before the
+/// target.
+#[test]
+fn seeks_match_the_truth_keyframes_of_every_test_file() {
+    let mut checked = 0;
+    for (file, mode) in [
+        ("baseline.h264", SegmentMode::Frame),
+        ("main_bframes.h264", SegmentMode::Frame),
+        ("main_bframes.h264", SegmentMode::Gop),
+        ("high_slices.h264", SegmentMode::Frame),
+        ("novui.h264", SegmentMode::Gop),
+        ("aud.h264", SegmentMode::Frame),
+        ("av.mp4", SegmentMode::Auto),
+    ] {
+        let v = truth(file);
+        let fps = v["frame_rate"].as_f64().unwrap();
+        let frames = v["frames"].as_u64().unwrap();
+        let kf: Vec<u64> = v["keyframe_indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_u64().unwrap())
+            .collect();
+        let duration = frames as f64 / fps;
+        let config = SessionConfig {
+            max_in_flight_segments: 1,
+            ..SessionConfig::default()
+        };
+        let mut p = Pair::established(config);
+        p.hold_segments = true;
+        let mut r = FileRequest::new(file);
+        r.segment_mode = mode;
+        let seq = p.request(r);
+        let a = p.accepted(seq).unwrap();
+        let mut t = 0.0;
+        while t < duration {
+            let frame = (t * fps + 1e-9).floor() as u64;
+            let k = *kf.iter().filter(|&&k| k <= frame).max().unwrap();
+            let c = PlaybackControl::new(PlaybackCommand::Seek(Seek {
+                position: t,
+                accurate: false,
+                resume_after_seek: true,
+            }));
+            let seq = p.platform.playback(p.now, c).unwrap();
+            p.drive();
+            let ack = ack_of(&p, seq).unwrap_or_else(|| panic!("{file} seek {t}"));
+            let start = ack.start_segment.unwrap();
+            if a.segment_mode == SegmentMode::Fixed {
+                let offsets: Vec<u64> = v["keyframe_byte_offsets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|o| o.as_u64().unwrap())
+                    .collect();
+                let pos = kf.iter().position(|&x| x == k).unwrap();
+                let size = a.segment_size.unwrap();
+                assert_eq!(u64::from(start), offsets[pos] / size, "{file} seek {t}");
+            } else {
+                let want = k as f64 / fps;
+                assert!(
+                    (ack.position - want).abs() < 1e-6,
+                    "{file} {mode:?} seek {t}: {} vs {want}",
+                    ack.position
+                );
+                if mode == SegmentMode::Frame {
+                    assert_eq!(u64::from(start), k, "{file} seek {t}");
+                }
+            }
+            checked += 1;
+            t += 0.37;
+        }
+    }
+    assert!(checked > 60, "{checked}");
+}

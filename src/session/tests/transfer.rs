@@ -399,15 +399,22 @@ fn platform_verdicts() {
         codes,
         vec![StatusCode::BadRequest, StatusCode::StreamTooLong]
     );
-    // Foreign (v4) ids are refused 400 (docs/protocol.md).
+    // Foreign (v4) ids are appended in arrival order to the receiving transfer
+    // (docs/protocol.md D29): index 0 is free; the same id again is the same slot.
     let mut h = header(t, 0, 1);
     if let SegmentHeader::Video(v) = &mut h {
         v.id = SegmentId::from_uuid(Uuid::from_u128(0x1234_5678_9abc_4def_8123_4567_89ab_cdef));
     }
     assert_eq!(
         pf.handle_segment_header(now, &h),
-        SegmentVerdict::Refuse(StatusCode::BadRequest)
+        SegmentVerdict::Write {
+            transfer: t,
+            index: 0
+        }
     );
+    assert_eq!(pf.handle_segment_header(now, &h), SegmentVerdict::Duplicate);
+    pf.handle_segment_written(now, &h, Duration::ZERO);
+    assert_eq!(pf.transfers()[0].index_ranges, vec![(0, 0), (7, 7)]);
     // Unknown transfer: wait, then refuse after the grace.
     let other = TransferId::new(0xabc).unwrap();
     assert_eq!(
@@ -548,4 +555,36 @@ fn a_reused_transfer_id_is_refused() {
     assert_eq!(refused(&p, seq2), Some(StatusCode::BadRequest));
     assert_eq!(p.platform.transfers().len(), 1);
     assert_eq!(p.platform_finished(a.transfer_id).len(), 1);
+}
+
+#[test]
+fn foreign_segment_ids_are_appended_in_arrival_order() {
+    let config = SessionConfig {
+        max_in_flight_segments: 1,
+        ..SessionConfig::default()
+    };
+    let mut p = Pair::established(config);
+    p.foreign_ids = true;
+    let mut r = FileRequest::new("baseline.h264");
+    r.segment_mode = SegmentMode::Gop;
+    let seq = p.request(r);
+    let a = p.accepted(seq).unwrap();
+    assert_eq!(
+        p.platform_finished(a.transfer_id),
+        vec![(TransferOutcome::Completed, true)]
+    );
+    // With no transfer receiving, a foreign id is refused.
+    let h = SegmentHeader::Video(VideoHeader {
+        id: SegmentId::from_uuid(Uuid::from_u128(0x1111_2222_3333_4444_8555_6666_7777_8888)),
+        timestamp: 0.0,
+        duration: 0.0,
+        frame_count: 0,
+        flags: SegmentFlags::empty(),
+        data_length: 1,
+        metadata: None,
+    });
+    assert_eq!(
+        p.platform.handle_segment_header(p.now, &h),
+        SegmentVerdict::Refuse(StatusCode::BadRequest)
+    );
 }
