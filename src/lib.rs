@@ -13,14 +13,19 @@
 //!   simulation) lives here and nowhere else.
 //! - [`session`]: sans-IO state machines of both roles: every protocol rule, no I/O.
 //! - [`store`]: where received segments land: offset writes, `.debug`, `.report`.
+//! - [`client`]: the upload client's async driver and library API (glue only).
+//! - [`platform`]: the platform's async driver and library API (glue only).
 //!
 //! Layers only reach downward: `catalog` uses `media` and `wire`; `media` uses `wire`'s
 //! segment flags; `wire` uses nothing of the crate.
 #![warn(missing_docs, unreachable_pub)]
 
+mod bridge;
 pub mod catalog;
+pub mod client;
 pub mod media;
 pub mod net;
+pub mod platform;
 pub mod session;
 pub mod store;
 pub mod wire;

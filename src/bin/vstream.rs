@@ -1,9 +1,14 @@
 //! The `vstream` command: platform, client, inspect.
 
+#[path = "vstream/client.rs"]
+mod client;
 #[path = "vstream/inspect.rs"]
 mod inspect;
+#[path = "vstream/platform.rs"]
+mod platform;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 /// On-demand video upload over QUIC (video-streaming/1.0).
 #[derive(Parser, Debug)]
@@ -15,13 +20,39 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Accept clients and receive the files pulled from them (`--pull` for one file).
+    Platform(platform::PlatformArgs),
+    /// Connect to a platform and serve the files of a folder.
+    Client(client::ClientArgs),
     /// Show how a file would be segmented: the segment table a user debugs with.
     Inspect(inspect::InspectArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Platform(args) => runtime().and_then(|rt| rt.block_on(platform::run(args))),
+        Command::Client(args) => runtime().and_then(|rt| rt.block_on(client::run(args))),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // One readable line with its causes, never a backtrace.
+            eprintln!("vstream: error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -1,0 +1,118 @@
+//! `vstream client`: connect to a platform and serve the files under `--dir` until the
+//! platform closes the session (or Ctrl-C ends it).
+
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use vstream::catalog::Catalog;
+use vstream::client::{run_client, ClientConfig};
+use vstream::net::{
+    client_config, client_crypto, client_endpoint, load_certs_pem, ServerVerification,
+    TransportSettings, ALPN,
+};
+
+/// Arguments of `vstream client`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct ClientArgs {
+    /// The platform, HOST:PORT.
+    #[arg(long)]
+    server: String,
+    /// The folder served: FileRequest paths are relative to it.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Serve only these files or folders under `--dir` (default: everything under it).
+    #[arg(long)]
+    register: Vec<PathBuf>,
+    /// Trust this certificate (PEM), e.g. the one `vstream platform --write-cert` saved.
+    #[arg(long, conflicts_with = "insecure")]
+    ca: Option<PathBuf>,
+    /// Accept any platform certificate (development only).
+    #[arg(long)]
+    insecure: bool,
+    /// The name the platform's certificate must carry (default: the host of `--server`).
+    #[arg(long)]
+    server_name: Option<String>,
+}
+
+/// Runs the client until the session ends.
+pub(crate) async fn run(args: ClientArgs) -> Result<()> {
+    let verification = match (&args.ca, args.insecure) {
+        (Some(ca), _) => ServerVerification::Roots(
+            load_certs_pem(ca).with_context(|| format!("reading {}", ca.display()))?,
+        ),
+        (None, true) => {
+            tracing::warn!("--insecure: the platform's certificate is NOT verified");
+            ServerVerification::Insecure
+        }
+        (None, false) => bail!(
+            "give --ca FILE (the platform's certificate, e.g. from `vstream platform --write-cert`) or --insecure"
+        ),
+    };
+    let (server, host) = resolve(&args.server).await?;
+    let server_name = args.server_name.clone().unwrap_or(host);
+    let catalog =
+        Catalog::new(&args.dir).with_context(|| format!("serving {}", args.dir.display()))?;
+    let registered = if args.register.is_empty() {
+        catalog.register_root()?
+    } else {
+        let mut n = 0;
+        for path in &args.register {
+            n += catalog
+                .register(path)
+                .with_context(|| format!("registering {}", path.display()))?;
+        }
+        n
+    };
+    tracing::info!("serving {registered} files from {}", args.dir.display());
+    let crypto = client_crypto(&verification, ALPN)?;
+    let config = client_config(crypto, &TransportSettings::default())?;
+    let bind: SocketAddr = if server.is_ipv6() {
+        "[::]:0".parse()?
+    } else {
+        "0.0.0.0:0".parse()?
+    };
+    let endpoint = client_endpoint(bind, config)?;
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let summary = run_client(
+        endpoint.clone(),
+        server,
+        &server_name,
+        Arc::new(catalog),
+        ClientConfig::default(),
+        shutdown,
+    )
+    .await
+    .with_context(|| format!("session with {}", args.server))?;
+    endpoint.wait_idle().await;
+    for t in &summary.transfers {
+        tracing::info!(
+            "{}: {}/{} segments, {} bytes, {:?}",
+            t.file_path,
+            t.uploaded_segments,
+            t.total_segments,
+            t.bytes,
+            t.outcome
+        );
+    }
+    Ok(())
+}
+
+/// The socket address of `HOST:PORT` and the host part (the certificate name).
+async fn resolve(server: &str) -> Result<(SocketAddr, String)> {
+    let host = match server.rsplit_once(':') {
+        Some((host, _)) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
+        None => bail!("--server must be HOST:PORT, got {server:?}"),
+    };
+    let addr = tokio::net::lookup_host(server)
+        .await
+        .with_context(|| format!("resolving {server}"))?
+        .next()
+        .with_context(|| format!("{server} resolves to no address"))?;
+    Ok((addr, host))
+}

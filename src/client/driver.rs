@@ -1,0 +1,459 @@
+//! The task that owns one [`ClientSession`]: quinn input in, actions out, events logged.
+
+use super::sender::send_segment;
+use super::streams::{prepare, read_binary, read_control};
+use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
+use crate::bridge::{wall_clock, InOrder};
+use crate::catalog::Catalog;
+use crate::session::{
+    ClientAction, ClientEvent, ClientSession, PreparedTransfer, SendSummary, TransferOutcome,
+    TransferRefusal,
+};
+use crate::store::mbps;
+use crate::wire::{FileEntry, JsonEnvelope, SegmentMode, StatusCode, TransferId, WireError};
+use std::collections::HashMap;
+use std::fs::File;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+/// How long a closing client waits for its last control messages to be acknowledged.
+const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// What the helper tasks report to the owner task.
+pub(super) enum Input {
+    /// What control stream number `order` carried (None: nothing, the stream was lost);
+    /// bidirectional streams have no number and are delivered at once.
+    Control {
+        order: Option<u64>,
+        envelope: Option<Result<JsonEnvelope, WireError>>,
+    },
+    FileList {
+        request_seq: u64,
+        files: Vec<FileEntry>,
+    },
+    Prepared {
+        request_seq: u64,
+        result: Box<Result<PreparedTransfer, TransferRefusal>>,
+    },
+    SegmentSent {
+        transfer: TransferId,
+        index: u32,
+        elapsed: Duration,
+    },
+    SegmentFailed {
+        transfer: TransferId,
+        index: u32,
+        code: Option<StatusCode>,
+    },
+}
+
+/// The clock the machines read: tokio's, so a paused or simulated clock applies.
+fn now() -> Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+struct Driver {
+    conn: quinn::Connection,
+    catalog: Arc<Catalog>,
+    config: ClientConfig,
+    tx: mpsc::UnboundedSender<Input>,
+    /// Local paths of prepared FileRequests, by request sequence number.
+    prepared: HashMap<u64, PathBuf>,
+    /// Open source files of running transfers.
+    files: HashMap<TransferId, Arc<File>>,
+    /// Transfers sent as fixed-size chunks (their log lines say `chunk`).
+    chunked: HashMap<TransferId, bool>,
+    control_sends: JoinSet<()>,
+    /// Control streams are delivered in the order the platform opened them.
+    in_order: InOrder<Result<JsonEnvelope, WireError>>,
+    progress: ClientProgress,
+    progress_tx: watch::Sender<ClientProgress>,
+    refused: Option<StatusCode>,
+    closed_with: Option<(u64, String)>,
+}
+
+/// Runs the session on `conn` until the connection ends.
+pub(super) async fn drive(
+    conn: quinn::Connection,
+    catalog: Arc<Catalog>,
+    config: ClientConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    progress_tx: watch::Sender<ClientProgress>,
+) -> Result<ClientSummary, ClientError> {
+    let mut session_config = config.session.clone();
+    session_config.epoch = wall_clock();
+    let mut session = ClientSession::new(session_config, now(), config.resume_session);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut driver = Driver {
+        conn: conn.clone(),
+        catalog,
+        config,
+        tx,
+        prepared: HashMap::new(),
+        files: HashMap::new(),
+        chunked: HashMap::new(),
+        control_sends: JoinSet::new(),
+        in_order: InOrder::default(),
+        progress: ClientProgress::default(),
+        progress_tx,
+        refused: None,
+        closed_with: None,
+    };
+    tokio::pin!(shutdown);
+    let mut ending = false;
+    let mut accepted_streams: u64 = 0;
+    let lost = loop {
+        driver.drain(&mut session).await;
+        let deadline = session.poll_timeout();
+        let timer = async {
+            match deadline {
+                Some(at) => tokio::time::sleep_until(at.into()).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown, if !ending => {
+                // SessionEnd, then close once it is acknowledged (or after the linger).
+                tracing::info!("ending session");
+                ending = true;
+                session.end_session(now());
+                driver.drain(&mut session).await;
+                driver.close(StatusCode::Success, "session ended by the client").await;
+            }
+            stream = conn.accept_uni() => match stream {
+                Ok(recv) => {
+                    let order = accepted_streams;
+                    accepted_streams += 1;
+                    tokio::spawn(read_control(recv, order, driver.tx.clone(), driver.config.max_control_len));
+                }
+                Err(e) => break e,
+            },
+            stream = conn.accept_bi() => match stream {
+                Ok((send, recv)) => {
+                    tokio::spawn(read_binary(send, recv, driver.tx.clone(), driver.config.max_control_len));
+                }
+                Err(e) => break e,
+            },
+            Some(input) = rx.recv() => driver.handle_input(&mut session, input),
+            () = timer => session.handle_timeout(now()),
+        }
+    };
+    driver.progress.active = false;
+    driver.progress_tx.send_replace(driver.progress.clone());
+    let summary = ClientSummary {
+        session_id: driver.progress.session_id,
+        transfers: driver.progress.transfers.clone(),
+        closed_with: driver.closed_with.clone(),
+    };
+    if let Some(code) = driver.refused {
+        return Err(ClientError::HandshakeRefused { code });
+    }
+    match lost {
+        quinn::ConnectionError::LocallyClosed => Ok(summary),
+        quinn::ConnectionError::ApplicationClosed(close)
+            if close.error_code.into_inner() == u64::from(StatusCode::Success.to_u16())
+                || close.error_code.into_inner() == 0 =>
+        {
+            tracing::info!(
+                "platform closed the session: {}",
+                String::from_utf8_lossy(&close.reason)
+            );
+            Ok(ClientSummary {
+                closed_with: Some((
+                    close.error_code.into_inner(),
+                    String::from_utf8_lossy(&close.reason).into_owned(),
+                )),
+                ..summary
+            })
+        }
+        other => Err(ClientError::Connection(other)),
+    }
+}
+
+impl Driver {
+    /// Drains the machine: events first (they carry what actions need, e.g. which file a
+    /// transfer reads), then one action, until both are empty.
+    async fn drain(&mut self, session: &mut ClientSession) {
+        loop {
+            while let Some(event) = session.poll_event() {
+                self.on_event(session, event);
+            }
+            match session.poll_action() {
+                Some(action) => self.perform(action).await,
+                None => break,
+            }
+        }
+        self.progress_tx.send_replace(self.progress.clone());
+    }
+
+    fn handle_input(&mut self, session: &mut ClientSession, input: Input) {
+        let at = now();
+        match input {
+            Input::Control { order, envelope } => {
+                let ready = match order {
+                    Some(order) => self.in_order.push(order, envelope),
+                    None => envelope.into_iter().collect(),
+                };
+                for envelope in ready {
+                    match envelope {
+                        Ok(envelope) => session.handle_message(at, envelope),
+                        Err(error) => {
+                            tracing::warn!("bad stream from the platform: {error}");
+                            session.handle_bad_stream(at, error)
+                        }
+                    }
+                }
+            }
+            Input::FileList { request_seq, files } => {
+                session.handle_file_list(at, request_seq, files)
+            }
+            Input::Prepared {
+                request_seq,
+                result,
+            } => {
+                if let Ok(prepared) = result.as_ref() {
+                    self.prepared
+                        .insert(request_seq, prepared.local_path.clone());
+                }
+                session.handle_transfer_prepared(at, request_seq, *result)
+            }
+            Input::SegmentSent {
+                transfer,
+                index,
+                elapsed,
+            } => session.handle_segment_sent(at, transfer, index, elapsed),
+            Input::SegmentFailed {
+                transfer,
+                index,
+                code,
+            } => session.handle_segment_failed(at, transfer, index, code),
+        }
+    }
+
+    async fn perform(&mut self, action: ClientAction) {
+        match action {
+            ClientAction::SendControl(envelope) => self.send_control(envelope).await,
+            ClientAction::ListFiles {
+                request_seq,
+                filter,
+            } => {
+                let catalog = Arc::clone(&self.catalog);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let filter: Option<String> = filter;
+                    let files =
+                        tokio::task::spawn_blocking(move || catalog.list(filter.as_deref()))
+                            .await
+                            .unwrap_or_default();
+                    let _ = tx.send(Input::FileList { request_seq, files });
+                });
+            }
+            ClientAction::PrepareTransfer {
+                request_seq,
+                request,
+            } => {
+                let catalog = Arc::clone(&self.catalog);
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let result = tokio::task::spawn_blocking(move || prepare(&catalog, &request))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(TransferRefusal {
+                                code: StatusCode::InternalError,
+                                message: e.to_string(),
+                            })
+                        });
+                    let _ = tx.send(Input::Prepared {
+                        request_seq,
+                        result: Box::new(result),
+                    });
+                });
+            }
+            ClientAction::SendSegment(job) => {
+                let tx = self.tx.clone();
+                let (transfer, index) = (job.transfer, job.index);
+                let Some(file) = self.files.get(&transfer).cloned() else {
+                    tracing::warn!(
+                        "segment {index} of unknown transfer {transfer}: no source file"
+                    );
+                    let _ = tx.send(Input::SegmentFailed {
+                        transfer,
+                        index,
+                        code: Some(StatusCode::InternalError),
+                    });
+                    return;
+                };
+                let conn = self.conn.clone();
+                let chunk = self.config.read_chunk;
+                tokio::spawn(async move {
+                    let input = match send_segment(conn, job, file, chunk).await {
+                        Ok(elapsed) => Input::SegmentSent {
+                            transfer,
+                            index,
+                            elapsed,
+                        },
+                        Err(code) => Input::SegmentFailed {
+                            transfer,
+                            index,
+                            code,
+                        },
+                    };
+                    let _ = tx.send(input);
+                });
+            }
+            ClientAction::Close { code, reason } => self.close(code, &reason).await,
+        }
+    }
+
+    /// Opens a stream now (so control messages open in the machine's order) and writes the
+    /// envelope in the background.
+    async fn send_control(&mut self, envelope: JsonEnvelope) {
+        let bytes = envelope.to_bytes();
+        match self.conn.open_uni().await {
+            Ok(mut send) => {
+                self.control_sends.spawn(async move {
+                    if send.write_all(&bytes).await.is_ok() && send.finish().is_ok() {
+                        let _ = send.stopped().await;
+                    }
+                });
+            }
+            Err(e) => tracing::debug!("cannot send {:?}: {e}", envelope.message_type),
+        }
+    }
+
+    /// Lets the last control messages arrive, then closes with `code`.
+    async fn close(&mut self, code: StatusCode, reason: &str) {
+        let linger = async { while self.control_sends.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
+        self.closed_with = Some((u64::from(code.to_u16()), reason.to_string()));
+        self.conn.close(
+            quinn::VarInt::from_u32(u32::from(code.to_u16())),
+            reason.as_bytes(),
+        );
+    }
+
+    fn on_event(&mut self, session: &ClientSession, event: ClientEvent) {
+        let session_id = session
+            .session_id()
+            .map_or_else(|| "-".to_string(), |id| id.to_string());
+        match event {
+            ClientEvent::SessionEstablished { session_id } => {
+                tracing::info!("session {session_id} established");
+                self.progress.session_id = Some(session_id);
+                self.progress.active = true;
+            }
+            ClientEvent::HandshakeRefused { code } => {
+                tracing::error!("the platform refused the session: {code}");
+                self.refused = Some(code);
+            }
+            ClientEvent::TransferStarted(ack) => {
+                tracing::info!(
+                    "transfer {} of {} started ({} segments, {})",
+                    ack.transfer_id,
+                    ack.file_path,
+                    ack.total_segments,
+                    ack.segment_mode.name()
+                );
+                if let Some(path) = self.prepared.remove(&ack.ack) {
+                    match File::open(&path) {
+                        Ok(file) => {
+                            self.files.insert(ack.transfer_id, Arc::new(file));
+                        }
+                        Err(e) => tracing::warn!("cannot open {}: {e}", path.display()),
+                    }
+                }
+                self.chunked
+                    .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
+                self.progress.transfers.push(UploadProgress {
+                    transfer: ack.transfer_id,
+                    file_path: ack.file_path.clone(),
+                    total_segments: ack.total_segments,
+                    uploaded_segments: 0,
+                    bytes: 0,
+                    outcome: None,
+                });
+            }
+            ClientEvent::SegmentTransmitted {
+                transfer,
+                index,
+                total,
+                bytes,
+                frame_type,
+                elapsed,
+            } => {
+                let unit = if self.chunked.get(&transfer).copied().unwrap_or(false) {
+                    "chunk"
+                } else {
+                    "H.264 frame"
+                };
+                tracing::info!(
+                    "Transmitted {unit} {}/{total} ({bytes} bytes, {frame_type}, {:.2}ms, {:.1}Mbps) for session {session_id}",
+                    u64::from(index) + 1,
+                    elapsed.as_secs_f64() * 1000.0,
+                    mbps(bytes, elapsed),
+                );
+                if let Some(p) = self.transfer_mut(transfer) {
+                    p.uploaded_segments += 1;
+                    p.bytes += bytes;
+                }
+            }
+            ClientEvent::TransferFinished {
+                transfer,
+                outcome,
+                summary,
+            } => {
+                let chunked = self.chunked.remove(&transfer).unwrap_or(false);
+                log_completion(&session_id, chunked, outcome, &summary);
+                self.files.remove(&transfer);
+                if let Some(p) = self.transfer_mut(transfer) {
+                    p.outcome = Some(outcome);
+                }
+            }
+            ClientEvent::PeerError(report) => {
+                tracing::warn!(
+                    "platform reported {}: {}",
+                    report.error_code,
+                    report.error_message
+                );
+            }
+        }
+    }
+
+    fn transfer_mut(&mut self, transfer: TransferId) -> Option<&mut UploadProgress> {
+        self.progress
+            .transfers
+            .iter_mut()
+            .rev()
+            .find(|p| p.transfer == transfer)
+    }
+}
+
+/// The sender's completion line (specification, 发送端完成报告).
+fn log_completion(session_id: &str, chunked: bool, outcome: TransferOutcome, s: &SendSummary) {
+    let secs = s.elapsed.as_secs_f64();
+    let (what, units, count) = if chunked {
+        ("Chunk-level", "chunks", s.segments)
+    } else {
+        ("H.264 frame-level", "frames", s.frames.max(s.segments))
+    };
+    let per = if count > 0 {
+        secs * 1000.0 / count as f64
+    } else {
+        0.0
+    };
+    let unit = &units[..units.len() - 1];
+    let line = format!(
+        "{what} transmission completed for session {session_id} ({count} {units}, {} bytes, {secs:.2}s, avg {per:.2}ms/{unit}, {:.1}Mbps overall, {:.1}Mbps peak)",
+        s.bytes,
+        mbps(s.bytes, s.elapsed),
+        s.peak_mbps
+    );
+    match outcome {
+        TransferOutcome::Completed => tracing::info!("{line}"),
+        other => tracing::warn!("{line} [{other:?}]"),
+    }
+}

@@ -1,0 +1,98 @@
+//! The client's input work off the owner task: reading the platform's streams (bounded)
+//! and resolving and planning requested files on a blocking thread.
+
+use super::driver::Input;
+use crate::bridge::binary_to_json;
+use crate::catalog::Catalog;
+use crate::media::plan::PlanOptions;
+use crate::media::probe::plan_file;
+use crate::session::{PreparedTransfer, TransferRefusal};
+use crate::wire::{BinaryEnvelope, FileRequest, JsonEnvelope, StatusCode, WireError};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Resolves and plans a requested file (runs on a blocking thread).
+pub(super) fn prepare(
+    catalog: &Catalog,
+    request: &FileRequest,
+) -> Result<PreparedTransfer, TransferRefusal> {
+    let refusal = |code: u16, message: String| TransferRefusal {
+        code: StatusCode::from_u16(code),
+        message,
+    };
+    let resolved = catalog
+        .resolve(&request.file_path)
+        .map_err(|e| refusal(e.status_code(), e.to_string()))?;
+    let (_format, plan, media) =
+        plan_file(&resolved.path, request.segment_mode, PlanOptions::default())
+            .map_err(|e| refusal(e.status_code(), e.to_string()))?;
+    Ok(PreparedTransfer {
+        local_path: resolved.path,
+        file_path: resolved.file_path,
+        file_size: resolved.size,
+        checksum: resolved.checksum,
+        plan,
+        media,
+    })
+}
+
+/// Reads one control stream to its end (bounded) and hands the envelope to the owner.
+pub(super) async fn read_control(
+    mut recv: quinn::RecvStream,
+    order: u64,
+    tx: mpsc::UnboundedSender<Input>,
+    bound: usize,
+) {
+    let decoded = match recv.read_to_end(bound).await {
+        Ok(bytes) => match bytes.first() {
+            Some(b'{') => JsonEnvelope::decode(&bytes),
+            Some(&other) => Err(WireError::UnknownStreamType(other)),
+            None => Err(WireError::Truncated {
+                kind: "UniStream",
+                needed: 1,
+                available: 0,
+            }),
+        },
+        Err(quinn::ReadToEndError::TooLong) => {
+            let _ = recv.stop(quinn::VarInt::from_u32(1006));
+            Err(WireError::StreamTooLong { limit: bound })
+        }
+        Err(quinn::ReadToEndError::Read(e)) => {
+            tracing::debug!("control stream lost: {e}");
+            let _ = tx.send(Input::Control {
+                order: Some(order),
+                envelope: None,
+            });
+            return;
+        }
+    };
+    let _ = tx.send(Input::Control {
+        order: Some(order),
+        envelope: Some(decoded),
+    });
+}
+
+/// A bidirectional stream carrying one binary-enveloped message (profile section 2): fed
+/// to the machine like any control message; its answer travels as usual.
+pub(super) async fn read_binary(
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    tx: mpsc::UnboundedSender<Input>,
+    bound: usize,
+) {
+    let decoded = match recv.read_to_end(bound).await {
+        Ok(bytes) => {
+            BinaryEnvelope::decode_exact(&bytes).and_then(|b| binary_to_json(b, Uuid::nil()))
+        }
+        Err(quinn::ReadToEndError::TooLong) => {
+            let _ = recv.stop(quinn::VarInt::from_u32(1006));
+            Err(WireError::StreamTooLong { limit: bound })
+        }
+        Err(_) => return,
+    };
+    let _ = send.finish();
+    let _ = tx.send(Input::Control {
+        order: None,
+        envelope: Some(decoded),
+    });
+}

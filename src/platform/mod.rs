@@ -1,0 +1,525 @@
+//! The platform's async driver and library API: accept clients, one task per connection
+//! owning a [`PlatformSession`], and a cloneable [`Platform`] handle to steer them.
+//!
+//! The driver decides nothing about the protocol. Each connection task reads the client's
+//! streams (control envelopes, segment headers and data), asks the machine what to do,
+//! writes accepted segment data through the transfer's [`ReceivedFile`], records the
+//! `.debug` line and the reception figures, and at the end writes the `.report` with the
+//! machine's checksum verdict.
+//!
+//! # The API (the specification's server example)
+//! [`Platform::start`] with a pre-built endpoint; [`Platform::sessions`] /
+//! [`Platform::wait_for_session`]; [`Platform::query_files`] returns the client's file
+//! list; [`Platform::request_file`] returns a [`TransferHandle`] whose
+//! [`finished`](TransferHandle::finished) resolves to the transfer's outcome and report;
+//! [`Platform::stats`] (StatsRequest); [`Platform::playback`] returns the acknowledgement;
+//! [`Platform::close_session`] and [`Platform::shutdown`] finish. Refusals come back as
+//! [`PlatformError`] carrying the status code the client answered with.
+//!
+//! [`PlatformSession`]: crate::session::PlatformSession
+//! [`ReceivedFile`]: crate::store::ReceivedFile
+
+mod connection;
+mod output;
+mod streams;
+
+use crate::session::{SessionConfig, SessionError, TransferOutcome};
+use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
+use crate::wire::{
+    FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
+    SegmentId, StatsRequest, StatusCode,
+};
+use rand::{RngCore, SeedableRng};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+pub use crate::session::TransferStatus;
+
+/// One transfer's progress: the machine's view and the receiver's figures so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TransferProgress {
+    /// Segments, bytes, frames, ranges and state, as the machine counts them.
+    pub status: TransferStatus,
+    /// Reception figures (throughput, peak, mean segment time...) while its output is
+    /// open; None once the transfer finished (its report holds the final figures).
+    pub figures: Option<ReceptionFigures>,
+}
+
+/// Settings of the platform driver.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// Where received files go (`<out>/<session id>/<name>`, `.debug`, `.report`).
+    pub out_dir: PathBuf,
+    /// The machines' settings (each connection's seed is this seed plus its number).
+    pub session: SessionConfig,
+    /// Seed of the session-id generator; None draws ids from the operating system.
+    pub seed: Option<u64>,
+    /// Bound on one control stream (JSON or binary envelope).
+    pub max_control_len: usize,
+    /// How long an API request waits for the client's answer.
+    pub request_timeout: Duration,
+}
+
+impl PlatformConfig {
+    /// Defaults, writing under `out_dir`.
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        PlatformConfig {
+            out_dir: out_dir.into(),
+            session: SessionConfig::default(),
+            seed: None,
+            max_control_len: 1024 * 1024,
+            // Long enough for a client to hash a large file before acknowledging it.
+            request_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Why a platform API call failed. Refusals carry the client's status code.
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    /// No such session (never connected, or gone).
+    #[error("no session {0}")]
+    NoSuchSession(Uuid),
+    /// The client refused the request (404 no such file, 1001 unsupported format, 400...).
+    #[error("refused by the client: {code}: {message}")]
+    Refused {
+        /// The client's status code.
+        code: StatusCode,
+        /// The client's message.
+        message: String,
+    },
+    /// The session machine refused the command before sending (400 for a field out of
+    /// range, not ready, closed).
+    #[error("{0}")]
+    Session(#[from] SessionError),
+    /// The client did not answer within the request timeout.
+    #[error("no answer from the client")]
+    Timeout,
+    /// The connection ended before the answer.
+    #[error("connection lost")]
+    ConnectionLost,
+    /// The answer was not of the kind the call expects.
+    #[error("unexpected answer: {0}")]
+    UnexpectedReply(String),
+}
+
+impl PlatformError {
+    /// The protocol status code of this error, when it has one.
+    pub fn status_code(&self) -> Option<StatusCode> {
+        match self {
+            PlatformError::Refused { code, .. } => Some(*code),
+            PlatformError::Session(SessionError::Invalid(e)) => Some(e.status()),
+            PlatformError::Session(SessionError::NotReady) => Some(StatusCode::ServiceUnavailable),
+            PlatformError::Timeout => Some(StatusCode::ConnectionTimeout),
+            _ => None,
+        }
+    }
+}
+
+/// One client session, as listed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionInfo {
+    /// The session id the platform assigned.
+    pub session_id: Uuid,
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// True once the handshake completed.
+    pub ready: bool,
+    /// True once the connection ended.
+    pub ended: bool,
+    /// The previous session a reconnecting client named in SessionStart (not re-attached:
+    /// this session has its own id and starts with no transfers).
+    pub previous_session: Option<Uuid>,
+}
+
+/// A transfer's final result.
+#[derive(Debug, Clone)]
+pub struct TransferResult {
+    /// How it ended.
+    pub outcome: TransferOutcome,
+    /// The machine's verdict: the written file's SHA-256 equals the announced checksum.
+    pub sha256_ok: bool,
+    /// The written file.
+    pub file: FinishedFile,
+    /// The report (also written to its `.report` file).
+    pub report: ReceptionReport,
+}
+
+/// An accepted FileRequest: its acknowledgement, and its final result to come.
+#[derive(Debug)]
+pub struct TransferHandle {
+    /// The client's acknowledgement (transfer id, size, checksum, segments...).
+    pub ack: FileRequestAck,
+    done: oneshot::Receiver<Result<TransferResult, PlatformError>>,
+}
+
+impl TransferHandle {
+    /// Waits for the transfer's end: its outcome, verdict and report.
+    pub async fn finished(self) -> Result<TransferResult, PlatformError> {
+        self.done
+            .await
+            .unwrap_or(Err(PlatformError::ConnectionLost))
+    }
+}
+
+/// The answer to a request sent with [`Platform::send_request`].
+#[derive(Debug)]
+pub enum RequestReply {
+    /// A FileListResponse.
+    FileList(Vec<FileEntry>),
+    /// An accepted FileRequest.
+    Transfer(TransferHandle),
+    /// A playback acknowledgement.
+    Playback(PlaybackAck),
+    /// The client's statistics.
+    Stats(serde_json::Value),
+}
+
+/// What an API call asks a connection task.
+enum Command {
+    Request {
+        request: Request,
+        reply: oneshot::Sender<Result<RequestReply, PlatformError>>,
+    },
+    Transfers {
+        reply: oneshot::Sender<Vec<TransferProgress>>,
+    },
+    Retransmit {
+        segment: SegmentId,
+        reason: Option<String>,
+    },
+    Close {
+        code: StatusCode,
+        reason: String,
+    },
+}
+
+/// A request, by the machine method that sends it.
+enum Request {
+    Query(Option<String>),
+    File(FileRequest),
+    Playback(PlaybackControl),
+    Raw(Message),
+}
+
+struct SessionEntry {
+    info: SessionInfo,
+    commands: mpsc::UnboundedSender<Command>,
+}
+
+struct Shared {
+    config: PlatformConfig,
+    endpoint: quinn::Endpoint,
+    sessions: Mutex<BTreeMap<Uuid, SessionEntry>>,
+    /// Bumped whenever the session table changes.
+    changed: watch::Sender<u64>,
+    ids: Mutex<Option<rand::rngs::StdRng>>,
+    connections: Mutex<u64>,
+}
+
+/// A running platform: cloneable handle over the accept loop and its sessions.
+#[derive(Clone)]
+pub struct Platform {
+    shared: Arc<Shared>,
+}
+
+impl Platform {
+    /// Starts accepting clients on `endpoint` (a pre-built server endpoint: real UDP or
+    /// the simulator's). Must run inside a tokio runtime.
+    pub fn start(endpoint: quinn::Endpoint, config: PlatformConfig) -> Platform {
+        let ids = config.seed.map(rand::rngs::StdRng::seed_from_u64);
+        let (changed, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            config,
+            endpoint: endpoint.clone(),
+            sessions: Mutex::new(BTreeMap::new()),
+            changed,
+            ids: Mutex::new(ids),
+            connections: Mutex::new(0),
+        });
+        let platform = Platform { shared };
+        let accepting = platform.clone();
+        tokio::spawn(async move {
+            while let Some(incoming) = endpoint.accept().await {
+                let platform = accepting.clone();
+                tokio::spawn(async move {
+                    let remote = incoming.remote_address();
+                    match incoming.await {
+                        Ok(conn) => connection::run(platform, conn).await,
+                        Err(e) => tracing::info!("handshake with {remote} failed: {e}"),
+                    }
+                });
+            }
+        });
+        platform
+    }
+
+    /// The address the platform listens on.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.shared.endpoint.local_addr()
+    }
+
+    /// Every session, ready or not, ended ones included, by session id.
+    pub fn sessions(&self) -> Vec<SessionInfo> {
+        self.lock_sessions()
+            .values()
+            .map(|e| e.info.clone())
+            .collect()
+    }
+
+    /// Waits until at least `n` sessions are ready and returns them.
+    pub async fn wait_for_sessions(&self, n: usize) -> Vec<SessionInfo> {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            let ready: Vec<SessionInfo> = self
+                .sessions()
+                .into_iter()
+                .filter(|s| s.ready && !s.ended)
+                .collect();
+            if ready.len() >= n {
+                return ready;
+            }
+            if changed.changed().await.is_err() {
+                return ready;
+            }
+        }
+    }
+
+    /// Waits for the first ready session.
+    pub async fn wait_for_session(&self) -> SessionInfo {
+        loop {
+            if let Some(first) = self.wait_for_sessions(1).await.into_iter().next() {
+                return first;
+            }
+        }
+    }
+
+    /// Asks the client for its files (FileListQuery with `filter`).
+    pub async fn query_files(
+        &self,
+        session: Uuid,
+        filter: Option<String>,
+    ) -> Result<Vec<FileEntry>, PlatformError> {
+        match self.request(session, Request::Query(filter)).await? {
+            RequestReply::FileList(files) => Ok(files),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Requests a file. Resolves when the client accepted (the handle then resolves to the
+    /// transfer's end) or refused (404, 1001, 400... in [`PlatformError::Refused`]).
+    pub async fn request_file(
+        &self,
+        session: Uuid,
+        request: FileRequest,
+    ) -> Result<TransferHandle, PlatformError> {
+        match self.request(session, Request::File(request)).await? {
+            RequestReply::Transfer(handle) => Ok(handle),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends a playback command; returns the client's acknowledgement or its refusal.
+    pub async fn playback(
+        &self,
+        session: Uuid,
+        control: PlaybackControl,
+    ) -> Result<PlaybackAck, PlatformError> {
+        match self.request(session, Request::Playback(control)).await? {
+            RequestReply::Playback(ack) => Ok(ack),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Asks the client for its statistics (StatsRequest).
+    pub async fn stats(
+        &self,
+        session: Uuid,
+        request: StatsRequest,
+    ) -> Result<serde_json::Value, PlatformError> {
+        let reply = self
+            .request(session, Request::Raw(Message::StatsRequest(request)))
+            .await?;
+        match reply {
+            RequestReply::Stats(stats) => Ok(stats),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Sends any platform-to-client request as is (the machine still checks it) and waits
+    /// for its answer.
+    pub async fn send_request(
+        &self,
+        session: Uuid,
+        message: Message,
+    ) -> Result<RequestReply, PlatformError> {
+        let request = match message {
+            Message::FileRequest(r) => Request::File(r),
+            Message::FileListQuery(FileListQuery { filter }) => Request::Query(filter),
+            Message::PlaybackControl(c) => Request::Playback(c),
+            other => Request::Raw(other),
+        };
+        self.request(session, request).await
+    }
+
+    /// The session's transfers and their reception figures (the specification's session
+    /// statistics: segments, bytes, throughput, peak, mean segment time).
+    pub async fn transfers(&self, session: Uuid) -> Result<Vec<TransferProgress>, PlatformError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(session, Command::Transfers { reply })?;
+        answer.await.map_err(|_| PlatformError::ConnectionLost)
+    }
+
+    /// Asks the client to send a segment again.
+    pub fn request_retransmission(
+        &self,
+        session: Uuid,
+        segment: SegmentId,
+        reason: Option<String>,
+    ) -> Result<(), PlatformError> {
+        self.command(session, Command::Retransmit { segment, reason })
+    }
+
+    /// Finalizes a session: closes its connection with 200 (transfers still running end
+    /// as connection-lost and get their reports).
+    pub fn close_session(&self, session: Uuid) -> Result<(), PlatformError> {
+        self.command(
+            session,
+            Command::Close {
+                code: StatusCode::Success,
+                reason: "session finalized by the platform".into(),
+            },
+        )
+    }
+
+    /// Stops accepting clients, closes every connection with 200 and waits (a few
+    /// seconds at most) until each connection task wrote its reports and the closes were
+    /// sent.
+    pub async fn shutdown(&self) {
+        self.shared.endpoint.set_server_config(None);
+        let ids: Vec<Uuid> = self.lock_sessions().keys().copied().collect();
+        for id in ids {
+            let _ = self.close_session(id);
+        }
+        let mut changed = self.shared.changed.subscribe();
+        let all_ended = async {
+            while !self.sessions().iter().all(|s| s.ended) {
+                if changed.changed().await.is_err() {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(3), all_ended).await;
+        let _ =
+            tokio::time::timeout(Duration::from_secs(1), self.shared.endpoint.wait_idle()).await;
+    }
+
+    async fn request(
+        &self,
+        session: Uuid,
+        request: Request,
+    ) -> Result<RequestReply, PlatformError> {
+        let (reply, answer) = oneshot::channel();
+        self.command(session, Command::Request { request, reply })?;
+        match tokio::time::timeout(self.shared.config.request_timeout, answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(PlatformError::ConnectionLost),
+            Err(_) => Err(PlatformError::Timeout),
+        }
+    }
+
+    fn command(&self, session: Uuid, command: Command) -> Result<(), PlatformError> {
+        let sessions = self.lock_sessions();
+        let entry = sessions
+            .get(&session)
+            .filter(|e| !e.info.ended)
+            .ok_or(PlatformError::NoSuchSession(session))?;
+        entry
+            .commands
+            .send(command)
+            .map_err(|_| PlatformError::ConnectionLost)
+    }
+
+    fn lock_sessions(&self) -> MutexGuard<'_, BTreeMap<Uuid, SessionEntry>> {
+        self.shared
+            .sessions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// A new session id from the platform's generator.
+    fn next_session_id(&self) -> Uuid {
+        let mut ids = self
+            .shared
+            .ids
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match ids.as_mut() {
+            Some(rng) => {
+                let mut bytes = [0u8; 16];
+                rng.fill_bytes(&mut bytes);
+                uuid::Builder::from_random_bytes(bytes).into_uuid()
+            }
+            None => Uuid::new_v4(),
+        }
+    }
+
+    /// The number of this connection (0, 1, ...), for per-connection seeds.
+    fn next_connection_number(&self) -> u64 {
+        let mut n = self
+            .shared
+            .connections
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *n += 1;
+        *n - 1
+    }
+
+    fn register(&self, info: SessionInfo, commands: mpsc::UnboundedSender<Command>) {
+        self.lock_sessions()
+            .insert(info.session_id, SessionEntry { info, commands });
+        self.shared.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Updates a session's entry (re-keyed when the machine re-attached another id).
+    fn update(&self, old_id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
+        let mut sessions = self.lock_sessions();
+        if let Some(mut entry) = sessions.remove(&old_id) {
+            f(&mut entry.info);
+            sessions.insert(entry.info.session_id, entry);
+        }
+        drop(sessions);
+        self.shared.changed.send_modify(|n| *n += 1);
+    }
+
+    /// Gives the connection registered as `current` the id `previous`, if `previous` is a
+    /// session whose connection ended. Returns whether it did.
+    fn reattach(&self, current: Uuid, previous: Uuid) -> bool {
+        let mut sessions = self.lock_sessions();
+        if !sessions.get(&previous).is_some_and(|e| e.info.ended) {
+            return false;
+        }
+        let Some(mut entry) = sessions.remove(&current) else {
+            return false;
+        };
+        entry.info.session_id = previous;
+        entry.info.previous_session = Some(previous);
+        sessions.insert(previous, entry);
+        drop(sessions);
+        self.shared.changed.send_modify(|n| *n += 1);
+        true
+    }
+
+    fn config(&self) -> &PlatformConfig {
+        &self.shared.config
+    }
+}
+
+fn unexpected(reply: RequestReply) -> PlatformError {
+    PlatformError::UnexpectedReply(format!("{reply:?}"))
+}

@@ -1,0 +1,302 @@
+//! Reading the client's streams, each in its own task, with every read bounded.
+//!
+//! A unidirectional stream's first byte says what it carries (profile section 2): `{` a
+//! JSON envelope, read to its end; 0x01/0x02 a segment, whose header is decoded as it
+//! arrives and shown to the owner task, which answers with the machine's verdict before
+//! any data is read; anything else is reported to the owner as a bad stream and stopped
+//! with 400. A bidirectional stream carries one binary-enveloped message.
+
+use crate::session::SegmentVerdict;
+use crate::wire::{
+    classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StreamKind, TransferId, WireError,
+};
+use bytes::Bytes;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+
+/// What stream tasks report to the connection's owner task.
+pub(super) enum StreamInput {
+    /// What unidirectional stream number `order` carried: a control message, why it was
+    /// not one (→ `handle_bad_stream`), or None (a segment stream, or lost). A message from
+    /// a bidirectional stream has no number and brings the stream its answer goes on.
+    Control {
+        order: Option<u64>,
+        envelope: Option<Result<JsonEnvelope, WireError>>,
+        binary_reply: Option<quinn::SendStream>,
+    },
+    /// A segment header: the owner answers with the machine's verdict.
+    SegmentHeader {
+        header: SegmentHeader,
+        verdict: oneshot::Sender<SegmentVerdict>,
+    },
+    /// A segment's data, read whole after a `Write` verdict.
+    SegmentData {
+        header: SegmentHeader,
+        transfer: TransferId,
+        index: u32,
+        data: Vec<u8>,
+        receive_time: Duration,
+    },
+    /// A segment stream failed (truncated, reset, too long, malformed header).
+    SegmentFailed {
+        header: Option<SegmentHeader>,
+        error: WireError,
+    },
+}
+
+/// Bounds of the readers.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bounds {
+    pub(super) control: usize,
+    pub(super) stream: u64,
+}
+
+fn code(status: u16) -> quinn::VarInt {
+    quinn::VarInt::from_u32(u32::from(status))
+}
+
+/// Reads one unidirectional stream and reports what it carried.
+pub(super) async fn read_uni(
+    mut recv: quinn::RecvStream,
+    order: u64,
+    tx: mpsc::UnboundedSender<StreamInput>,
+    bounds: Bounds,
+) {
+    let control = |envelope| StreamInput::Control {
+        order: Some(order),
+        envelope,
+        binary_reply: None,
+    };
+    let opened = Instant::now();
+    let first = match recv.read_chunk(64 * 1024, true).await {
+        Ok(Some(chunk)) => chunk.bytes,
+        Ok(None) => Bytes::new(),
+        Err(e) => {
+            tracing::debug!("stream lost before its first byte: {e}");
+            let _ = tx.send(control(None));
+            return;
+        }
+    };
+    let Some(&first_byte) = first.first() else {
+        let _ = tx.send(control(Some(Err(WireError::Truncated {
+            kind: "UniStream",
+            needed: 1,
+            available: 0,
+        }))));
+        return;
+    };
+    match classify_stream(first_byte) {
+        Err(error) => {
+            let _ = recv.stop(code(error.status_code()));
+            let _ = tx.send(control(Some(Err(error))));
+        }
+        Ok(StreamKind::JsonEnvelope) => {
+            let envelope = read_rest(&mut recv, first.to_vec(), bounds.control)
+                .await
+                .and_then(|bytes| JsonEnvelope::decode(&bytes));
+            let _ = tx.send(control(Some(envelope)));
+        }
+        Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
+            // A segment stream holds no control message back.
+            let _ = tx.send(control(None));
+            read_segment(recv, first.to_vec(), opened, tx, bounds).await
+        }
+    }
+}
+
+/// Reads a control stream to its end, `buf` holding what was read already.
+async fn read_rest(
+    recv: &mut quinn::RecvStream,
+    mut buf: Vec<u8>,
+    bound: usize,
+) -> Result<Vec<u8>, WireError> {
+    loop {
+        if buf.len() > bound {
+            let _ = recv.stop(code(1006));
+            return Err(WireError::StreamTooLong { limit: bound });
+        }
+        match recv.read_chunk(64 * 1024, true).await {
+            Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+            Ok(None) => return Ok(buf),
+            Err(e) => {
+                return Err(WireError::Truncated {
+                    kind: "JsonEnvelope",
+                    needed: buf.len() + 1,
+                    available: buf.len(),
+                })
+                .inspect_err(|_| tracing::debug!("control stream lost: {e}"))
+            }
+        }
+    }
+}
+
+fn truncated(header: &SegmentHeader, have: usize) -> WireError {
+    let kind = match header {
+        SegmentHeader::Video(_) => "VideoSegment",
+        SegmentHeader::Audio(_) => "AudioSegment",
+    };
+    WireError::Truncated {
+        kind,
+        needed: header.data_length() as usize,
+        available: have,
+    }
+}
+
+/// Decodes a segment header as bytes arrive, asks the owner for the verdict, then reads,
+/// drains or stops the stream accordingly.
+async fn read_segment(
+    mut recv: quinn::RecvStream,
+    mut buf: Vec<u8>,
+    opened: Instant,
+    tx: mpsc::UnboundedSender<StreamInput>,
+    bounds: Bounds,
+) {
+    let fail = |header: Option<SegmentHeader>, error: WireError| {
+        let _ = tx.send(StreamInput::SegmentFailed { header, error });
+    };
+    // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
+    let (header, consumed) = loop {
+        match SegmentHeader::decode_maybe(&buf) {
+            Ok(Some(found)) => break found,
+            Ok(None) => match recv.read_chunk(64 * 1024, true).await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+                Ok(None) | Err(_) => {
+                    return fail(
+                        None,
+                        WireError::Truncated {
+                            kind: if buf.first() == Some(&0x02) {
+                                "AudioSegment"
+                            } else {
+                                "VideoSegment"
+                            },
+                            needed: buf.len() + 1,
+                            available: buf.len(),
+                        },
+                    )
+                }
+            },
+            Err(error) => {
+                let _ = recv.stop(code(error.status_code()));
+                return fail(None, error);
+            }
+        }
+    };
+    let (verdict_tx, verdict_rx) = oneshot::channel();
+    if tx
+        .send(StreamInput::SegmentHeader {
+            header: header.clone(),
+            verdict: verdict_tx,
+        })
+        .is_err()
+    {
+        return;
+    }
+    let Ok(verdict) = verdict_rx.await else {
+        return;
+    };
+    let data_len = header.data_length() as usize;
+    let mut data = buf.split_off(consumed);
+    match verdict {
+        SegmentVerdict::Write { transfer, index } => {
+            if let Err(error) = header.check_bound(bounds.stream) {
+                let _ = recv.stop(code(error.status_code()));
+                return fail(Some(header), error);
+            }
+            match read_exact_then_end(&mut recv, &mut data, data_len).await {
+                Ok(()) => {
+                    let _ = tx.send(StreamInput::SegmentData {
+                        receive_time: opened.elapsed(),
+                        header,
+                        transfer,
+                        index,
+                        data,
+                    });
+                }
+                Err(DataError::TooLong) => {
+                    let _ = recv.stop(code(1006));
+                    let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
+                    fail(Some(header), WireError::StreamTooLong { limit });
+                }
+                Err(DataError::Truncated(have)) => {
+                    let error = truncated(&header, have);
+                    fail(Some(header), error);
+                }
+            }
+        }
+        SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
+            // Read and discard, bounded like a write.
+            let mut seen = data.len() as u64;
+            loop {
+                if seen > u64::from(header.data_length()) {
+                    let _ = recv.stop(code(1006));
+                    return;
+                }
+                match recv.read_chunk(64 * 1024, true).await {
+                    Ok(Some(chunk)) => seen += chunk.bytes.len() as u64,
+                    _ => return,
+                }
+            }
+        }
+        SegmentVerdict::Refuse(status) => {
+            let _ = recv.stop(code(status.to_u16()));
+        }
+    }
+}
+
+enum DataError {
+    TooLong,
+    Truncated(usize),
+}
+
+/// Reads until `data` holds exactly `len` bytes and the stream ends.
+async fn read_exact_then_end(
+    recv: &mut quinn::RecvStream,
+    data: &mut Vec<u8>,
+    len: usize,
+) -> Result<(), DataError> {
+    loop {
+        if data.len() > len {
+            return Err(DataError::TooLong);
+        }
+        let want = (len - data.len()).clamp(1, 256 * 1024);
+        match recv.read_chunk(want, true).await {
+            Ok(Some(chunk)) => {
+                if data.len() + chunk.bytes.len() > len {
+                    return Err(DataError::TooLong);
+                }
+                data.extend_from_slice(&chunk.bytes);
+            }
+            Ok(None) if data.len() == len => return Ok(()),
+            Ok(None) | Err(_) => return Err(DataError::Truncated(data.len())),
+        }
+    }
+}
+
+/// Reads a bidirectional stream's binary-enveloped message.
+pub(super) async fn read_bi(
+    send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+    tx: mpsc::UnboundedSender<StreamInput>,
+    bounds: Bounds,
+) {
+    let envelope = match recv.read_to_end(bounds.control).await {
+        Ok(bytes) => BinaryEnvelope::decode_exact(&bytes),
+        Err(quinn::ReadToEndError::TooLong) => {
+            let _ = recv.stop(code(1006));
+            Err(WireError::StreamTooLong {
+                limit: bounds.control,
+            })
+        }
+        Err(quinn::ReadToEndError::Read(e)) => {
+            tracing::debug!("bidirectional stream lost: {e}");
+            return;
+        }
+    };
+    let envelope = envelope.and_then(|b| crate::bridge::binary_to_json(b, uuid::Uuid::nil()));
+    let _ = tx.send(StreamInput::Control {
+        order: None,
+        envelope: Some(envelope),
+        binary_reply: Some(send),
+    });
+}
