@@ -5,6 +5,7 @@
 //! - `bless-golden`: rewrites the binary golden files under `golden/` from the expected
 //!   values in `vstream_conformance::golden` (the golden test never writes them).
 //! - `bench media`: the media segmentation benchmark (release build).
+//! - `bench upload`: vstream against plain quinn on loopback, and peak RSS (release build).
 
 use std::process::{Command, ExitCode};
 
@@ -14,11 +15,13 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["conformance", rest @ ..] => conformance(rest),
         ["bless-golden"] => bless_golden(),
-        ["bench", "media", rest @ ..] => {
-            cargo(&["bench", "-p", "vstream", "--bench", "media", "--"], rest)
+        ["bench", bench @ ("media" | "upload"), rest @ ..] => {
+            cargo(&["bench", "-p", "vstream", "--bench", bench, "--"], rest)
         }
         _ => {
-            eprintln!("usage: cargo xtask <conformance [FILTER] | bless-golden | bench media>");
+            eprintln!(
+                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload>"
+            );
             return ExitCode::from(2);
         }
     };
