@@ -239,7 +239,7 @@ async fn vstream_upload(root: &Path, file: &str, mode: SegmentMode) -> (Duration
     let elapsed = start.elapsed();
     assert!(result.sha256_ok, "{file}: SHA-256 mismatch");
     let _ = client.close().await;
-    platform.shutdown();
+    platform.shutdown().await;
     (elapsed, segments)
 }
 
@@ -432,7 +432,7 @@ async fn child(role: &str) {
             for session in sessions {
                 let _ = platform.close_session(session.session_id);
             }
-            platform.shutdown();
+            platform.shutdown().await;
             println!("{}", vm_hwm_kib());
         }
         _ => {
