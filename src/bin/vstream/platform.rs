@@ -72,7 +72,7 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
             let names: Vec<&str> = args.cert_name.iter().map(String::as_str).collect();
             let generated = SelfSignedCert::generate(&names).context("generating a certificate")?;
             if let Some(path) = &args.write_cert {
-                std::fs::write(path, &generated.cert_pem)
+                write_atomically(path, generated.cert_pem.as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
                 tracing::info!("self-signed certificate written to {}", path.display());
             }
@@ -180,4 +180,16 @@ fn print_result(result: &TransferResult, as_json: bool) -> Result<()> {
         print!("{}", r.render());
     }
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file renamed into place, creating the
+/// folder if needed: a client polling for the certificate never reads half of it.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
 }
