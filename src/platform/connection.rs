@@ -2,7 +2,7 @@
 //! events to the API's waiters and the logs.
 
 use super::output::TransferOutput;
-use super::streams::{read_bi, read_uni, Bounds, StreamInput};
+use super::streams::{read_bi, read_uni, Bounds, StreamInput, Verdict};
 use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
     TransferProgress, TransferResult,
@@ -49,7 +49,7 @@ struct Connection {
     /// Waiters for each transfer's end.
     done: HashMap<TransferId, DoneSender>,
     /// Segment streams whose transfer the machine does not know yet.
-    parked: Vec<(SegmentHeader, oneshot::Sender<SegmentVerdict>)>,
+    parked: Vec<(SegmentHeader, oneshot::Sender<Verdict>)>,
     /// Where the answer to a binary-enveloped request goes.
     binary_reply: Option<quinn::SendStream>,
     control_sends: JoinSet<()>,
@@ -206,7 +206,30 @@ impl Connection {
                 match session.handle_segment_header(at, &header) {
                     SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
                     other => {
-                        let _ = verdict.send(other);
+                        let _ = verdict.send(self.verdict_with_target(other));
+                    }
+                }
+            }
+            StreamInput::SegmentWritten {
+                header,
+                transfer,
+                index,
+                len,
+                receive_time,
+            } => {
+                let recorded = match self.outputs.get_mut(&transfer) {
+                    Some(output) => output.record_written(&header, index, len, receive_time, at),
+                    None => Err(std::io::Error::other("the transfer has no open output")),
+                };
+                match recorded {
+                    Ok(()) => session.handle_segment_written(at, &header, receive_time),
+                    Err(e) => {
+                        tracing::error!("cannot record segment {index} of {transfer}: {e}");
+                        let error = crate::wire::WireError::CorruptedSegment {
+                            kind: "Segment",
+                            reason: format!("the platform could not store it: {e}"),
+                        };
+                        session.handle_segment_failed(at, Some(&header), error);
                     }
                 }
             }
@@ -268,10 +291,22 @@ impl Connection {
             match session.handle_segment_header(at, &header) {
                 SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
                 other => {
-                    let _ = verdict.send(other);
+                    let _ = verdict.send(self.verdict_with_target(other));
                 }
             }
         }
+    }
+
+    /// The machine's verdict, with the direct write target of a fixed-size transfer.
+    fn verdict_with_target(&self, verdict: SegmentVerdict) -> Verdict {
+        let target = match &verdict {
+            SegmentVerdict::Write { transfer, index } => self
+                .outputs
+                .get(transfer)
+                .and_then(|output| output.direct_target(*index)),
+            _ => None,
+        };
+        Verdict { verdict, target }
     }
 
     async fn handle_command(&mut self, session: &mut PlatformSession, command: Command) {

@@ -56,6 +56,39 @@ impl TransferOutput {
             return Err(io::Error::other("output already finished"));
         };
         file.write_segment(index, data)?;
+        self.record(header, index, data.len() as u64, receive_time, now)
+    }
+
+    /// Where a stream task may write segment `index` itself as its data arrives (fixed-size
+    /// placement), so that received data never queues in the connection's task.
+    pub(super) fn direct_target(&self, index: u32) -> Option<(std::sync::Arc<std::fs::File>, u64)> {
+        self.file.as_ref().and_then(|f| f.direct_target(index))
+    }
+
+    /// A segment a stream task wrote at its direct target: digest, `.debug`, figures, log.
+    pub(super) fn record_written(
+        &mut self,
+        header: &SegmentHeader,
+        index: u32,
+        len: u64,
+        receive_time: Duration,
+        now: Instant,
+    ) -> io::Result<()> {
+        let Some(file) = self.file.as_mut() else {
+            return Err(io::Error::other("output already finished"));
+        };
+        file.mark_written(index, len)?;
+        self.record(header, index, len, receive_time, now)
+    }
+
+    fn record(
+        &mut self,
+        header: &SegmentHeader,
+        index: u32,
+        len: u64,
+        receive_time: Duration,
+        now: Instant,
+    ) -> io::Result<()> {
         let (kind, frame_count) = match header {
             SegmentHeader::Video(v) => (SegmentKind::Video, v.frame_count),
             SegmentHeader::Audio(_) => (SegmentKind::Audio, 0),
@@ -66,20 +99,18 @@ impl TransferOutput {
             index,
             id: &header.id().to_string(),
             timestamp: header.timestamp(),
-            size: data.len() as u64,
+            size: len,
             receive_time,
             frame_count,
             flags: &flags.to_string(),
             arrived_at: SystemTime::now(),
         })?;
-        let rate = self
-            .stats
-            .record(kind, data.len() as u64, receive_time, now);
+        let rate = self.stats.record(kind, len, receive_time, now);
         tracing::info!(
             "Received {} segment {:.3}s ({} bytes, {:.2}ms, {:.1}Mbps) to {}",
             kind.lowercase(),
             header.timestamp(),
-            data.len(),
+            len,
             receive_time.as_secs_f64() * 1000.0,
             rate,
             self.paths.file.display()

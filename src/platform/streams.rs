@@ -11,6 +11,9 @@ use crate::wire::{
     classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StreamKind, TransferId, WireError,
 };
 use bytes::Bytes;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -28,7 +31,15 @@ pub(super) enum StreamInput {
     /// A segment header: the owner answers with the machine's verdict.
     SegmentHeader {
         header: SegmentHeader,
-        verdict: oneshot::Sender<SegmentVerdict>,
+        verdict: oneshot::Sender<Verdict>,
+    },
+    /// A segment's data, written by the stream task itself at its direct target.
+    SegmentWritten {
+        header: SegmentHeader,
+        transfer: TransferId,
+        index: u32,
+        len: u64,
+        receive_time: Duration,
     },
     /// A segment's data, read whole after a `Write` verdict.
     SegmentData {
@@ -43,6 +54,14 @@ pub(super) enum StreamInput {
         header: Option<SegmentHeader>,
         error: WireError,
     },
+}
+
+/// The owner's answer to a segment header: the machine's verdict and, for fixed-size
+/// placement, the file and offset where the stream task writes the data itself as it
+/// arrives (so received data never queues in memory behind the connection's task).
+pub(super) struct Verdict {
+    pub(super) verdict: SegmentVerdict,
+    pub(super) target: Option<(Arc<File>, u64)>,
 }
 
 /// Bounds of the readers.
@@ -192,7 +211,7 @@ async fn read_segment(
     {
         return;
     }
-    let Ok(verdict) = verdict_rx.await else {
+    let Ok(Verdict { verdict, target }) = verdict_rx.await else {
         return;
     };
     let data_len = header.data_length() as usize;
@@ -202,6 +221,39 @@ async fn read_segment(
             if let Err(error) = header.check_bound(bounds.stream) {
                 let _ = recv.stop(code(error.status_code()));
                 return fail(Some(header), error);
+            }
+            if let Some((file, offset)) = target {
+                match write_through(&mut recv, data, data_len, &file, offset).await {
+                    Ok(()) => {
+                        let _ = tx.send(StreamInput::SegmentWritten {
+                            receive_time: opened.elapsed(),
+                            header,
+                            transfer,
+                            index,
+                            len: data_len as u64,
+                        });
+                    }
+                    Err(DataError::TooLong) => {
+                        let _ = recv.stop(code(1006));
+                        let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
+                        fail(Some(header), WireError::StreamTooLong { limit });
+                    }
+                    Err(DataError::Truncated(have)) => {
+                        let error = truncated(&header, have);
+                        fail(Some(header), error);
+                    }
+                    Err(DataError::Disk(e)) => {
+                        let _ = recv.stop(code(500));
+                        fail(
+                            Some(header),
+                            WireError::CorruptedSegment {
+                                kind: "Segment",
+                                reason: format!("the platform could not store it: {e}"),
+                            },
+                        );
+                    }
+                }
+                return;
             }
             match read_exact_then_end(&mut recv, &mut data, data_len).await {
                 Ok(()) => {
@@ -222,6 +274,7 @@ async fn read_segment(
                     let error = truncated(&header, have);
                     fail(Some(header), error);
                 }
+                Err(DataError::Disk(_)) => {}
             }
         }
         SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
@@ -247,6 +300,39 @@ async fn read_segment(
 enum DataError {
     TooLong,
     Truncated(usize),
+    Disk(std::io::Error),
+}
+
+/// Writes the stream's data at `offset` of `file` as it arrives (starting with `head`,
+/// already read after the header) until exactly `len` bytes came and the stream ended.
+/// Positioned writes into the page cache are short, so they run on the stream's task.
+async fn write_through(
+    recv: &mut quinn::RecvStream,
+    head: Vec<u8>,
+    len: usize,
+    file: &File,
+    offset: u64,
+) -> Result<(), DataError> {
+    if head.len() > len {
+        return Err(DataError::TooLong);
+    }
+    file.write_all_at(&head, offset).map_err(DataError::Disk)?;
+    let mut have = head.len();
+    loop {
+        let want = (len - have).clamp(1, 256 * 1024);
+        match recv.read_chunk(want, true).await {
+            Ok(Some(chunk)) => {
+                if have + chunk.bytes.len() > len {
+                    return Err(DataError::TooLong);
+                }
+                file.write_all_at(&chunk.bytes, offset + have as u64)
+                    .map_err(DataError::Disk)?;
+                have += chunk.bytes.len();
+            }
+            Ok(None) if have == len => return Ok(()),
+            Ok(None) | Err(_) => return Err(DataError::Truncated(have)),
+        }
+    }
 }
 
 /// Reads until `data` holds exactly `len` bytes and the stream ends.

@@ -17,6 +17,7 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Where segments go in the output file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +65,7 @@ enum Waiting {
 /// One file being received.
 pub struct ReceivedFile {
     path: PathBuf,
-    file: File,
+    file: Arc<File>,
     placement: Placement,
     first_index: u32,
     /// Next index of the contiguous prefix (everything below it is written and hashed).
@@ -102,7 +103,7 @@ impl ReceivedFile {
         };
         Ok(ReceivedFile {
             path: path.to_path_buf(),
-            file,
+            file: Arc::new(file),
             placement,
             first_index,
             next_index: first_index,
@@ -141,6 +142,38 @@ impl ReceivedFile {
     /// Bytes of early segments held in memory now.
     pub fn waiting_in_memory(&self) -> usize {
         self.waiting_in_memory
+    }
+
+    /// Where segment `index`'s data goes when the caller writes it itself, as it arrives:
+    /// the shared file and the offset (at-offset placement only; `None` in order, where a
+    /// segment's offset is known only once the segments before it arrived). Report the
+    /// written segment with [`ReceivedFile::mark_written`].
+    pub fn direct_target(&self, index: u32) -> Option<(Arc<File>, u64)> {
+        match self.placement {
+            Placement::AtOffset { segment_size } => {
+                Some((Arc::clone(&self.file), u64::from(index) * segment_size))
+            }
+            Placement::InOrder => None,
+        }
+    }
+
+    /// Takes note that segment `index`, `len` bytes, was written at its
+    /// [`direct_target`](ReceivedFile::direct_target) by the caller. The digest reads it
+    /// back (from the page cache) once the contiguous prefix reaches it.
+    pub fn mark_written(&mut self, index: u32, len: u64) -> io::Result<WriteOutcome> {
+        let Placement::AtOffset { segment_size } = self.placement else {
+            return Err(io::Error::other("direct writes need at-offset placement"));
+        };
+        if index < self.first_index {
+            return Ok(WriteOutcome::BeforeStart);
+        }
+        if index < self.next_index || self.written_ahead.contains_key(&index) {
+            return Ok(WriteOutcome::Duplicate);
+        }
+        self.size = self.size.max(u64::from(index) * segment_size + len);
+        self.written_ahead.insert(index, len);
+        self.drain_written_ahead()?;
+        Ok(WriteOutcome::Accepted)
     }
 
     /// Takes segment `index` with its data.
@@ -405,6 +438,42 @@ mod tests {
             prop_assert_eq!(&bytes, &source);
             prop_assert_eq!(finished.checksum, Some(sha256(&source)));
         }
+    }
+
+    proptest! {
+        #[test]
+        fn direct_writes_in_any_order_give_the_source_digest(
+            source in proptest::collection::vec(any::<u8>(), 1..20_000),
+            size in 1usize..3000,
+            seed in any::<u64>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("direct.bin");
+            let placement = Placement::AtOffset { segment_size: size as u64 };
+            let mut file = ReceivedFile::create(&path, placement, 0).unwrap();
+            let chunks = cut(&source, &[size]);
+            for i in shuffled(chunks.len(), seed) {
+                let (target, offset) = file.direct_target(i as u32).unwrap();
+                target.write_all_at(&chunks[i], offset).unwrap();
+                let outcome = file.mark_written(i as u32, chunks[i].len() as u64).unwrap();
+                prop_assert_eq!(outcome, WriteOutcome::Accepted);
+                prop_assert_eq!(
+                    file.mark_written(i as u32, chunks[i].len() as u64).unwrap(),
+                    WriteOutcome::Duplicate
+                );
+            }
+            let done = file.finish().unwrap();
+            prop_assert_eq!(std::fs::read(&done.path).unwrap(), source.clone());
+            prop_assert_eq!(done.checksum, Some(sha256(&source)));
+        }
+    }
+
+    #[test]
+    fn in_order_placement_has_no_direct_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut file = ReceivedFile::create(&dir.path().join("o"), Placement::InOrder, 0).unwrap();
+        assert!(file.direct_target(0).is_none());
+        assert!(file.mark_written(0, 1).is_err());
     }
 
     #[test]
