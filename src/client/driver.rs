@@ -314,12 +314,9 @@ impl Driver {
     async fn send_control(&mut self, envelope: JsonEnvelope) {
         let bytes = envelope.to_bytes();
         match self.conn.open_uni().await {
-            Ok(mut send) => {
-                self.control_sends.spawn(async move {
-                    if send.write_all(&bytes).await.is_ok() && send.finish().is_ok() {
-                        let _ = send.stopped().await;
-                    }
-                });
+            Ok(send) => {
+                self.control_sends
+                    .spawn(crate::net::send_message(send, bytes));
             }
             Err(e) => tracing::debug!("cannot send {:?}: {e}", envelope.message_type),
         }

@@ -29,3 +29,12 @@ pub const ALPN: &[u8] = b"video-streaming/1.0";
 
 /// The platform's default UDP port.
 pub const DEFAULT_PORT: u16 = 8080;
+
+/// Writes one whole message on `send`, finishes the stream, and waits until the peer has
+/// every byte (or stopped the stream): what both drivers do with each control message.
+/// Failures are the connection's to report; this only ends early.
+pub async fn send_message(mut send: quinn::SendStream, bytes: Vec<u8>) {
+    if send.write_all(&bytes).await.is_ok() && send.finish().is_ok() {
+        let _ = send.stopped().await;
+    }
+}

@@ -397,16 +397,13 @@ impl Connection {
     }
 
     async fn send_control(&mut self, envelope: JsonEnvelope) {
-        if let Some(mut reply) = self.binary_reply.take() {
+        if let Some(reply) = self.binary_reply.take() {
             // The first answer to a binary-enveloped request goes back on its stream.
             match json_to_binary(&envelope) {
                 Ok(binary) => {
                     let bytes = binary.to_bytes();
-                    self.control_sends.spawn(async move {
-                        if reply.write_all(&bytes).await.is_ok() && reply.finish().is_ok() {
-                            let _ = reply.stopped().await;
-                        }
-                    });
+                    self.control_sends
+                        .spawn(crate::net::send_message(reply, bytes));
                     return;
                 }
                 Err(e) => tracing::warn!("cannot answer in the binary envelope: {e}"),
@@ -414,12 +411,9 @@ impl Connection {
         }
         let bytes = envelope.to_bytes();
         match self.conn.open_uni().await {
-            Ok(mut send) => {
-                self.control_sends.spawn(async move {
-                    if send.write_all(&bytes).await.is_ok() && send.finish().is_ok() {
-                        let _ = send.stopped().await;
-                    }
-                });
+            Ok(send) => {
+                self.control_sends
+                    .spawn(crate::net::send_message(send, bytes));
             }
             Err(e) => tracing::debug!("cannot send {:?}: {e}", envelope.message_type),
         }
