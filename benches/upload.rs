@@ -11,8 +11,10 @@
 //!    (target < 128 MB).
 //!
 //! Files are made in a temporary folder and deleted. `VSTREAM_BENCH_SCALE` (default 1.0)
-//! scales every size down for a quick run. Child processes re-run this binary with
-//! `VSTREAM_BENCH_ROLE` set.
+//! scales every size down for a quick run. `VSTREAM_BENCH_PART` picks parts, a comma list
+//! of `plain` (the fixed-mode plain quinn baseline), `fixed`, `frame` and `memory`: all when unset;
+//! `VSTREAM_BENCH_PART=fixed` profiles vstream's fixed mode alone. Child processes re-run
+//! this binary with `VSTREAM_BENCH_ROLE` set.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -34,6 +36,13 @@ use vstream::wire::FileRequest;
 
 const MIB: u64 = 1024 * 1024;
 const LOOPBACK: &str = "127.0.0.1:0";
+
+/// Whether `part` ("fixed", "frame" or "memory") is selected by `VSTREAM_BENCH_PART`
+/// (a comma-separated list; all parts when unset), e.g. to profile one of them alone.
+/// Without "plain" the plain quinn baselines are skipped (to profile vstream alone).
+fn part(part: &str) -> bool {
+    std::env::var("VSTREAM_BENCH_PART").map_or(true, |parts| parts.split(',').any(|p| p == part))
+}
 
 fn scale() -> f64 {
     std::env::var("VSTREAM_BENCH_SCALE")
@@ -65,7 +74,9 @@ fn main() {
     );
     rt.block_on(throughput(dir.path()));
     drop(rt);
-    peak_memory(dir.path());
+    if part("memory") {
+        peak_memory(dir.path());
+    }
 }
 
 // ---------------------------------------------------------------- endpoints
@@ -208,8 +219,9 @@ async fn plain_streams(sizes: Arc<Vec<u64>>, concurrency: usize) -> Duration {
 
 // ---------------------------------------------------------------- vstream
 
-/// Uploads `file` (under `root`) once; returns (time from request to verified end, segments).
-async fn vstream_upload(root: &Path, file: &str, mode: SegmentMode) -> (Duration, u64) {
+/// Uploads `file` (under `root`) once; returns the time from request to verified end, the
+/// segments, and the CPU time both ends used meanwhile.
+async fn vstream_upload(root: &Path, file: &str, mode: SegmentMode) -> (Duration, u64, f64) {
     let tls = Tls::new();
     let out = tempfile::tempdir_in(root).unwrap();
     let platform = Platform::start(tls.server(), PlatformConfig::new(out.path()));
@@ -232,15 +244,15 @@ async fn vstream_upload(root: &Path, file: &str, mode: SegmentMode) -> (Duration
     platform.query_files(session, None).await.unwrap();
     let mut request = FileRequest::new(file);
     request.segment_mode = mode;
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), process_cpu());
     let handle = platform.request_file(session, request).await.unwrap();
     let segments = u64::from(handle.ack.total_segments);
     let result = handle.finished().await.unwrap();
-    let elapsed = start.elapsed();
+    let (elapsed, cpu) = (start.elapsed(), process_cpu() - cpu);
     assert!(result.sha256_ok, "{file}: SHA-256 mismatch");
     let _ = client.close().await;
     platform.shutdown().await;
-    (elapsed, segments)
+    (elapsed, segments, cpu)
 }
 
 async fn best_of<F, Fut, T>(runs: usize, mut f: F) -> T
@@ -268,22 +280,53 @@ fn verdict(ok: bool) -> &'static str {
 }
 
 async fn throughput(root: &Path) {
-    // 1. Fixed mode against one plain quinn stream.
+    if part("fixed") {
+        fixed_throughput(root).await;
+    }
+    if part("frame") {
+        frame_throughput(root).await;
+    }
+}
+
+/// Fixed mode against one plain quinn stream.
+async fn fixed_throughput(root: &Path) {
     let size = scaled(256 * MIB);
     random_file(&root.join("bulk.bin"), size);
     let mib = size as f64 / MIB as f64;
-    let plain = best_of(3, || plain_bulk(size)).await;
-    let (ours, _) = best_of(3, || vstream_upload(root, "bulk.bin", SegmentMode::Fixed)).await;
-    let (p, o) = (mib / plain.as_secs_f64(), mib / ours.as_secs_f64());
     println!("fixed mode, {mib:.0} MiB:");
-    println!("  plain quinn, one stream   {p:8.1} MiB/s");
-    println!(
-        "  vstream fixed (verified)  {o:8.1} MiB/s  ratio {:.2} (target >= 0.85) {}",
-        o / p,
-        verdict(o / p >= 0.85)
+    // Plain quinn: best of 3, with the CPU time both ends used per GiB.
+    let plain = if part("plain") {
+        let cpu = process_cpu();
+        let time = best_of(3, || plain_bulk(size)).await;
+        let cpu = (process_cpu() - cpu) / 3.0;
+        println!(
+            "  plain quinn, one stream   {:8.1} MiB/s  CPU {:.2} s/GiB (both ends)",
+            mib / time.as_secs_f64(),
+            cpu * 1024.0 / mib
+        );
+        Some(mib / time.as_secs_f64())
+    } else {
+        None
+    };
+    let (ours, _, ours_cpu) =
+        best_of(3, || vstream_upload(root, "bulk.bin", SegmentMode::Fixed)).await;
+    let o = mib / ours.as_secs_f64();
+    print!(
+        "  vstream fixed (verified)  {o:8.1} MiB/s  CPU {:.2} s/GiB (both ends)",
+        ours_cpu * 1024.0 / mib
     );
+    match plain {
+        Some(p) => println!(
+            "  ratio {:.2} (target >= 0.85) {}",
+            o / p,
+            verdict(o / p >= 0.85)
+        ),
+        None => println!(),
+    }
+}
 
-    // 2. Frame mode against plain quinn streams of the same sizes.
+/// Frame mode against plain quinn streams of the same sizes.
+async fn frame_throughput(root: &Path) {
     h264_file(&root.join("frames.h264"), scaled(24 * MIB));
     let (_, plan, _) = plan_file(
         &root.join("frames.h264"),
@@ -295,7 +338,7 @@ async fn throughput(root: &Path) {
     let n = sizes.len() as f64;
     let concurrency = vstream::session::SessionConfig::default().max_in_flight_segments;
     let plain = best_of(3, || plain_streams(Arc::clone(&sizes), concurrency)).await;
-    let (ours, segments) = best_of(3, || {
+    let (ours, segments, _) = best_of(3, || {
         vstream_upload(root, "frames.h264", SegmentMode::Frame)
     })
     .await;
@@ -380,6 +423,18 @@ fn run_pair(root: &Path, files: &[&str], mode: &str) -> (u64, u64) {
     let platform_kib = read(platform);
     let client_kib = read(client);
     (platform_kib, client_kib)
+}
+
+/// CPU seconds (user + system) this process used so far, every thread counted.
+fn process_cpu() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
 fn vm_hwm_kib() -> u64 {

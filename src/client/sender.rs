@@ -5,6 +5,7 @@
 
 use crate::session::SegmentJob;
 use crate::wire::StatusCode;
+use bytes::Bytes;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
@@ -46,7 +47,10 @@ pub(super) async fn send_segment(
                 return Err(Some(StatusCode::InternalError));
             }
         };
-        send.write_all(&data).await.map_err(stopped_code)?;
+        // Handed over, not copied: the buffer becomes the stream's send buffer.
+        send.write_chunk(Bytes::from(data))
+            .await
+            .map_err(stopped_code)?;
         pos += n as u64;
     }
     send.finish().map_err(|_| None)?;

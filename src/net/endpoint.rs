@@ -42,10 +42,39 @@ pub fn client_config(
     Ok(config)
 }
 
+/// Socket buffer size asked of the kernel for each UDP socket (it may grant less: Linux
+/// caps it at `net.core.rmem_max` / `wmem_max`).
+const UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
 /// A real UDP socket bound to `addr`, ready for quinn. Must run inside a tokio runtime.
+///
+/// The socket's buffers are raised towards [`UDP_BUFFER_BYTES`]: with the kernel's default
+/// (about 208 KiB) a receiver that is busy for a millisecond (writing to disk, hashing)
+/// drops datagrams at the socket, and the sender's congestion controller reads that as
+/// network loss. On loopback the default lost more than half of the datagrams of a
+/// 256 MiB upload.
 pub fn bind_udp(addr: SocketAddr) -> io::Result<Arc<dyn AsyncUdpSocket>> {
     let socket = std::net::UdpSocket::bind(addr)?;
+    grow_buffers(&socket);
     TokioRuntime.wrap_udp_socket(socket)
+}
+
+/// Asks for [`UDP_BUFFER_BYTES`] of receive and send buffer; says so when the kernel
+/// grants much less (the socket still works, with more loss under load).
+fn grow_buffers(socket: &std::net::UdpSocket) {
+    let socket = socket2::SockRef::from(socket);
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    if let Ok(granted) = socket.recv_buffer_size() {
+        if granted < UDP_BUFFER_BYTES / 4 {
+            tracing::info!(
+                "UDP receive buffer is {} KiB (asked {} KiB): raise net.core.rmem_max for \
+                 fewer drops under load",
+                granted / 1024,
+                UDP_BUFFER_BYTES / 1024
+            );
+        }
+    }
 }
 
 /// The runtime seam: an endpoint over any datagram socket (real UDP from [`bind_udp`], or

@@ -30,10 +30,16 @@ pub const ALPN: &[u8] = b"video-streaming/1.0";
 /// The platform's default UDP port.
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// Writes one whole message on `send`, finishes the stream, and waits until the peer has
-/// every byte (or stopped the stream): what both drivers do with each control message.
-/// Failures are the connection's to report; this only ends early.
+/// quinn send priority of control-message streams: above every segment stream (video
+/// `128 * 256 + p`, audio `255 * 256 + p`), so an acknowledgement or a playback command
+/// never waits behind the megabytes of segment data already queued.
+pub const CONTROL_PRIORITY: i32 = i32::MAX;
+
+/// Writes one whole message on `send` at [`CONTROL_PRIORITY`], finishes the stream, and
+/// waits until the peer has every byte (or stopped the stream): what both drivers do with
+/// each control message. Failures are the connection's to report; this only ends early.
 pub async fn send_message(mut send: quinn::SendStream, bytes: Vec<u8>) {
+    let _ = send.set_priority(CONTROL_PRIORITY);
     if send.write_all(&bytes).await.is_ok() && send.finish().is_ok() {
         let _ = send.stopped().await;
     }

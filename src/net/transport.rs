@@ -38,6 +38,13 @@ pub struct TransportSettings {
     pub congestion: Congestion,
     /// Initial RTT estimate before any sample (quinn's default 333 ms).
     pub initial_rtt: Duration,
+    /// Round-robin among streams of equal priority (quinn's default) when true; when false
+    /// (ours), the stream opened first is sent first. Segments are opened in order, so
+    /// without fairness they also arrive in order and each finishes as soon as it can,
+    /// instead of every in-flight segment advancing one packet at a time. The
+    /// specification's priorities (control before video before audio, FileRequest
+    /// `priority` between transfers) still apply: fairness only orders equals.
+    pub send_fairness: bool,
 }
 
 impl Default for TransportSettings {
@@ -52,6 +59,7 @@ impl Default for TransportSettings {
             keep_alive: Duration::from_secs(5),
             congestion: Congestion::Bbr,
             initial_rtt: Duration::from_millis(333),
+            send_fairness: false,
         }
     }
 }
@@ -66,7 +74,8 @@ impl TransportSettings {
             .receive_window(VarInt::from_u32(self.receive_window))
             .send_window(self.send_window)
             .keep_alive_interval(Some(self.keep_alive))
-            .initial_rtt(self.initial_rtt);
+            .initial_rtt(self.initial_rtt)
+            .send_fairness(self.send_fairness);
         // An idle timeout beyond 2^62 ms is not representable; ours are seconds.
         t.max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok());
         match self.congestion {

@@ -7,6 +7,7 @@
 //! with 400. A bidirectional stream carries one binary-enveloped message.
 
 use crate::session::SegmentVerdict;
+use crate::store::write_chunks_at;
 use crate::wire::{
     classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StreamKind, TransferId, WireError,
 };
@@ -305,7 +306,8 @@ enum DataError {
 
 /// Writes the stream's data at `offset` of `file` as it arrives (starting with `head`,
 /// already read after the header) until exactly `len` bytes came and the stream ended.
-/// Positioned writes into the page cache are short, so they run on the stream's task.
+/// Whatever chunks are ready go to disk in one positioned vectored write: writes into the
+/// page cache are short, so they run on the stream's task.
 async fn write_through(
     recv: &mut quinn::RecvStream,
     head: Vec<u8>,
@@ -313,21 +315,26 @@ async fn write_through(
     file: &File,
     offset: u64,
 ) -> Result<(), DataError> {
+    /// Chunks (each about one packet's payload) taken per write.
+    const BATCH: usize = 32;
     if head.len() > len {
         return Err(DataError::TooLong);
     }
     file.write_all_at(&head, offset).map_err(DataError::Disk)?;
     let mut have = head.len();
+    let mut chunks: [Bytes; BATCH] = Default::default();
     loop {
-        let want = (len - have).clamp(1, 256 * 1024);
-        match recv.read_chunk(want, true).await {
-            Ok(Some(chunk)) => {
-                if have + chunk.bytes.len() > len {
+        match recv.read_chunks(&mut chunks).await {
+            Ok(Some(n)) => {
+                let ready = &chunks[..n];
+                let got: usize = ready.iter().map(Bytes::len).sum();
+                if have + got > len {
                     return Err(DataError::TooLong);
                 }
-                file.write_all_at(&chunk.bytes, offset + have as u64)
-                    .map_err(DataError::Disk)?;
-                have += chunk.bytes.len();
+                write_chunks_at(file, ready, offset + have as u64).map_err(DataError::Disk)?;
+                have += got;
+                // Release the stream's buffers now, not at the next read.
+                chunks.iter_mut().take(n).for_each(|c| *c = Bytes::new());
             }
             Ok(None) if have == len => return Ok(()),
             Ok(None) | Err(_) => return Err(DataError::Truncated(have)),

@@ -12,10 +12,12 @@
 mod debug_log;
 mod output;
 mod report;
+mod vectored;
 
 pub use debug_log::{mbps, DebugLog, SegmentKind, SegmentRecord};
 pub use output::{FinishedFile, Placement, ReceivedFile, WriteOutcome, DEFAULT_REORDER_MEMORY};
 pub use report::{ReceptionFigures, ReceptionReport, ReceptionStats};
+pub use vectored::write_chunks_at;
 
 use std::path::{Path, PathBuf};
 
