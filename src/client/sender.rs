@@ -63,12 +63,16 @@ pub(super) async fn send_segment(
 }
 
 /// `n` bytes of `file` at `offset`, read on a blocking thread.
+///
+/// The buffer is allocated here, on the runtime's thread, not on the blocking thread:
+/// glibc gives each thread that allocates its own arena, and buffers born on dozens of
+/// short-lived blocking threads (then freed by quinn on a runtime thread once the peer
+/// acknowledged them) left ~17 MiB of a 1 GiB upload's peak RSS in idle arenas.
 async fn read_range(file: Arc<File>, offset: u64, n: usize) -> std::io::Result<Vec<u8>> {
-    let read = tokio::task::spawn_blocking(move || {
-        let mut buf = vec![0; n];
-        file.read_exact_at(&mut buf, offset).map(|()| buf)
-    })
-    .await;
+    let mut buf = vec![0; n];
+    let read =
+        tokio::task::spawn_blocking(move || file.read_exact_at(&mut buf, offset).map(|()| buf))
+            .await;
     match read {
         Ok(result) => result,
         Err(e) => Err(std::io::Error::other(e.to_string())),

@@ -60,6 +60,7 @@ struct Connection {
 
 /// Runs one client connection to its end.
 pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
+    let _window = platform.shared.budget.join(&conn);
     let number = platform.next_connection_number();
     let session_id = platform.next_session_id();
     let mut config = platform.config().session.clone();

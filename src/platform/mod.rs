@@ -19,16 +19,19 @@
 //! [`PlatformSession`]: crate::session::PlatformSession
 //! [`ReceivedFile`]: crate::store::ReceivedFile
 
+mod budget;
 mod connection;
 mod output;
 mod streams;
 
+use crate::net::TransportSettings;
 use crate::session::{SessionConfig, SessionError, TransferOutcome};
 use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
 use crate::wire::{
     FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
     SegmentId, StatsRequest, StatusCode,
 };
+use budget::ReceiveBudget;
 use rand::{RngCore, SeedableRng};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -63,6 +66,12 @@ pub struct PlatformConfig {
     pub max_control_len: usize,
     /// How long an API request waits for the client's answer.
     pub request_timeout: Duration,
+    /// Bytes of received, not yet written data all connections together may hold: each
+    /// live connection's receive window is `receive_budget / connections`, at least 4 MiB
+    /// and at most `max_receive_window` (D34).
+    pub receive_budget: u64,
+    /// A lone connection's receive window (the specification's 50 MiB).
+    pub max_receive_window: u64,
 }
 
 impl PlatformConfig {
@@ -75,6 +84,8 @@ impl PlatformConfig {
             max_control_len: 1024 * 1024,
             // Long enough for a client to hash a large file before acknowledging it.
             request_timeout: Duration::from_secs(120),
+            receive_budget: 64 * 1024 * 1024,
+            max_receive_window: u64::from(TransportSettings::default().receive_window),
         }
     }
 }
@@ -220,6 +231,7 @@ struct Shared {
     changed: watch::Sender<u64>,
     ids: Mutex<Option<rand::rngs::StdRng>>,
     connections: Mutex<u64>,
+    budget: Arc<ReceiveBudget>,
 }
 
 /// A running platform: cloneable handle over the accept loop and its sessions.
@@ -233,6 +245,7 @@ impl Platform {
     /// the simulator's). Must run inside a tokio runtime.
     pub fn start(endpoint: quinn::Endpoint, config: PlatformConfig) -> Platform {
         let ids = config.seed.map(rand::rngs::StdRng::seed_from_u64);
+        let config_budget = (config.receive_budget, config.max_receive_window);
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             config,
@@ -241,6 +254,7 @@ impl Platform {
             changed,
             ids: Mutex::new(ids),
             connections: Mutex::new(0),
+            budget: ReceiveBudget::new(config_budget.0, config_budget.1),
         });
         let platform = Platform { shared };
         let accepting = platform.clone();
