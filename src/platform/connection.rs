@@ -380,6 +380,12 @@ impl Connection {
                     Err(e) => tracing::error!("cannot create the output of {transfer}: {e}"),
                 }
             }
+            PlatformAction::RestartOutput { transfer, index } => {
+                let restarted = self.outputs.get_mut(&transfer).map(|o| o.restart_at(index));
+                if let Some(Err(e)) = restarted {
+                    tracing::error!("cannot restart the output of {transfer} at {index}: {e}");
+                }
+            }
             PlatformAction::FinishOutput { transfer, outcome } => {
                 let finished = match self.outputs.get_mut(&transfer) {
                     Some(output) => output.finish(),

@@ -117,9 +117,8 @@ pub(super) async fn read_uni(
             let _ = tx.send(control(Some(envelope)));
         }
         Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
-            // A segment stream holds no control message back.
-            let _ = tx.send(control(None));
-            read_segment(recv, first.to_vec(), opened, tx, bounds).await
+            // Control messages opened later wait until this header was judged (D45).
+            read_segment(recv, first.to_vec(), opened, tx, bounds, control(None)).await
         }
     }
 }
@@ -163,16 +162,24 @@ fn truncated(header: &SegmentHeader, have: usize) -> WireError {
 }
 
 /// Decodes a segment header as bytes arrive, asks the owner for the verdict, then reads,
-/// drains or stops the stream accordingly.
+/// drains or stops the stream accordingly. `turn` (the stream's place among control
+/// streams) is handed to the owner right after the header, or the failure to read one.
 async fn read_segment(
     mut recv: quinn::RecvStream,
     mut buf: Vec<u8>,
     opened: Instant,
     tx: mpsc::UnboundedSender<StreamInput>,
     bounds: Bounds,
+    turn: StreamInput,
 ) {
     let fail = |header: Option<SegmentHeader>, error: WireError| {
         let _ = tx.send(StreamInput::SegmentFailed { header, error });
+    };
+    let mut turn = Some(turn);
+    let mut pass_turn = || {
+        if let Some(t) = turn.take() {
+            let _ = tx.send(t);
+        }
     };
     // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
     let (header, consumed) = loop {
@@ -181,6 +188,7 @@ async fn read_segment(
             Ok(None) => match recv.read_chunk(64 * 1024, true).await {
                 Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
                 Ok(None) | Err(_) => {
+                    pass_turn();
                     return fail(
                         None,
                         WireError::Truncated {
@@ -192,23 +200,23 @@ async fn read_segment(
                             needed: buf.len() + 1,
                             available: buf.len(),
                         },
-                    )
+                    );
                 }
             },
             Err(error) => {
                 let _ = recv.stop(code(error.status_code()));
+                pass_turn();
                 return fail(None, error);
             }
         }
     };
     let (verdict_tx, verdict_rx) = oneshot::channel();
-    if tx
-        .send(StreamInput::SegmentHeader {
-            header: header.clone(),
-            verdict: verdict_tx,
-        })
-        .is_err()
-    {
+    let sent = tx.send(StreamInput::SegmentHeader {
+        header: header.clone(),
+        verdict: verdict_tx,
+    });
+    pass_turn();
+    if sent.is_err() {
         return;
     }
     let Ok(Verdict { verdict, target }) = verdict_rx.await else {
