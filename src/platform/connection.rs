@@ -1,6 +1,7 @@
 //! The task that owns one connection's [`PlatformSession`]: stream input in, actions out,
 //! events to the API's waiters and the logs.
 
+use super::observe::Observed;
 use super::output::TransferOutput;
 use super::streams::{read_bi, read_uni, Bounds, StreamInput, Verdict};
 use super::{
@@ -24,6 +25,12 @@ use uuid::Uuid;
 const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+/// What a unidirectional stream brings the machine, in stream order.
+enum Ordered {
+    Envelope(Result<JsonEnvelope, crate::wire::WireError>),
+    Header(SegmentHeader, oneshot::Sender<Verdict>),
+}
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -53,8 +60,9 @@ struct Connection {
     /// Where the answer to a binary-enveloped request goes.
     binary_reply: Option<quinn::SendStream>,
     control_sends: JoinSet<()>,
-    /// Control streams are delivered in the order the client opened them.
-    in_order: InOrder<Result<JsonEnvelope, crate::wire::WireError>>,
+    /// Control messages and segment headers are handled in the order the client opened
+    /// their streams (docs/protocol.md D32, D45).
+    in_order: InOrder<Ordered>,
     closing: bool,
 }
 
@@ -172,43 +180,25 @@ impl Connection {
             StreamInput::Control {
                 order,
                 envelope,
-                mut binary_reply,
+                binary_reply,
             } => {
+                let item = envelope.map(Ordered::Envelope);
                 let ready = match order {
-                    Some(order) => self.in_order.push(order, envelope),
-                    None => envelope.into_iter().collect(),
+                    Some(order) => self.in_order.push(order, item),
+                    None => item.into_iter().collect(),
                 };
-                for envelope in ready {
-                    match envelope {
-                        Ok(mut envelope) => {
-                            if binary_reply.is_some() {
-                                envelope.session_id = session.session_id();
-                            }
-                            if !self.first_message_seen {
-                                self.first_message_seen = true;
-                                self.reattach(session, envelope.session_id);
-                            }
-                            self.binary_reply = binary_reply.take();
-                            session.handle_message(at, envelope);
-                        }
-                        Err(error) => {
-                            tracing::warn!(
-                                "bad stream from {}: {error}",
-                                self.conn.remote_address()
-                            );
-                            session.handle_bad_stream(at, error);
-                        }
-                    }
-                }
+                self.deliver(session, ready, binary_reply);
                 self.retry_parked(session);
             }
-            StreamInput::SegmentHeader { header, verdict } => {
-                match session.handle_segment_header(at, &header) {
-                    SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
-                    other => {
-                        let _ = verdict.send(self.verdict_with_target(other));
-                    }
-                }
+            StreamInput::SegmentHeader {
+                order,
+                header,
+                verdict,
+            } => {
+                let ready = self
+                    .in_order
+                    .push(order, Some(Ordered::Header(header, verdict)));
+                self.deliver(session, ready, None);
             }
             StreamInput::SegmentWritten {
                 header,
@@ -222,7 +212,10 @@ impl Connection {
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
                 match recorded {
-                    Ok(()) => session.handle_segment_written(at, &header, receive_time),
+                    Ok(()) => {
+                        self.observe(Observed::SegmentStored { transfer, index });
+                        session.handle_segment_written(at, &header, receive_time)
+                    }
                     Err(e) => {
                         tracing::error!("cannot record segment {index} of {transfer}: {e}");
                         let error = crate::wire::WireError::CorruptedSegment {
@@ -245,7 +238,10 @@ impl Connection {
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
                 match written {
-                    Ok(()) => session.handle_segment_written(at, &header, receive_time),
+                    Ok(()) => {
+                        self.observe(Observed::SegmentStored { transfer, index });
+                        session.handle_segment_written(at, &header, receive_time)
+                    }
                     Err(e) => {
                         tracing::error!("cannot write segment {index} of {transfer}: {e}");
                         let error = crate::wire::WireError::CorruptedSegment {
@@ -259,6 +255,49 @@ impl Connection {
             StreamInput::SegmentFailed { header, error } => {
                 tracing::warn!("segment stream failed: {error}");
                 session.handle_segment_failed(at, header.as_ref(), error);
+            }
+        }
+    }
+
+    /// Hands control messages and segment headers to the machine, in stream order.
+    fn deliver(
+        &mut self,
+        session: &mut PlatformSession,
+        ready: Vec<Ordered>,
+        mut binary_reply: Option<quinn::SendStream>,
+    ) {
+        let at = now();
+        for item in ready {
+            match item {
+                Ordered::Envelope(Ok(mut envelope)) => {
+                    if binary_reply.is_some() {
+                        envelope.session_id = session.session_id();
+                    }
+                    if !self.first_message_seen {
+                        self.first_message_seen = true;
+                        self.reattach(session, envelope.session_id);
+                    }
+                    self.binary_reply = binary_reply.take();
+                    session.handle_message(at, envelope);
+                    // Its events (an acknowledgement...) before the next stream's header.
+                    while let Some(event) = session.poll_event() {
+                        self.on_event(session, event);
+                    }
+                }
+                Ordered::Envelope(Err(error)) => {
+                    tracing::warn!("bad stream from {}: {error}", self.conn.remote_address());
+                    session.handle_bad_stream(at, error);
+                }
+                Ordered::Header(header, verdict) => {
+                    let judged = session.handle_segment_header(at, &header);
+                    self.observe_arrival(&header, &judged);
+                    match judged {
+                        SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
+                        other => {
+                            let _ = verdict.send(self.verdict_with_target(other));
+                        }
+                    }
+                }
             }
         }
     }
@@ -288,12 +327,30 @@ impl Connection {
             if verdict.is_closed() {
                 continue;
             }
-            match session.handle_segment_header(at, &header) {
+            let judged = session.handle_segment_header(at, &header);
+            self.observe_arrival(&header, &judged);
+            match judged {
                 SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
                 other => {
                     let _ = verdict.send(self.verdict_with_target(other));
                 }
             }
+        }
+    }
+
+    fn observe(&self, event: Observed) {
+        let observer = self.platform.config().observer.as_ref();
+        super::observe::observe(observer, self.session_id, now(), event);
+    }
+
+    fn observe_arrival(&self, header: &SegmentHeader, verdict: &SegmentVerdict) {
+        if self.platform.config().observer.is_some() {
+            self.observe(Observed::SegmentArrived {
+                id: header.id(),
+                timestamp: header.timestamp(),
+                flags: header.flags(),
+                verdict: verdict.clone(),
+            });
         }
     }
 
@@ -489,6 +546,8 @@ impl Connection {
                     report.error_message
                 );
                 self.requested_at.remove(&ack);
+                let code = report.error_code;
+                self.observe(Observed::RequestRefused { ack, code });
                 self.answer(
                     ack,
                     Err(PlatformError::Refused {
@@ -498,6 +557,7 @@ impl Connection {
                 );
             }
             PlatformEvent::PlaybackAcknowledged(ack) => {
+                self.observe(Observed::PlaybackAcknowledged(ack.clone()));
                 let seq = ack.ack;
                 self.answer(seq, Ok(RequestReply::Playback(ack)));
             }
@@ -509,7 +569,10 @@ impl Connection {
                 outcome,
                 file,
                 sha256_ok,
-            } => self.finish_transfer(session, transfer, outcome, file, sha256_ok),
+            } => {
+                self.observe(Observed::TransferFinished { transfer, outcome });
+                self.finish_transfer(session, transfer, outcome, file, sha256_ok)
+            }
             PlatformEvent::PeerError(report) => {
                 tracing::warn!(
                     "client reported {}: {}",

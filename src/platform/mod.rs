@@ -12,7 +12,11 @@
 //! [`Platform::wait_for_session`]; [`Platform::query_files`] returns the client's file
 //! list; [`Platform::request_file`] returns a [`TransferHandle`] whose
 //! [`finished`](TransferHandle::finished) resolves to the transfer's outcome and report;
-//! [`Platform::stats`] (StatsRequest); [`Platform::playback`] returns the acknowledgement;
+//! [`Platform::stats`] (StatsRequest); [`Platform::playback`] returns the acknowledgement,
+//! and so do the typed commands ([`Platform::seek`], [`Platform::set_rate`],
+//! [`Platform::pause`], [`Platform::resume`], [`Platform::stop`],
+//! [`Platform::adjust_quality`], [`Platform::set_buffer`], [`Platform::seek_request`]...);
+//! [`script`] runs a schedule of them;
 //! [`Platform::close_session`] and [`Platform::shutdown`] finish. Refusals come back as
 //! [`PlatformError`] carrying the status code the client answered with.
 //!
@@ -20,7 +24,10 @@
 //! [`ReceivedFile`]: crate::store::ReceivedFile
 
 mod connection;
+mod observe;
 mod output;
+mod playback;
+pub mod script;
 mod streams;
 
 use crate::session::{SessionConfig, SessionError, TransferOutcome};
@@ -39,6 +46,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 pub use crate::session::TransferStatus;
+pub use observe::{Observation, Observed, Observer};
+pub use script::{run_script, PlaybackScript, ScriptError, ScriptTarget, StepOutcome, StepReport};
 
 /// One transfer's progress: the machine's view and the receiver's figures so far.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +72,8 @@ pub struct PlatformConfig {
     pub max_control_len: usize,
     /// How long an API request waits for the client's answer.
     pub request_timeout: Duration,
+    /// Where to send [`Observation`]s (segment arrivals, acknowledgements...), if anywhere.
+    pub observer: Option<Observer>,
 }
 
 impl PlatformConfig {
@@ -75,6 +86,7 @@ impl PlatformConfig {
             max_control_len: 1024 * 1024,
             // Long enough for a client to hash a large file before acknowledging it.
             request_timeout: Duration::from_secs(120),
+            observer: None,
         }
     }
 }

@@ -171,6 +171,7 @@ impl TransferOutput {
             figures: self.stats.figures(now),
             frames: status.map_or(0, |s| s.frames),
             keyframes: status.map_or(0, |s| s.keyframes),
+            file_segments: self.ack.total_segments,
             index_ranges: status.map_or_else(Vec::new, |s| s.index_ranges.clone()),
             media_ranges: status.map_or_else(Vec::new, |s| s.media_ranges.clone()),
             client_statistics: status.and_then(|s| s.client_statistics.clone()),

@@ -28,8 +28,10 @@ pub(super) enum StreamInput {
         envelope: Option<Result<JsonEnvelope, WireError>>,
         binary_reply: Option<quinn::SendStream>,
     },
-    /// A segment header: the owner answers with the machine's verdict.
+    /// A segment header of unidirectional stream number `order`: the owner answers with
+    /// the machine's verdict, judging headers and control messages in stream order.
     SegmentHeader {
+        order: u64,
         header: SegmentHeader,
         verdict: oneshot::Sender<Verdict>,
     },
@@ -117,8 +119,8 @@ pub(super) async fn read_uni(
             let _ = tx.send(control(Some(envelope)));
         }
         Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
-            // Control messages opened later wait until this header was judged (D45).
-            read_segment(recv, first.to_vec(), opened, tx, bounds, control(None)).await
+            // Its header takes the stream's turn among control messages (D45).
+            read_segment(recv, first.to_vec(), opened, tx, bounds, order).await
         }
     }
 }
@@ -162,24 +164,26 @@ fn truncated(header: &SegmentHeader, have: usize) -> WireError {
 }
 
 /// Decodes a segment header as bytes arrive, asks the owner for the verdict, then reads,
-/// drains or stops the stream accordingly. `turn` (the stream's place among control
-/// streams) is handed to the owner right after the header, or the failure to read one.
+/// drains or stops the stream accordingly. The header carries the stream's number
+/// `order` (its turn among control streams); a stream that fails before its header gives
+/// up its turn with nothing.
 async fn read_segment(
     mut recv: quinn::RecvStream,
     mut buf: Vec<u8>,
     opened: Instant,
     tx: mpsc::UnboundedSender<StreamInput>,
     bounds: Bounds,
-    turn: StreamInput,
+    order: u64,
 ) {
     let fail = |header: Option<SegmentHeader>, error: WireError| {
         let _ = tx.send(StreamInput::SegmentFailed { header, error });
     };
-    let mut turn = Some(turn);
-    let mut pass_turn = || {
-        if let Some(t) = turn.take() {
-            let _ = tx.send(t);
-        }
+    let pass_turn = || {
+        let _ = tx.send(StreamInput::Control {
+            order: Some(order),
+            envelope: None,
+            binary_reply: None,
+        });
     };
     // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
     let (header, consumed) = loop {
@@ -211,12 +215,14 @@ async fn read_segment(
         }
     };
     let (verdict_tx, verdict_rx) = oneshot::channel();
-    let sent = tx.send(StreamInput::SegmentHeader {
-        header: header.clone(),
-        verdict: verdict_tx,
-    });
-    pass_turn();
-    if sent.is_err() {
+    if tx
+        .send(StreamInput::SegmentHeader {
+            order,
+            header: header.clone(),
+            verdict: verdict_tx,
+        })
+        .is_err()
+    {
         return;
     }
     let Ok(Verdict { verdict, target }) = verdict_rx.await else {

@@ -154,6 +154,8 @@ pub struct ReceptionReport {
     pub frames: u64,
     /// Keyframes received.
     pub keyframes: u64,
+    /// Segments in the whole file (the acknowledgement's `total_segments`).
+    pub file_segments: u32,
     /// Segment index ranges received, inclusive, ascending (after a seek forward: the
     /// part before it and the part from the restart segment on).
     pub index_ranges: Vec<(u32, u32)>,
@@ -182,6 +184,7 @@ impl ReceptionReport {
         let f = &self.figures;
         let verdict = match (&self.expected_checksum, &self.actual_checksum) {
             (Some(_), Some(_)) if self.sha256_ok => "OK (matches the client's checksum)",
+            _ if !self.is_whole() => "not verifiable (only part of the file was received)",
             (Some(_), Some(_)) => "MISMATCH",
             (_, None) => "not verifiable (the file did not arrive whole)",
             (None, Some(_)) => "not verifiable (no checksum announced)",
@@ -270,6 +273,11 @@ impl ReceptionReport {
             self.actual_checksum.as_deref().unwrap_or("-"),
             verdict,
         )
+    }
+
+    /// True when the segments received cover the whole file.
+    pub fn is_whole(&self) -> bool {
+        self.file_segments > 0 && self.index_ranges == [(0, self.file_segments - 1)]
     }
 
     /// The receiver's completion log lines, in the specification's format.
