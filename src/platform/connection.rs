@@ -14,6 +14,7 @@ use crate::session::{
 };
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
+use order::Ordered;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
@@ -26,11 +27,8 @@ const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 
-/// What a unidirectional stream brings the machine, in stream order.
-enum Ordered {
-    Envelope(Result<JsonEnvelope, crate::wire::WireError>),
-    Header(SegmentHeader, oneshot::Sender<Verdict>),
-}
+#[path = "connection_order.rs"]
+mod order;
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -259,49 +257,6 @@ impl Connection {
         }
     }
 
-    /// Hands control messages and segment headers to the machine, in stream order.
-    fn deliver(
-        &mut self,
-        session: &mut PlatformSession,
-        ready: Vec<Ordered>,
-        mut binary_reply: Option<quinn::SendStream>,
-    ) {
-        let at = now();
-        for item in ready {
-            match item {
-                Ordered::Envelope(Ok(mut envelope)) => {
-                    if binary_reply.is_some() {
-                        envelope.session_id = session.session_id();
-                    }
-                    if !self.first_message_seen {
-                        self.first_message_seen = true;
-                        self.reattach(session, envelope.session_id);
-                    }
-                    self.binary_reply = binary_reply.take();
-                    session.handle_message(at, envelope);
-                    // Its events (an acknowledgement...) before the next stream's header.
-                    while let Some(event) = session.poll_event() {
-                        self.on_event(session, event);
-                    }
-                }
-                Ordered::Envelope(Err(error)) => {
-                    tracing::warn!("bad stream from {}: {error}", self.conn.remote_address());
-                    session.handle_bad_stream(at, error);
-                }
-                Ordered::Header(header, verdict) => {
-                    let judged = session.handle_segment_header(at, &header);
-                    self.observe_arrival(&header, &judged);
-                    match judged {
-                        SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
-                        other => {
-                            let _ = verdict.send(self.verdict_with_target(other));
-                        }
-                    }
-                }
-            }
-        }
-    }
-
     /// Re-attachment (profile section 3, docs/protocol.md D20): a reconnecting client's
     /// envelopes carry its previous session id from the first one on. If the platform
     /// holds that session and its connection ended, this connection takes its id: a new
@@ -335,22 +290,6 @@ impl Connection {
                     let _ = verdict.send(self.verdict_with_target(other));
                 }
             }
-        }
-    }
-
-    fn observe(&self, event: Observed) {
-        let observer = self.platform.config().observer.as_ref();
-        super::observe::observe(observer, self.session_id, now(), event);
-    }
-
-    fn observe_arrival(&self, header: &SegmentHeader, verdict: &SegmentVerdict) {
-        if self.platform.config().observer.is_some() {
-            self.observe(Observed::SegmentArrived {
-                id: header.id(),
-                timestamp: header.timestamp(),
-                flags: header.flags(),
-                verdict: verdict.clone(),
-            });
         }
     }
 

@@ -10,6 +10,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::transfer::Transfer;
 use super::ClientSession;
 use crate::media::plan::SeekBias;
 use crate::session::TransferOutcome;
@@ -46,6 +47,59 @@ enum Effect {
     },
     Quality(Option<u64>),
     Buffer(Option<f64>),
+}
+
+/// What applying an effect asks of the acknowledgement.
+#[derive(Default)]
+struct Applied {
+    /// Wait for the segments in flight (seek, stop).
+    drain: bool,
+    /// At most until then (SeekRequest `max_seek_time`).
+    deadline: Option<Instant>,
+    /// Carry the transfer's statistics (Stop `send_statistics`).
+    statistics: bool,
+    /// The transfer stopped now (emit `TransferFinished{Stopped}`).
+    stopped: bool,
+}
+
+/// Applies a validated effect to `t`; `restart` is a seek's restart segment.
+fn apply_effect(t: &mut Transfer, now: Instant, effect: Effect, restart: Option<u32>) -> Applied {
+    let mut applied = Applied::default();
+    match effect {
+        Effect::Pause => t.pause(now),
+        Effect::Resume => t.resume(now),
+        Effect::Stop { statistics } => {
+            applied.stopped = t.stop();
+            applied.drain = true;
+            applied.statistics = statistics;
+        }
+        Effect::Rate(r) => t.set_rate(now, r),
+        Effect::Seek {
+            after, max_time, ..
+        } => {
+            if let Some(k) = restart {
+                t.restart_at(k);
+            }
+            t.state = match (after, t.state) {
+                (AfterSeek::Stream, _) | (AfterSeek::Keep, PlaybackState::Completed) => {
+                    PlaybackState::Streaming
+                }
+                (AfterSeek::Pause, _) => PlaybackState::Paused,
+                (AfterSeek::Keep, s) => s,
+            };
+            applied.drain = true;
+            applied.deadline = max_time
+                .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                .and_then(|d| now.checked_add(d));
+        }
+        Effect::Quality(cap) => t.quality_cap = cap,
+        Effect::Buffer(r) => {
+            if let Some(r) = r {
+                t.run_ahead = r;
+            }
+        }
+    }
+    applied
 }
 
 /// A command in the form the machine applies: its effect and the fields it accepted
@@ -183,40 +237,12 @@ impl ClientSession {
             return;
         };
         let position_before = t.position();
-        let (mut drain, mut deadline, mut statistics, mut stopped) = (false, None, false, false);
-        match c.effect {
-            Effect::Pause => t.pause(now),
-            Effect::Resume => t.resume(now),
-            Effect::Stop { statistics: s } => {
-                stopped = t.stop();
-                (drain, statistics) = (true, s);
-            }
-            Effect::Rate(r) => t.set_rate(now, r),
-            Effect::Seek {
-                after, max_time, ..
-            } => {
-                if let Some(k) = restart {
-                    t.restart_at(k);
-                }
-                t.state = match (after, t.state) {
-                    (AfterSeek::Stream, _) | (AfterSeek::Keep, PlaybackState::Completed) => {
-                        PlaybackState::Streaming
-                    }
-                    (AfterSeek::Pause, _) => PlaybackState::Paused,
-                    (AfterSeek::Keep, s) => s,
-                };
-                drain = true;
-                deadline = max_time
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                    .and_then(|d| now.checked_add(d));
-            }
-            Effect::Quality(cap) => t.quality_cap = cap,
-            Effect::Buffer(r) => {
-                if let Some(r) = r {
-                    t.run_ahead = r;
-                }
-            }
-        }
+        let Applied {
+            drain,
+            deadline,
+            statistics,
+            stopped,
+        } = apply_effect(t, now, c.effect, restart);
         let position = if stopped {
             position_before
         } else {
