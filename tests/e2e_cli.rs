@@ -124,3 +124,69 @@ fn client_without_ca_or_insecure_exits_with_a_message() {
     assert!(stderr.contains("--ca"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `--pacing realtime --rate 4 --script ...`: every command is acknowledged in the JSON's
+/// `playback` array, a command after the end is skipped, the exit status is 0 although
+/// the seek left a part of the file out, and the report lists the ranges received.
+#[test]
+fn platform_pull_runs_a_playback_script() {
+    let out = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let script = "pause@0.3,resume@0.5,seek:7.5@0.8,rate:2@1.0,quality:50M@1.1,stop@20";
+    let p = platform(
+        port,
+        out.path(),
+        &["--pacing", "realtime", "--rate", "4", "--script", script],
+    );
+    let c = client(port, &["--insecure"]);
+    let report = finish(p, c);
+    let steps = report["playback"].as_array().unwrap();
+    let commands: Vec<&str> = steps
+        .iter()
+        .map(|s| s["command"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "pause",
+            "resume",
+            "seek:7.5",
+            "rate:2",
+            "quality:50000000",
+            "stop"
+        ]
+    );
+    assert_eq!(steps[0]["ack"]["state"], "paused");
+    assert_eq!(steps[1]["ack"]["state"], "streaming");
+    assert_eq!(
+        steps[2]["ack"]["start_segment"], 180,
+        "the IDR at or before 7.5 s"
+    );
+    assert_eq!(steps[3]["ack"]["rate"], 2.0);
+    assert_eq!(steps[4]["ack"]["bandwidth_cap"], 50_000_000);
+    assert_eq!(
+        steps[5]["skipped"], true,
+        "the transfer had ended: {}",
+        steps[5]
+    );
+    assert_eq!(report["outcome"], "completed");
+    assert_eq!(report["sha256_ok"], false);
+    let ranges = report["index_ranges"].as_array().unwrap();
+    assert_eq!(ranges.len(), 2, "{report}");
+    assert_eq!(ranges[1], serde_json::json!([180, 299]));
+}
+
+#[test]
+fn a_bad_script_is_refused_before_anything_starts() {
+    let out = Command::new(BIN)
+        .args(["platform", "--out", "/nonexistent", "--pull", "x"])
+        .args(["--script", "pause@2,resume@1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("item 2") && stderr.contains("must not decrease"),
+        "{stderr}"
+    );
+}

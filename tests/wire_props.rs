@@ -81,7 +81,11 @@ proptest! {
             segment_mode: mode, segment_size: seg, total_segments: total, start_segment: start,
         };
         prop_assert_eq!(FileRequestAck::from_status_response(&fra.to_status_response()), Ok(fra));
-        let pa = PlaybackAck { ack, state, position: pos, rate: r, transfer_id: Some(t), start_segment: Some(start) };
+        let mut pa = PlaybackAck::new(ack, state, pos, r);
+        pa.transfer_id = Some(t);
+        pa.start_segment = Some(start);
+        pa.bandwidth_cap = Some(size.max(1));
+        pa.not_applied = vec!["max_resolution".into()];
         prop_assert_eq!(PlaybackAck::from_status_response(&pa.to_status_response()), Ok(pa));
     }
 }

@@ -20,6 +20,9 @@
 //!                                  (role platform) a segment header of the most recent
 //!                                  transfer (or the transfer named, or with that raw id);
 //!                                  written at once when the verdict is Write
+//! segment-open: <index> [len] [..] (role platform) the same header, judged but not written
+//!                                  yet (its data still arriving)
+//! segment-done: <index> [len] [..] (role platform) that segment's data was written
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
 //! wait: <ms>                       advance virtual time, then handle_timeout
@@ -274,7 +277,7 @@ impl Runner {
                 };
                 r.map_err(|e| format!("app command refused: {e}"))?;
             }
-            "segment" => {
+            "segment" | "segment-open" | "segment-done" => {
                 let mut it = e.value.split_whitespace();
                 let index: u32 = it
                     .next()
@@ -304,8 +307,12 @@ impl Runner {
                 let Machine::Platform(p) = self.machine() else {
                     return Err("segment: needs role platform".into());
                 };
+                if e.key == "segment-done" {
+                    p.handle_segment_written(now, &h, Duration::ZERO);
+                    return Ok(());
+                }
                 let v = p.handle_segment_header(now, &h);
-                if matches!(v, SegmentVerdict::Write { .. }) {
+                if e.key == "segment" && matches!(v, SegmentVerdict::Write { .. }) {
                     p.handle_segment_written(now, &h, Duration::ZERO);
                 }
                 self.verdict = Some(format!("{v:?}"));
@@ -484,7 +491,15 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
 fn is_input(key: &str) -> bool {
     matches!(
         key,
-        "C->P" | "P->C" | "app" | "segment" | "bad-stream" | "segments-sent" | "wait"
+        "C->P"
+            | "P->C"
+            | "app"
+            | "segment"
+            | "segment-open"
+            | "segment-done"
+            | "bad-stream"
+            | "segments-sent"
+            | "wait"
     )
 }
 

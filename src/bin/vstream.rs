@@ -6,6 +6,8 @@ mod client;
 mod inspect;
 #[path = "vstream/platform.rs"]
 mod platform;
+#[path = "vstream/pull.rs"]
+mod pull;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;

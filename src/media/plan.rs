@@ -389,39 +389,96 @@ impl SegmentPlan {
     /// keyframe at or before `t` (H.264: the IDR access unit; fixed chunks: the chunk
     /// holding that sync point's byte offset, or the chunk at `t`'s share of the file when
     /// no sync points are known). A stream not starting with an IDR restarts at segment 0.
+    /// Same as [`restart_segment`](Self::restart_segment) with [`SeekBias::AtOrBefore`].
     ///
     /// `None` when the file has no time axis, or `t` is negative, not finite or past the
     /// end (`t > duration`).
     pub fn segment_for_time(&self, t: f64) -> Option<u32> {
+        self.restart_segment(t, SeekBias::AtOrBefore)
+    }
+
+    /// The segment a seek to `t` seconds restarts at, choosing among the restart points by
+    /// `bias`. Restart points are the segments that *start* with an IDR access unit (every
+    /// IDR in frame and GOP modes; in time mode an IDR inside a segment is not one, so
+    /// that what is sent after a seek always begins with a decodable picture), segment 0,
+    /// and in fixed mode the chunks holding a sync point (or, with none known, only the
+    /// chunk at `t`'s share of the file).
+    ///
+    /// `AtOrAfter` with no restart point at or after `t` gives [`len`](Self::len): the
+    /// end, nothing left to send. `None` when the file has no time axis, or `t` is
+    /// negative, not finite or past the end.
+    pub fn restart_segment(&self, t: f64, bias: SeekBias) -> Option<u32> {
         let duration = self.duration?;
         if !t.is_finite() || t < 0.0 || t > duration {
             return None;
         }
-        match &self.layout {
-            Layout::Empty => Some(0),
-            Layout::Units { table, starts } => {
-                let frame = ((t * self.fps + 1e-9).floor() as u64).min(table.len() as u64 - 1);
-                let k = match self.keyframes.partition_point(|&k| k <= frame) {
-                    0 => 0,
-                    n => self.keyframes[n - 1],
-                };
-                Some(match starts {
-                    None => k as u32,
-                    Some(s) => (s.partition_point(|&st| u64::from(st) <= k) - 1) as u32,
-                })
+        let points = match &self.layout {
+            Layout::Empty => return Some(0),
+            Layout::Fixed { size, count } if self.sync_points.is_empty() => {
+                let offset = (t / duration * self.file_size as f64) as u64;
+                return Some(((offset / size) as u32).min(count - 1));
             }
+            _ => self.restart_points(),
+        };
+        const EPS: f64 = 1e-9;
+        let n = points.partition_point(|p| p.0 <= t + EPS);
+        let before = n.checked_sub(1).map_or((0.0, 0), |i| points[i]);
+        let after = points[n.saturating_sub(1)..]
+            .iter()
+            .find(|p| p.0 >= t - EPS)
+            .copied();
+        Some(match (bias, after) {
+            (SeekBias::AtOrBefore, _) => before.1,
+            (SeekBias::AtOrAfter, Some(a)) => a.1,
+            (SeekBias::AtOrAfter, None) => self.len(),
+            (SeekBias::Nearest, Some(a)) if a.0 - t < t - before.0 => a.1,
+            (SeekBias::Nearest, _) => before.1,
+        })
+    }
+
+    /// (time, segment) of every restart point, sorted by time (see `restart_segment`).
+    fn restart_points(&self) -> Vec<(f64, u32)> {
+        let mut points = Vec::new();
+        match &self.layout {
+            Layout::Empty => points.push((0.0, 0)),
             Layout::Fixed { size, count } => {
-                let offset = match self.sync_points.partition_point(|p| p.0 <= t + 1e-9) {
-                    0 if self.sync_points.is_empty() => {
-                        (t / duration * self.file_size as f64) as u64
+                points.extend(
+                    (self.sync_points.iter())
+                        .map(|&(time, offset)| (time, ((offset / size) as u32).min(count - 1))),
+                );
+            }
+            Layout::Units { starts, .. } => {
+                for &k in &self.keyframes {
+                    let segment = match starts {
+                        None => u32::try_from(k).ok(),
+                        Some(s) => u32::try_from(k)
+                            .ok()
+                            .and_then(|k| s.binary_search(&k).ok())
+                            .and_then(|i| u32::try_from(i).ok()),
+                    };
+                    if let Some(segment) = segment {
+                        points.push((k as f64 / self.fps, segment));
                     }
-                    0 => 0,
-                    n => self.sync_points[n - 1].1,
-                };
-                Some(((offset / size) as u32).min(count - 1))
+                }
             }
         }
+        if points.first().is_none_or(|p| p.1 != 0) {
+            points.insert(0, (0.0, 0));
+        }
+        points
     }
+}
+
+/// Which restart point a seek picks (see [`SegmentPlan::restart_segment`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeekBias {
+    /// The latest restart point at or before the target (a keyframe seek backward, an
+    /// exact seek, the default of PlaybackControl's Seek).
+    AtOrBefore,
+    /// The earliest restart point at or after the target; none: the end.
+    AtOrAfter,
+    /// The nearer of the two in time; a tie, or none after, picks the one before.
+    Nearest,
 }
 
 /// Access units per `time` segment: `round(secs * fps)`, at least 1.

@@ -1,6 +1,7 @@
 //! The task that owns one connection's [`PlatformSession`]: stream input in, actions out,
 //! events to the API's waiters and the logs.
 
+use super::observe::Observed;
 use super::output::TransferOutput;
 use super::streams::{read_bi, read_uni, Bounds, StreamInput, Verdict};
 use super::{
@@ -13,6 +14,7 @@ use crate::session::{
 };
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
+use order::Ordered;
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
@@ -24,6 +26,9 @@ use uuid::Uuid;
 const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+
+#[path = "connection_order.rs"]
+mod order;
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -53,8 +58,9 @@ struct Connection {
     /// Where the answer to a binary-enveloped request goes.
     binary_reply: Option<quinn::SendStream>,
     control_sends: JoinSet<()>,
-    /// Control streams are delivered in the order the client opened them.
-    in_order: InOrder<Result<JsonEnvelope, crate::wire::WireError>>,
+    /// Control messages and segment headers are handled in the order the client opened
+    /// their streams (docs/protocol.md D32, D45).
+    in_order: InOrder<Ordered>,
     closing: bool,
 }
 
@@ -173,43 +179,25 @@ impl Connection {
             StreamInput::Control {
                 order,
                 envelope,
-                mut binary_reply,
+                binary_reply,
             } => {
+                let item = envelope.map(Ordered::Envelope);
                 let ready = match order {
-                    Some(order) => self.in_order.push(order, envelope),
-                    None => envelope.into_iter().collect(),
+                    Some(order) => self.in_order.push(order, item),
+                    None => item.into_iter().collect(),
                 };
-                for envelope in ready {
-                    match envelope {
-                        Ok(mut envelope) => {
-                            if binary_reply.is_some() {
-                                envelope.session_id = session.session_id();
-                            }
-                            if !self.first_message_seen {
-                                self.first_message_seen = true;
-                                self.reattach(session, envelope.session_id);
-                            }
-                            self.binary_reply = binary_reply.take();
-                            session.handle_message(at, envelope);
-                        }
-                        Err(error) => {
-                            tracing::warn!(
-                                "bad stream from {}: {error}",
-                                self.conn.remote_address()
-                            );
-                            session.handle_bad_stream(at, error);
-                        }
-                    }
-                }
+                self.deliver(session, ready, binary_reply);
                 self.retry_parked(session);
             }
-            StreamInput::SegmentHeader { header, verdict } => {
-                match session.handle_segment_header(at, &header) {
-                    SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
-                    other => {
-                        let _ = verdict.send(self.verdict_with_target(other));
-                    }
-                }
+            StreamInput::SegmentHeader {
+                order,
+                header,
+                verdict,
+            } => {
+                let ready = self
+                    .in_order
+                    .push(order, Some(Ordered::Header(header, verdict)));
+                self.deliver(session, ready, None);
             }
             StreamInput::SegmentWritten {
                 header,
@@ -223,7 +211,10 @@ impl Connection {
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
                 match recorded {
-                    Ok(()) => session.handle_segment_written(at, &header, receive_time),
+                    Ok(()) => {
+                        self.observe(Observed::SegmentStored { transfer, index });
+                        session.handle_segment_written(at, &header, receive_time)
+                    }
                     Err(e) => {
                         tracing::error!("cannot record segment {index} of {transfer}: {e}");
                         let error = crate::wire::WireError::CorruptedSegment {
@@ -246,7 +237,10 @@ impl Connection {
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
                 match written {
-                    Ok(()) => session.handle_segment_written(at, &header, receive_time),
+                    Ok(()) => {
+                        self.observe(Observed::SegmentStored { transfer, index });
+                        session.handle_segment_written(at, &header, receive_time)
+                    }
                     Err(e) => {
                         tracing::error!("cannot write segment {index} of {transfer}: {e}");
                         let error = crate::wire::WireError::CorruptedSegment {
@@ -289,7 +283,9 @@ impl Connection {
             if verdict.is_closed() {
                 continue;
             }
-            match session.handle_segment_header(at, &header) {
+            let judged = session.handle_segment_header(at, &header);
+            self.observe_arrival(&header, &judged);
+            match judged {
                 SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
                 other => {
                     let _ = verdict.send(self.verdict_with_target(other));
@@ -379,6 +375,12 @@ impl Connection {
                         self.outputs.insert(transfer, output);
                     }
                     Err(e) => tracing::error!("cannot create the output of {transfer}: {e}"),
+                }
+            }
+            PlatformAction::RestartOutput { transfer, index } => {
+                let restarted = self.outputs.get_mut(&transfer).map(|o| o.restart_at(index));
+                if let Some(Err(e)) = restarted {
+                    tracing::error!("cannot restart the output of {transfer} at {index}: {e}");
                 }
             }
             PlatformAction::FinishOutput { transfer, outcome } => {
@@ -484,6 +486,8 @@ impl Connection {
                     report.error_message
                 );
                 self.requested_at.remove(&ack);
+                let code = report.error_code;
+                self.observe(Observed::RequestRefused { ack, code });
                 self.answer(
                     ack,
                     Err(PlatformError::Refused {
@@ -493,6 +497,7 @@ impl Connection {
                 );
             }
             PlatformEvent::PlaybackAcknowledged(ack) => {
+                self.observe(Observed::PlaybackAcknowledged(ack.clone()));
                 let seq = ack.ack;
                 self.answer(seq, Ok(RequestReply::Playback(ack)));
             }
@@ -504,7 +509,10 @@ impl Connection {
                 outcome,
                 file,
                 sha256_ok,
-            } => self.finish_transfer(session, transfer, outcome, file, sha256_ok),
+            } => {
+                self.observe(Observed::TransferFinished { transfer, outcome });
+                self.finish_transfer(session, transfer, outcome, file, sha256_ok)
+            }
             PlatformEvent::PeerError(report) => {
                 tracing::warn!(
                     "client reported {}: {}",

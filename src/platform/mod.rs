@@ -12,7 +12,11 @@
 //! [`Platform::wait_for_session`]; [`Platform::query_files`] returns the client's file
 //! list; [`Platform::request_file`] returns a [`TransferHandle`] whose
 //! [`finished`](TransferHandle::finished) resolves to the transfer's outcome and report;
-//! [`Platform::stats`] (StatsRequest); [`Platform::playback`] returns the acknowledgement;
+//! [`Platform::stats`] (StatsRequest); [`Platform::playback`] returns the acknowledgement,
+//! and so do the typed commands ([`Platform::seek`], [`Platform::set_rate`],
+//! [`Platform::pause`], [`Platform::resume`], [`Platform::stop`],
+//! [`Platform::adjust_quality`], [`Platform::set_buffer`], [`Platform::seek_request`]...);
+//! [`script`] runs a schedule of them;
 //! [`Platform::close_session`] and [`Platform::shutdown`] finish. Refusals come back as
 //! [`PlatformError`] carrying the status code the client answered with.
 //!
@@ -21,7 +25,10 @@
 
 mod budget;
 mod connection;
+mod observe;
 mod output;
+mod playback;
+pub mod script;
 mod streams;
 
 use crate::net::TransportSettings;
@@ -42,6 +49,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 pub use crate::session::TransferStatus;
+pub use observe::{Observation, Observed, Observer};
+pub use script::{run_script, PlaybackScript, ScriptError, ScriptTarget, StepOutcome, StepReport};
 
 /// One transfer's progress: the machine's view and the receiver's figures so far.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +81,8 @@ pub struct PlatformConfig {
     pub receive_budget: u64,
     /// A lone connection's receive window (the specification's 50 MiB).
     pub max_receive_window: u64,
+    /// Where to send [`Observation`]s (segment arrivals, acknowledgements...), if anywhere.
+    pub observer: Option<Observer>,
 }
 
 impl PlatformConfig {
@@ -86,6 +97,7 @@ impl PlatformConfig {
             request_timeout: Duration::from_secs(120),
             receive_budget: 64 * 1024 * 1024,
             max_receive_window: u64::from(TransportSettings::default().receive_window),
+            observer: None,
         }
     }
 }

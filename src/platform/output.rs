@@ -59,6 +59,14 @@ impl TransferOutput {
         self.record(header, index, data.len() as u64, receive_time, now)
     }
 
+    /// A seek moved the range to start at `index`: see [`ReceivedFile::restart_at`].
+    pub(super) fn restart_at(&mut self, index: u32) -> io::Result<()> {
+        match self.file.as_mut() {
+            Some(file) => file.restart_at(index),
+            None => Ok(()),
+        }
+    }
+
     /// Where a stream task may write segment `index` itself as its data arrives (fixed-size
     /// placement), so that received data never queues in the connection's task.
     pub(super) fn direct_target(&self, index: u32) -> Option<(std::sync::Arc<std::fs::File>, u64)> {
@@ -163,7 +171,10 @@ impl TransferOutput {
             figures: self.stats.figures(now),
             frames: status.map_or(0, |s| s.frames),
             keyframes: status.map_or(0, |s| s.keyframes),
+            file_segments: self.ack.total_segments,
+            index_ranges: status.map_or_else(Vec::new, |s| s.index_ranges.clone()),
             media_ranges: status.map_or_else(Vec::new, |s| s.media_ranges.clone()),
+            client_statistics: status.and_then(|s| s.client_statistics.clone()),
             expected_checksum: Some(self.ack.checksum.clone()),
             actual_checksum: file.checksum.clone(),
             sha256_ok,

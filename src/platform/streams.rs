@@ -29,8 +29,10 @@ pub(super) enum StreamInput {
         envelope: Option<Result<JsonEnvelope, WireError>>,
         binary_reply: Option<quinn::SendStream>,
     },
-    /// A segment header: the owner answers with the machine's verdict.
+    /// A segment header of unidirectional stream number `order`: the owner answers with
+    /// the machine's verdict, judging headers and control messages in stream order.
     SegmentHeader {
+        order: u64,
         header: SegmentHeader,
         verdict: oneshot::Sender<Verdict>,
     },
@@ -118,9 +120,8 @@ pub(super) async fn read_uni(
             let _ = tx.send(control(Some(envelope)));
         }
         Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
-            // A segment stream holds no control message back.
-            let _ = tx.send(control(None));
-            read_segment(recv, first.to_vec(), opened, tx, bounds).await
+            // Its header takes the stream's turn among control messages (D45).
+            read_segment(recv, first.to_vec(), opened, tx, bounds, order).await
         }
     }
 }
@@ -164,16 +165,26 @@ fn truncated(header: &SegmentHeader, have: usize) -> WireError {
 }
 
 /// Decodes a segment header as bytes arrive, asks the owner for the verdict, then reads,
-/// drains or stops the stream accordingly.
+/// drains or stops the stream accordingly. The header carries the stream's number
+/// `order` (its turn among control streams); a stream that fails before its header gives
+/// up its turn with nothing.
 async fn read_segment(
     mut recv: quinn::RecvStream,
     mut buf: Vec<u8>,
     opened: Instant,
     tx: mpsc::UnboundedSender<StreamInput>,
     bounds: Bounds,
+    order: u64,
 ) {
     let fail = |header: Option<SegmentHeader>, error: WireError| {
         let _ = tx.send(StreamInput::SegmentFailed { header, error });
+    };
+    let pass_turn = || {
+        let _ = tx.send(StreamInput::Control {
+            order: Some(order),
+            envelope: None,
+            binary_reply: None,
+        });
     };
     // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
     let (header, consumed) = loop {
@@ -182,6 +193,7 @@ async fn read_segment(
             Ok(None) => match recv.read_chunk(64 * 1024, true).await {
                 Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
                 Ok(None) | Err(_) => {
+                    pass_turn();
                     return fail(
                         None,
                         WireError::Truncated {
@@ -193,11 +205,12 @@ async fn read_segment(
                             needed: buf.len() + 1,
                             available: buf.len(),
                         },
-                    )
+                    );
                 }
             },
             Err(error) => {
                 let _ = recv.stop(code(error.status_code()));
+                pass_turn();
                 return fail(None, error);
             }
         }
@@ -205,6 +218,7 @@ async fn read_segment(
     let (verdict_tx, verdict_rx) = oneshot::channel();
     if tx
         .send(StreamInput::SegmentHeader {
+            order,
             header: header.clone(),
             verdict: verdict_tx,
         })

@@ -257,6 +257,16 @@ pub enum PlatformAction {
         /// Where its segments go.
         placement: Placement,
     },
+    /// A seek moved the transfer's range to start at `index`: in-order output goes on with
+    /// `index` right after what was written so far (segments below it still waiting behind
+    /// a gap are written first, in index order). Requested once no segment below `index`
+    /// is still being written.
+    RestartOutput {
+        /// Transfer.
+        transfer: TransferId,
+        /// The restart segment (the acknowledgement's `start_segment`).
+        index: u32,
+    },
     /// Every expected segment arrived (or the transfer stopped): finish the output file,
     /// then call `handle_output_finished`.
     FinishOutput {
@@ -365,6 +375,9 @@ pub struct TransferStatus {
     pub index_ranges: Vec<(u32, u32)>,
     /// Media time ranges received, seconds `[start, end)`, merged, ascending.
     pub media_ranges: Vec<(f64, f64)>,
+    /// The client's statistics of the transfer, from a Stop acknowledgement sent with
+    /// `send_statistics`.
+    pub client_statistics: Option<serde_json::Value>,
 }
 
 /// A command the application gave that the machine cannot carry out now.

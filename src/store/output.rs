@@ -240,19 +240,8 @@ impl ReceivedFile {
 
     fn drain_waiting(&mut self) -> io::Result<()> {
         while let Some(waiting) = self.waiting.remove(&self.next_index) {
-            match waiting {
-                Waiting::InMemory(data) => {
-                    self.waiting_in_memory -= data.len();
-                    self.append_in_order(&data)?;
-                }
-                Waiting::Spooled { at, len } => {
-                    let mut data = vec![0; len as usize];
-                    if let Some((_, spool, _)) = &self.spool {
-                        spool.read_exact_at(&mut data, at)?;
-                    }
-                    self.append_in_order(&data)?;
-                }
-            }
+            let data = self.take_waiting(waiting)?;
+            self.append_in_order(&data)?;
         }
         if self.waiting.is_empty() {
             // Nothing refers to the spool any more: start it again from empty.
@@ -299,6 +288,43 @@ impl ReceivedFile {
             *end += data.len() as u64;
         }
         Ok(())
+    }
+
+    /// A seek moved the range to start at `index` (docs/protocol.md D43). In order:
+    /// segments below `index` still waiting behind a gap are written now, in index order
+    /// (nothing received is lost), then segment `index` and those after it follow right
+    /// after what was written; segments below `index` arriving later are duplicates. A
+    /// restart at or before the contiguous prefix's end (a seek backward) changes nothing:
+    /// the segments sent again are duplicates. At-offset placement needs nothing either.
+    pub fn restart_at(&mut self, index: u32) -> io::Result<()> {
+        if self.placement != Placement::InOrder || index <= self.next_index {
+            return Ok(());
+        }
+        let below: Vec<u32> = self.waiting.range(..index).map(|(&k, _)| k).collect();
+        for k in below {
+            if let Some(w) = self.waiting.remove(&k) {
+                let data = self.take_waiting(w)?;
+                self.append_in_order(&data)?;
+            }
+        }
+        self.next_index = index;
+        self.drain_waiting()
+    }
+
+    fn take_waiting(&mut self, w: Waiting) -> io::Result<Vec<u8>> {
+        match w {
+            Waiting::InMemory(data) => {
+                self.waiting_in_memory -= data.len();
+                Ok(data)
+            }
+            Waiting::Spooled { at, len } => {
+                let mut data = vec![0; len as usize];
+                if let Some((_, spool, _)) = &self.spool {
+                    spool.read_exact_at(&mut data, at)?;
+                }
+                Ok(data)
+            }
+        }
     }
 
     /// True when every index from the first through `last_index` has been written.
@@ -354,202 +380,5 @@ impl Drop for ReceivedFile {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn sha256(data: &[u8]) -> String {
-        format!("sha256:{}", hex::encode(Sha256::digest(data)))
-    }
-
-    /// Cuts `source` into segments of the given sizes (cycled).
-    fn cut(source: &[u8], sizes: &[usize]) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        let mut at = 0;
-        let mut i = 0;
-        while at < source.len() {
-            let n = sizes[i % sizes.len()].max(1).min(source.len() - at);
-            out.push(source[at..at + n].to_vec());
-            at += n;
-            i += 1;
-        }
-        out
-    }
-
-    /// A permutation of `0..n` drawn from `seed` (xorshift; deterministic).
-    fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-        let mut order: Vec<usize> = (0..n).collect();
-        let mut s = seed | 1;
-        for i in (1..n).rev() {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            order.swap(i, (s % (i as u64 + 1)) as usize);
-        }
-        order
-    }
-
-    fn receive(
-        placement: Placement,
-        segments: &[Vec<u8>],
-        order: &[usize],
-        memory: usize,
-    ) -> (FinishedFile, Vec<u8>) {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("s/out.h264");
-        let mut file = ReceivedFile::create(&path, placement, 0).unwrap();
-        file.set_reorder_memory(memory);
-        for &i in order {
-            assert_eq!(
-                file.write_segment(i as u32, &segments[i]).unwrap(),
-                WriteOutcome::Accepted
-            );
-        }
-        assert!(file.is_complete_through(segments.len() as u32 - 1));
-        let finished = file.finish().unwrap();
-        let bytes = std::fs::read(&finished.path).unwrap();
-        assert!(
-            !dir.path().join("s/.out.h264.spool").exists(),
-            "spool removed"
-        );
-        (finished, bytes)
-    }
-
-    proptest! {
-        #[test]
-        fn any_arrival_order_reproduces_the_source(
-            source in proptest::collection::vec(any::<u8>(), 1..20_000),
-            sizes in proptest::collection::vec(1usize..3000, 1..8),
-            seed in any::<u64>(),
-            memory in prop_oneof![Just(0usize), Just(4096), Just(usize::MAX)],
-        ) {
-            let segments = cut(&source, &sizes);
-            let order = shuffled(segments.len(), seed);
-            let (finished, bytes) = receive(Placement::InOrder, &segments, &order, memory);
-            prop_assert_eq!(&bytes, &source);
-            prop_assert_eq!(finished.size, source.len() as u64);
-            prop_assert_eq!(finished.checksum, Some(sha256(&source)));
-
-            let size = sizes[0];
-            let chunks = cut(&source, &[size]);
-            let order = shuffled(chunks.len(), seed);
-            let placement = Placement::AtOffset { segment_size: size as u64 };
-            let (finished, bytes) = receive(placement, &chunks, &order, memory);
-            prop_assert_eq!(&bytes, &source);
-            prop_assert_eq!(finished.checksum, Some(sha256(&source)));
-        }
-    }
-
-    proptest! {
-        #[test]
-        fn direct_writes_in_any_order_give_the_source_digest(
-            source in proptest::collection::vec(any::<u8>(), 1..20_000),
-            size in 1usize..3000,
-            seed in any::<u64>(),
-        ) {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("direct.bin");
-            let placement = Placement::AtOffset { segment_size: size as u64 };
-            let mut file = ReceivedFile::create(&path, placement, 0).unwrap();
-            let chunks = cut(&source, &[size]);
-            for i in shuffled(chunks.len(), seed) {
-                let (target, offset) = file.direct_target(i as u32).unwrap();
-                target.write_all_at(&chunks[i], offset).unwrap();
-                let outcome = file.mark_written(i as u32, chunks[i].len() as u64).unwrap();
-                prop_assert_eq!(outcome, WriteOutcome::Accepted);
-                prop_assert_eq!(
-                    file.mark_written(i as u32, chunks[i].len() as u64).unwrap(),
-                    WriteOutcome::Duplicate
-                );
-            }
-            let done = file.finish().unwrap();
-            prop_assert_eq!(std::fs::read(&done.path).unwrap(), source.clone());
-            prop_assert_eq!(done.checksum, Some(sha256(&source)));
-        }
-    }
-
-    #[test]
-    fn in_order_placement_has_no_direct_target() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut file = ReceivedFile::create(&dir.path().join("o"), Placement::InOrder, 0).unwrap();
-        assert!(file.direct_target(0).is_none());
-        assert!(file.mark_written(0, 1).is_err());
-    }
-
-    #[test]
-    fn duplicates_and_segments_before_the_start_are_not_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut file = ReceivedFile::create(&dir.path().join("o"), Placement::InOrder, 2).unwrap();
-        assert_eq!(
-            file.write_segment(1, b"x").unwrap(),
-            WriteOutcome::BeforeStart
-        );
-        assert_eq!(
-            file.write_segment(3, b"cd").unwrap(),
-            WriteOutcome::Accepted
-        );
-        assert_eq!(
-            file.write_segment(3, b"zz").unwrap(),
-            WriteOutcome::Duplicate
-        );
-        assert_eq!(
-            file.write_segment(2, b"ab").unwrap(),
-            WriteOutcome::Accepted
-        );
-        assert_eq!(
-            file.write_segment(2, b"zz").unwrap(),
-            WriteOutcome::Duplicate
-        );
-        assert!(file.is_complete_through(3));
-        let done = file.finish().unwrap();
-        assert_eq!(std::fs::read(&done.path).unwrap(), b"abcd");
-        assert_eq!(done.checksum, Some(sha256(b"abcd")));
-    }
-
-    #[test]
-    fn early_segments_past_the_memory_bound_wait_on_disk() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("o.bin");
-        let mut file = ReceivedFile::create(&path, Placement::InOrder, 0).unwrap();
-        file.set_reorder_memory(1000);
-        for i in 1..10u32 {
-            file.write_segment(i, &[i as u8; 400]).unwrap();
-        }
-        assert!(file.waiting_in_memory() <= 1000);
-        assert!(dir.path().join(".o.bin.spool").exists());
-        file.write_segment(0, &[0; 400]).unwrap();
-        assert_eq!(file.pending(), 0);
-        let done = file.finish().unwrap();
-        let expect: Vec<u8> = (0..10u8).flat_map(|i| [i; 400]).collect();
-        assert_eq!(std::fs::read(&done.path).unwrap(), expect);
-        assert!(!dir.path().join(".o.bin.spool").exists());
-    }
-
-    #[test]
-    fn a_gap_at_finish_keeps_every_received_byte_but_gives_no_checksum() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut file = ReceivedFile::create(&dir.path().join("o"), Placement::InOrder, 0).unwrap();
-        file.write_segment(0, b"ab").unwrap();
-        file.write_segment(2, b"ef").unwrap();
-        assert!(!file.is_complete_through(2));
-        let done = file.finish().unwrap();
-        assert_eq!(std::fs::read(&done.path).unwrap(), b"abef");
-        assert_eq!(done.checksum, None);
-    }
-
-    #[test]
-    fn at_offset_placement_resuming_midway_writes_at_the_right_offsets() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("o");
-        std::fs::write(&path, b"").unwrap();
-        let mut file =
-            ReceivedFile::create(&path, Placement::AtOffset { segment_size: 4 }, 1).unwrap();
-        file.write_segment(2, b"ij").unwrap();
-        file.write_segment(1, b"efgh").unwrap();
-        assert!(file.is_complete_through(2));
-        let done = file.finish().unwrap();
-        let bytes = std::fs::read(&done.path).unwrap();
-        assert_eq!(&bytes[4..], b"efghij");
-        assert_eq!(done.size, 10);
-    }
-}
+#[path = "output_tests.rs"]
+mod tests;

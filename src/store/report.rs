@@ -154,8 +154,16 @@ pub struct ReceptionReport {
     pub frames: u64,
     /// Keyframes received.
     pub keyframes: u64,
-    /// Media time ranges received, seconds, merged.
+    /// Segments in the whole file (the acknowledgement's `total_segments`).
+    pub file_segments: u32,
+    /// Segment index ranges received, inclusive, ascending (after a seek forward: the
+    /// part before it and the part from the restart segment on).
+    pub index_ranges: Vec<(u32, u32)>,
+    /// Media time ranges received, seconds `[start, end)`, merged, ascending.
     pub media_ranges: Vec<(f64, f64)>,
+    /// The client's statistics of the transfer, when its Stop acknowledgement carried
+    /// them (`send_statistics`).
+    pub client_statistics: Option<serde_json::Value>,
     /// The checksum the client announced.
     pub expected_checksum: Option<String>,
     /// The checksum of what was written (None if a gap remains).
@@ -176,15 +184,32 @@ impl ReceptionReport {
         let f = &self.figures;
         let verdict = match (&self.expected_checksum, &self.actual_checksum) {
             (Some(_), Some(_)) if self.sha256_ok => "OK (matches the client's checksum)",
+            _ if !self.is_whole() => "not verifiable (only part of the file was received)",
             (Some(_), Some(_)) => "MISMATCH",
             (_, None) => "not verifiable (the file did not arrive whole)",
             (None, Some(_)) => "not verifiable (no checksum announced)",
         };
-        let ranges: Vec<String> = self
-            .media_ranges
-            .iter()
-            .map(|(a, b)| format!("{a:.3}-{b:.3}s"))
-            .collect();
+        let list = |items: Vec<String>| {
+            if items.is_empty() {
+                "-".to_string()
+            } else {
+                items.join(", ")
+            }
+        };
+        let ranges = list(
+            (self.media_ranges.iter())
+                .map(|(a, b)| format!("{a:.3}-{b:.3}s"))
+                .collect(),
+        );
+        let indices = list(
+            (self.index_ranges.iter())
+                .map(|(a, b)| format!("{a}-{b}"))
+                .collect(),
+        );
+        let client = match &self.client_statistics {
+            Some(v) => format!("Client statistics:      {v}\n"),
+            None => String::new(),
+        };
         format!(
             "=== File reception report ===\n\
              Source file:            {}\n\
@@ -199,7 +224,9 @@ impl ReceptionReport {
              Audio segments:         {}\n\
              Total segments:         {}\n\
              Frames (keyframes):     {} ({})\n\
+             Segments received:      {}\n\
              Media ranges received:  {}\n\
+             {}\
              \n\
              Output files:\n\
              - received file:        {}\n\
@@ -231,11 +258,9 @@ impl ReceptionReport {
             f.total_segments,
             self.frames,
             self.keyframes,
-            if ranges.is_empty() {
-                "-".to_string()
-            } else {
-                ranges.join(", ")
-            },
+            indices,
+            ranges,
+            client,
             self.output.display(),
             self.debug_file.display(),
             self.report_file.display(),
@@ -248,6 +273,11 @@ impl ReceptionReport {
             self.actual_checksum.as_deref().unwrap_or("-"),
             verdict,
         )
+    }
+
+    /// True when the segments received cover the whole file.
+    pub fn is_whole(&self) -> bool {
+        self.file_segments > 0 && self.index_ranges == [(0, self.file_segments - 1)]
     }
 
     /// The receiver's completion log lines, in the specification's format.

@@ -103,7 +103,11 @@ pub enum PlaybackState {
 ///
 /// # Format
 /// ```text
-/// {"ack":5,"state":"paused","position":12.5,"rate":1.0}
+/// {"ack":5,"state":"paused","position":12.5,"rate":1.0,"transfer_id":"0123456789ab"}
+/// {"ack":7,"state":"streaming","position":28.0,"rate":1.0,"transfer_id":"0123456789ab",
+///  "start_segment":840}
+/// {"ack":8,"state":"streaming","position":30.1,"rate":1.0,"transfer_id":"0123456789ab",
+///  "bandwidth_cap":500000,"not_applied":["max_resolution"]}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PlaybackAck {
@@ -123,9 +127,47 @@ pub struct PlaybackAck {
     /// (profile section 7).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_segment: Option<u32>,
+    /// Extension: the send-rate cap in force after the command, bits per second (the
+    /// lower of the FileRequest's `max_bandwidth` and AdjustQuality's `target_bitrate`);
+    /// absent when sending is not capped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bandwidth_cap: Option<u64>,
+    /// Extension: how far realtime sending may run ahead of the playback clock, seconds
+    /// of media (BufferControl); absent when 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_ahead: Option<f64>,
+    /// Extension: fields of the command that were accepted but have no effect here (e.g.
+    /// `max_resolution`: the client does not transcode); absent when none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applied: Vec<String>,
+    /// Extension: a seek acknowledged when its `max_seek_time` ran out, with this many
+    /// segments sent before it still in flight (they may arrive after the ack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub late_segments: Option<u32>,
+    /// Extension: the client's statistics of the transfer (the StatsRequest object of one
+    /// transfer), in the acknowledgement of a Stop with `send_statistics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<serde_json::Value>,
 }
 
 impl PlaybackAck {
+    /// An acknowledgement with no extension field set.
+    pub fn new(ack: u64, state: PlaybackState, position: f64, rate: f64) -> Self {
+        PlaybackAck {
+            ack,
+            state,
+            position,
+            rate,
+            transfer_id: None,
+            start_segment: None,
+            bandwidth_cap: None,
+            run_ahead: None,
+            not_applied: Vec::new(),
+            late_segments: None,
+            statistics: None,
+        }
+    }
+
     /// StatusResponse 200 carrying this acknowledgement.
     pub fn to_status_response(&self) -> StatusResponse {
         StatusResponse::with_json(StatusCode::Success, self)

@@ -215,7 +215,7 @@ impl PlaybackCommand {
                 send_statistics: f.opt_bool("send_statistics")?.unwrap_or(true),
             }),
             "AdjustQuality" => PlaybackCommand::AdjustQuality(AdjustQuality {
-                target_bitrate: f.opt_u64("target_bitrate")?,
+                target_bitrate: check_bitrate(f.opt_u64("target_bitrate")?)?,
                 max_resolution: f.opt_str("max_resolution")?,
                 adaptive: f.opt_bool("adaptive")?.unwrap_or(false),
             }),
@@ -225,6 +225,25 @@ impl PlaybackCommand {
                 prebuffer_duration: opt_secs("prebuffer_duration")?,
             }),
         })
+    }
+
+    /// Checks a constructed command as decoding does: `rate` 0.25-4.0 and finite,
+    /// positions and buffer durations finite and >= 0, `target_bitrate` > 0 (400 naming
+    /// the field otherwise).
+    pub fn validate(&self) -> Result<(), WireError> {
+        let secs = |field, v: Option<f64>| v.map_or(Ok(()), |s| check_position(KIND, field, s));
+        match self {
+            PlaybackCommand::Seek(s) => check_position(KIND, "position", s.position),
+            PlaybackCommand::SetRate(s) => check_rate(KIND, "rate", s.rate),
+            PlaybackCommand::Resume(r) => secs("from_position", r.from_position),
+            PlaybackCommand::AdjustQuality(q) => check_bitrate(q.target_bitrate).map(|_| ()),
+            PlaybackCommand::BufferControl(b) => {
+                secs("target_buffer_size", b.target_buffer_size)?;
+                secs("max_buffer_size", b.max_buffer_size)?;
+                secs("prebuffer_duration", b.prebuffer_duration)
+            }
+            PlaybackCommand::Pause(_) | PlaybackCommand::Stop(_) => Ok(()),
+        }
     }
 
     fn write(&self, w: ObjectWriter) -> ObjectWriter {
@@ -252,6 +271,19 @@ impl PlaybackCommand {
                 .put_opt("max_buffer_size", b.max_buffer_size.map(num))
                 .put_opt("prebuffer_duration", b.prebuffer_duration.map(num)),
         }
+    }
+}
+
+/// A bit rate of 0 would never let anything be sent: 400.
+fn check_bitrate(bitrate: Option<u64>) -> Result<Option<u64>, WireError> {
+    match bitrate {
+        Some(0) => Err(WireError::FieldOutOfRange {
+            kind: KIND,
+            field: "target_bitrate",
+            value: "0".into(),
+            allowed: "> 0 bits per second",
+        }),
+        other => Ok(other),
     }
 }
 
@@ -290,6 +322,11 @@ impl PlaybackControl {
         ObjectWriter::default()
             .put(self.command.name(), inner.into_value())
             .write(buf)
+    }
+
+    /// Checks the command's values (see [`PlaybackCommand::validate`]).
+    pub fn validate(&self) -> Result<(), WireError> {
+        self.command.validate()
     }
 
     /// Reads the object or bare-string form, checking ranges (rate, positions).

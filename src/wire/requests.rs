@@ -89,6 +89,15 @@ impl SeekRequest {
             .write(buf)
     }
 
+    /// Checks a constructed request as decoding does (positions finite and >= 0).
+    pub fn validate(&self) -> Result<(), WireError> {
+        check_position(Self::KIND, "target_position", self.target_position)?;
+        match self.max_seek_time {
+            Some(t) => check_position(Self::KIND, "max_seek_time", t),
+            None => Ok(()),
+        }
+    }
+
     /// Reads the request, checking positions.
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let f = fields(Self::KIND, bytes, false)?;
@@ -145,6 +154,15 @@ impl RateChange {
             .put("audio_handling", self.audio_handling.name())
             .put_opt("transfer_id", self.transfer_id.map(|t| t.to_string()))
             .write(buf)
+    }
+
+    /// Checks a constructed request as decoding does (rate 0.25-4.0, finite).
+    pub fn validate(&self) -> Result<(), WireError> {
+        check_rate(Self::KIND, "new_rate", self.new_rate)?;
+        match self.transition_duration {
+            Some(t) => check_position(Self::KIND, "transition_duration", t),
+            None => Ok(()),
+        }
     }
 
     /// Reads the request, checking the rate range.
@@ -212,6 +230,14 @@ pub struct ResumeRequest {
 
 impl ResumeRequest {
     const KIND: &'static str = "ResumeRequest";
+
+    /// Checks a constructed request as decoding does (`from_position` finite, >= 0).
+    pub fn validate(&self) -> Result<(), WireError> {
+        match self.resume.from_position {
+            Some(p) => check_position(Self::KIND, "from_position", p),
+            None => Ok(()),
+        }
+    }
 
     /// Writes the object.
     pub fn encode(&self, buf: &mut impl BufMut) {

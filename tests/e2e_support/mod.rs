@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use vstream::catalog::Catalog;
 use vstream::client::{Client, ClientConfig};
 use vstream::media::SegmentMode;
@@ -13,7 +14,7 @@ use vstream::net::{
     client_config, client_crypto, client_endpoint, platform_endpoint, server_config, server_crypto,
     SelfSignedCert, ServerVerification, TransportSettings, ALPN,
 };
-use vstream::platform::{Platform, PlatformConfig, TransferResult};
+use vstream::platform::{Observation, Platform, PlatformConfig, TransferResult};
 use vstream::wire::{
     FileRequest, JsonEnvelope, Message, ProtocolVersion, SessionStart, StatusCode, Timestamp,
 };
@@ -34,6 +35,17 @@ pub struct Harness {
 }
 
 pub fn start_platform() -> Harness {
+    start_platform_with(|_| {})
+}
+
+/// A platform whose connections report every [`Observation`] on the returned channel.
+pub fn start_platform_observed() -> (Harness, mpsc::UnboundedReceiver<Observation>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    (start_platform_with(|c| c.observer = Some(tx)), rx)
+}
+
+/// A platform with its configuration adjusted by `adjust`.
+pub fn start_platform_with(adjust: impl FnOnce(&mut PlatformConfig)) -> Harness {
     let cert = SelfSignedCert::generate(&["localhost"]).unwrap();
     let crypto = server_crypto(vec![cert.cert.clone()], cert.key.clone_key().into()).unwrap();
     let config = server_config(crypto, &TransportSettings::default()).unwrap();
@@ -42,6 +54,7 @@ pub fn start_platform() -> Harness {
     let mut platform_config = PlatformConfig::new(out.path());
     platform_config.seed = Some(7);
     platform_config.request_timeout = Duration::from_secs(20);
+    adjust(&mut platform_config);
     let platform = Platform::start(endpoint, platform_config);
     let addr = platform.local_addr().unwrap();
     Harness {

@@ -1,8 +1,8 @@
 //! `vstream platform`: accept clients and receive what is pulled from them; with `--pull`,
 //! pull one file from the first client, verify it, print the report and exit.
 
+use super::pull::{check, print_result, pull_one, Pulled};
 use anyhow::{bail, Context, Result};
-use serde_json::json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,9 +11,8 @@ use vstream::net::{
     load_certs_pem, load_key_pem, platform_endpoint, server_config, server_crypto, SelfSignedCert,
     TransportSettings,
 };
-use vstream::platform::{Platform, PlatformConfig, TransferResult};
-use vstream::session::TransferOutcome;
-use vstream::wire::FileRequest;
+use vstream::platform::{Platform, PlatformConfig, PlaybackScript};
+use vstream::wire::Pacing;
 
 /// Arguments of `vstream platform`.
 #[derive(clap::Args, Debug)]
@@ -37,22 +36,50 @@ pub(crate) struct PlatformArgs {
     #[arg(long, default_values = ["localhost", "127.0.0.1", "::1"])]
     cert_name: Vec<String>,
     /// One-shot: wait for the first client, pull this file (a path under the client's
-    /// `--dir`), verify it, print the report and exit (0 only if it arrived whole and
-    /// verified; with `--seek`, if everything from the seek point arrived).
+    /// `--dir`), run `--script`, print the report and exit. Exit status 0 when every
+    /// scripted command was acknowledged (or skipped because the transfer had ended), the
+    /// transfer completed (or was stopped by the script's `stop`), and, when the segments
+    /// received cover the whole file, its SHA-256 matches the client's. After a seek
+    /// forward, a `--seek` start or a stop, what arrived is written in index order and the
+    /// report lists the segment and media ranges received.
     #[arg(long)]
-    pull: Option<String>,
+    pub(crate) pull: Option<String>,
     /// Segment mode of the pull: frame, gop, time, fixed or auto.
     #[arg(long, default_value = "auto", value_parser = parse_mode)]
-    mode: SegmentMode,
+    pub(crate) mode: SegmentMode,
     /// Start position of the pull, in seconds.
     #[arg(long)]
-    seek: Option<f64>,
-    /// With `--pull`: print one JSON object instead of the text report.
+    pub(crate) seek: Option<f64>,
+    /// Pacing of the pull: max_speed (as fast as the network allows) or realtime
+    /// (segments released at media time / rate).
+    #[arg(long, default_value = "max_speed", value_parser = parse_pacing)]
+    pub(crate) pacing: Pacing,
+    /// Playback rate of the pull, 0.25-4.0 (realtime pacing follows it).
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) rate: f64,
+    /// Playback commands at wall-clock seconds after the transfer was acknowledged:
+    /// `pause@1.0,resume@2.0,seek:30@2.5,rate:2@3.0,stop@9`; also `resume:POS@t`,
+    /// `quality:BITRATE@t` (bits/s, k/M suffix) and `buffer:SECONDS@t`. Times must not
+    /// decrease. Each acknowledgement (or refusal) is printed as it comes.
+    #[arg(long, value_parser = parse_script)]
+    pub(crate) script: Option<PlaybackScript>,
+    /// With `--pull`: print one JSON object instead of the text report (the script's
+    /// acknowledgements in its `playback` array, and on stderr as they come).
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
     /// With `--pull`: give up after this many seconds (waiting for a client included).
     #[arg(long)]
     timeout: Option<f64>,
+}
+
+fn parse_pacing(s: &str) -> Result<Pacing, String> {
+    Pacing::from_name(s)
+        .ok_or_else(|| format!("unknown pacing {s:?} (expected max_speed or realtime)"))
+}
+
+fn parse_script(s: &str) -> Result<PlaybackScript, String> {
+    s.parse()
+        .map_err(|e: vstream::platform::ScriptError| e.to_string())
 }
 
 fn parse_mode(s: &str) -> Result<SegmentMode, String> {
@@ -100,86 +127,13 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
         None => pull.await,
     };
     platform.shutdown().await;
-    let result = result?;
-    print_result(&result, args.json)?;
-    if result.outcome != TransferOutcome::Completed {
-        bail!(
-            "{} did not arrive completely ({:?})",
-            result.report.file_path,
-            result.outcome
-        );
-    }
-    // From a seek position on, the file is partial by request: its SHA-256 cannot match.
-    if !result.sha256_ok && args.seek.is_none() {
-        bail!(
-            "{} arrived but its SHA-256 does not match the client's checksum",
-            result.report.file_path
-        );
-    }
-    Ok(())
+    let pulled = result?;
+    print_result(&pulled, args.json)?;
+    check(&pulled)
 }
 
-fn bail_timeout(secs: f64) -> Result<TransferResult> {
+fn bail_timeout(secs: f64) -> Result<Pulled> {
     bail!("no complete transfer within {secs} s")
-}
-
-async fn pull_one(
-    platform: &Platform,
-    args: &PlatformArgs,
-    path: String,
-) -> Result<TransferResult> {
-    tracing::info!("waiting for a client to pull {path}");
-    let session = platform.wait_for_session().await;
-    let mut request = FileRequest::new(path.clone());
-    request.segment_mode = args.mode;
-    request.seek_position = args.seek;
-    let handle = platform
-        .request_file(session.session_id, request)
-        .await
-        .with_context(|| format!("requesting {path}"))?;
-    let result = handle
-        .finished()
-        .await
-        .with_context(|| format!("receiving {path}"))?;
-    Ok(result)
-}
-
-fn print_result(result: &TransferResult, as_json: bool) -> Result<()> {
-    let r = &result.report;
-    if as_json {
-        let f = &r.figures;
-        let value = json!({
-            "file_path": r.file_path,
-            "session_id": r.session_id,
-            "transfer_id": r.transfer_id,
-            "outcome": r.outcome,
-            "bytes": result.file.size,
-            "received_bytes": f.bytes,
-            "segments": f.total_segments,
-            "video_segments": f.video_segments,
-            "audio_segments": f.audio_segments,
-            "frames": r.frames,
-            "keyframes": r.keyframes,
-            "sha256_ok": result.sha256_ok,
-            "expected_checksum": r.expected_checksum,
-            "actual_checksum": r.actual_checksum,
-            "output": r.output,
-            "debug_file": r.debug_file,
-            "report_file": r.report_file,
-            "total_secs": f.total_secs,
-            "reception_secs": f.reception_secs,
-            "overall_mbps": f.overall_mbps,
-            "peak_mbps": f.peak_mbps,
-            "avg_segment_ms": f.avg_segment_ms,
-            "avg_segment_kb": f.avg_segment_kb,
-            "efficiency_pct": f.efficiency_pct,
-            "media_ranges": r.media_ranges,
-        });
-        println!("{}", serde_json::to_string(&value)?);
-    } else {
-        print!("{}", r.render());
-    }
-    Ok(())
 }
 
 /// Writes `bytes` to `path` through a temporary file renamed into place, creating the

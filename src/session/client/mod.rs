@@ -8,6 +8,7 @@
 //! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
+mod pacing;
 mod playback;
 mod transfer;
 
@@ -435,9 +436,11 @@ impl ClientSession {
         if self.phase != Phase::Established {
             return None;
         }
+        let limit = self.config.max_in_flight_segments;
         self.transfers
             .iter()
-            .filter_map(|t| t.next_release(self.config.max_in_flight_segments))
+            .flat_map(|t| [t.next_release(limit), t.ack_deadline()])
+            .flatten()
             .min()
     }
 
@@ -451,8 +454,9 @@ impl ClientSession {
         self.events.pop_front()
     }
 
-    /// Produces every segment job allowed now, transfers of higher FileRequest priority
-    /// first (ties: the older transfer first).
+    /// Sends the playback acknowledgements whose wait is over, then produces every segment
+    /// job allowed now, transfers of higher FileRequest priority first (ties: the older
+    /// transfer first). An acknowledgement thus always precedes the segments it allows.
     fn pump(&mut self, now: Instant) {
         if self.phase != Phase::Established {
             return;
@@ -461,6 +465,13 @@ impl ClientSession {
         order.sort_by_key(|&i| std::cmp::Reverse(self.transfers[i].request.priority));
         let limit = self.config.max_in_flight_segments.max(1);
         for i in order {
+            let acks = match self.transfers.get_mut(i) {
+                Some(t) => t.release_acks(now),
+                None => continue,
+            };
+            for ack in acks {
+                self.send_status(now, ack.to_status_response());
+            }
             let Some(t) = self.transfers.get_mut(i) else {
                 continue;
             };

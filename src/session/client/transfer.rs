@@ -1,16 +1,29 @@
-//! One transfer as the client sends it: which segment goes next, what is in flight, pacing.
+//! One transfer as the client sends it: which segment goes next, what is in flight, pacing,
+//! and the playback acknowledgements that wait for the segments in flight (D40).
 
 use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+use super::pacing::PaceClock;
 use crate::media::plan::PlannedSegment;
 use crate::session::{ClientEvent, PreparedTransfer, SegmentJob, SendSummary, TransferOutcome};
 use crate::wire::{
-    FileRequest, Pacing, PlaybackState, SegmentFlags, SegmentHeader, SegmentId, StatusCode,
-    TransferId, VideoHeader,
+    FileRequest, Pacing, PlaybackAck, PlaybackState, SegmentFlags, SegmentHeader, SegmentId,
+    StatusCode, TransferId, VideoHeader,
 };
+
+/// A playback acknowledgement not sent yet.
+#[derive(Debug)]
+struct HeldAck {
+    ack: PlaybackAck,
+    /// Sent only once no segment is in flight (seek, resume-from, stop), or at `deadline`.
+    drain: bool,
+    deadline: Option<Instant>,
+    /// Fill in the transfer's statistics when it is sent (Stop with `send_statistics`).
+    with_statistics: bool,
+}
 
 /// quinn priority of a video segment stream: `128 * 256 + FileRequest priority`, so every
 /// video stream ranks below audio (`255 * 256 + ...`) and requests of higher priority first.
@@ -42,13 +55,20 @@ pub(crate) struct Transfer {
     first_open: Option<Instant>,
     last_done: Option<Instant>,
     peak_mbps: f64,
-    /// Realtime pacing origin: (instant, media time) of the segment released first since
-    /// the last start, seek or rate change.
-    pace_origin: Option<(Instant, f64)>,
+    /// Realtime pacing clock, started by the first segment released after the start or
+    /// a seek.
+    pace: Option<PaceClock>,
     /// Bandwidth cap: earliest instant the next segment may open.
     bw_next: Option<Instant>,
-    pub(crate) quality: Value,
-    pub(crate) buffer: Value,
+    /// AdjustQuality's `target_bitrate`: a send-rate cap beside `max_bandwidth`.
+    pub(crate) quality_cap: Option<u64>,
+    /// BufferControl: seconds of media realtime sending may run ahead of the clock.
+    pub(crate) run_ahead: f64,
+    /// Acknowledgements waiting, in command order.
+    held: VecDeque<HeldAck>,
+    /// Segments in flight when the last seek or stop was applied: a failure of one of
+    /// them is not requeued (it belongs before the seek).
+    superseded: BTreeSet<u32>,
 }
 
 impl Transfer {
@@ -78,10 +98,12 @@ impl Transfer {
             first_open: None,
             last_done: None,
             peak_mbps: 0.0,
-            pace_origin: None,
+            pace: None,
             bw_next: None,
-            quality: Value::Null,
-            buffer: Value::Null,
+            quality_cap: None,
+            run_ahead: 0.0,
+            held: VecDeque::new(),
+            superseded: BTreeSet::new(),
         }
     }
 
@@ -107,17 +129,100 @@ impl Transfer {
         }
     }
 
-    /// Drops segments not yet sent and restarts at `index`.
+    /// Drops segments not yet sent and restarts at `index` (the pacing clock restarts
+    /// with the first segment sent).
     pub(crate) fn restart_at(&mut self, index: u32) {
         self.retransmit.clear();
+        self.superseded.extend(self.in_flight.iter().copied());
         self.next = index;
         self.finished = false;
-        self.pace_origin = None;
+        self.pace = None;
     }
 
-    /// Restarts the realtime pacing clock (after a rate change or a resume).
-    pub(crate) fn reset_pacing(&mut self) {
-        self.pace_origin = None;
+    /// A new rate, applied to the pacing clock from `now` on.
+    pub(crate) fn set_rate(&mut self, now: Instant, rate: f64) {
+        self.rate = rate;
+        if let Some(c) = &mut self.pace {
+            c.set_rate(now, rate);
+        }
+    }
+
+    /// Paused: the pacing clock freezes.
+    pub(crate) fn pause(&mut self, now: Instant) {
+        if self.state == PlaybackState::Streaming {
+            self.state = PlaybackState::Paused;
+            if let Some(c) = &mut self.pace {
+                c.pause(now);
+            }
+        }
+    }
+
+    /// Streaming again: the pacing clock runs on from where it froze.
+    pub(crate) fn resume(&mut self, now: Instant) {
+        if self.state == PlaybackState::Paused {
+            self.state = PlaybackState::Streaming;
+        }
+        if let Some(c) = &mut self.pace {
+            c.resume(now);
+        }
+    }
+
+    /// The send-rate cap in force: the lower of `max_bandwidth` and AdjustQuality's.
+    pub(crate) fn bandwidth_cap(&self) -> Option<u64> {
+        match (self.request.max_bandwidth, self.quality_cap) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// True when an acknowledgement waits: later ones queue behind it.
+    pub(crate) fn has_held_acks(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Queues `ack`; `drain`: it waits until no segment is in flight, or `deadline`.
+    pub(crate) fn hold_ack(
+        &mut self,
+        ack: PlaybackAck,
+        drain: bool,
+        deadline: Option<Instant>,
+        with_statistics: bool,
+    ) {
+        self.held.push_back(HeldAck {
+            ack,
+            drain,
+            deadline,
+            with_statistics,
+        });
+    }
+
+    /// The acknowledgements that may go now, in order.
+    pub(crate) fn release_acks(&mut self, now: Instant) -> Vec<PlaybackAck> {
+        let mut out = Vec::new();
+        while let Some(h) = self.held.front() {
+            let drained = self.in_flight.is_empty();
+            let expired = h.deadline.is_some_and(|d| d <= now);
+            if h.drain && !drained && !expired {
+                break;
+            }
+            let Some(h) = self.held.pop_front() else {
+                break;
+            };
+            let mut ack = h.ack;
+            if h.drain && !drained {
+                ack.late_segments = u32::try_from(self.in_flight.len()).ok();
+            }
+            if h.with_statistics {
+                ack.statistics = Some(self.stats());
+            }
+            out.push(ack);
+        }
+        out
+    }
+
+    /// When a waiting acknowledgement must go even though segments are in flight.
+    pub(crate) fn ack_deadline(&self) -> Option<Instant> {
+        self.held.front().and_then(|h| h.deadline)
     }
 
     /// Streaming, or completed (a completed transfer still answers retransmission
@@ -132,7 +237,7 @@ impl Transfer {
     /// When the next segment may be released, if pacing (not the in-flight limit or the
     /// state) is what holds it back.
     pub(crate) fn next_release(&self, limit: usize) -> Option<Instant> {
-        if !self.sending() || self.in_flight.len() >= limit.max(1) {
+        if !self.sending() || self.has_held_acks() || self.in_flight.len() >= limit.max(1) {
             return None;
         }
         if self.retransmit.is_empty() && self.next >= self.total() {
@@ -153,17 +258,13 @@ impl Transfer {
         if self.request.pacing != Pacing::Realtime {
             return None;
         }
-        let (t0, m0) = self.pace_origin?;
         let ts = self.segment(index)?.timestamp;
-        let secs = ((ts - m0) / self.rate).max(0.0);
-        Duration::try_from_secs_f64(secs)
-            .ok()
-            .and_then(|d| t0.checked_add(d))
+        self.pace?.due(ts, self.run_ahead)
     }
 
     /// The next job allowed at `now`, if any.
     pub(crate) fn next_job(&mut self, now: Instant, limit: usize) -> Option<SegmentJob> {
-        if !self.sending() || self.in_flight.len() >= limit {
+        if !self.sending() || self.has_held_acks() || self.in_flight.len() >= limit {
             return None;
         }
         if self.bw_next.is_some_and(|t| t > now) {
@@ -174,9 +275,9 @@ impl Transfer {
             Some(_) => return None,
             None if self.next < self.total() => {
                 if self.request.pacing == Pacing::Realtime {
-                    if self.pace_origin.is_none() {
+                    if self.pace.is_none() {
                         let m0 = self.segment(self.next).map_or(0.0, |s| s.timestamp);
-                        self.pace_origin = Some((now, m0));
+                        self.pace = Some(PaceClock::start(now, m0, self.rate));
                     }
                     if self.realtime_release(self.next).is_some_and(|t| t > now) {
                         return None;
@@ -212,7 +313,7 @@ impl Transfer {
             data_length: u32::try_from(seg.len).unwrap_or(u32::MAX),
             metadata: None,
         });
-        if let Some(bw) = self.request.max_bandwidth {
+        if let Some(bw) = self.bandwidth_cap() {
             let secs = seg.len as f64 * 8.0 / bw as f64;
             let base = self.bw_next.map_or(now, |t| t.max(now));
             self.bw_next = Duration::try_from_secs_f64(secs)
@@ -241,6 +342,7 @@ impl Transfer {
         if !self.in_flight.remove(&index) {
             return None;
         }
+        self.superseded.remove(&index);
         let seg = self.segment(index)?;
         self.sent += 1;
         self.frames += u64::from(seg.frame_count);
@@ -266,7 +368,12 @@ impl Transfer {
         }
         self.failed += 1;
         let final_code = code == Some(StatusCode::StreamTooLong);
-        if !final_code && self.retried.insert(index) && self.state != PlaybackState::Stopped {
+        let before_seek = self.superseded.remove(&index);
+        if !final_code
+            && !before_seek
+            && self.retried.insert(index)
+            && self.state != PlaybackState::Stopped
+        {
             self.queue_retransmission(index);
         }
     }
@@ -274,6 +381,7 @@ impl Transfer {
     /// `TransferFinished{Completed}` once every segment of the range was sent.
     pub(crate) fn check_completed(&mut self, now: Instant) -> Option<ClientEvent> {
         if self.finished
+            || self.has_held_acks()
             || self.state != PlaybackState::Streaming
             || self.next < self.total()
             || !self.retransmit.is_empty()
@@ -294,6 +402,7 @@ impl Transfer {
     pub(crate) fn stop(&mut self) -> bool {
         self.state = PlaybackState::Stopped;
         self.retransmit.clear();
+        self.superseded.extend(self.in_flight.iter().copied());
         self.next = self.total();
         !std::mem::replace(&mut self.finished, true)
     }
@@ -326,6 +435,8 @@ impl Transfer {
             "state": state_name(self.state),
             "position": self.position(),
             "rate": self.rate,
+            "bandwidth_cap": self.bandwidth_cap(),
+            "run_ahead": self.run_ahead,
         })
     }
 }

@@ -65,8 +65,13 @@ struct Incoming {
     frames: u64,
     keyframes: u64,
     media: Vec<(f64, f64)>,
-    /// A Stop was acknowledged for it.
+    /// A Stop was acknowledged for it: it finishes once the segments being written are.
     stopped: bool,
+    /// A seek moved the range to start here; `RestartOutput` waits until no segment below
+    /// it is still being written.
+    pending_restart: Option<u32>,
+    /// The client's statistics from a Stop acknowledgement (`send_statistics`).
+    statistics: Option<serde_json::Value>,
     /// Next index given to a foreign (non-v8) segment id.
     next_foreign: u32,
 }
@@ -331,22 +336,22 @@ impl PlatformSession {
                         if a.state == crate::wire::PlaybackState::Stopped {
                             t.stopped = true;
                         }
-                        if let (true, Some(k)) = (seek, a.start_segment) {
+                        if a.statistics.is_some() {
+                            t.statistics = a.statistics.clone();
+                        }
+                        if let (true, Some(k), false) = (seek, a.start_segment, t.stopped) {
                             // After a seek the expected range runs from the restart
-                            // segment to the last (profile section 7).
+                            // segment to the last (profile section 7), and the output
+                            // goes on there (D43).
                             t.expected_start = k;
+                            t.pending_restart = Some(k);
                         }
                     }
-                    let stop = a.state == crate::wire::PlaybackState::Stopped;
                     let id = a.transfer_id;
                     self.events
                         .push_back(PlatformEvent::PlaybackAcknowledged(a));
                     if let Some(id) = id {
-                        if stop {
-                            self.finish(id, TransferOutcome::Stopped);
-                        } else {
-                            self.check_complete(id);
-                        }
+                        self.settle(id);
                     }
                 }
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
@@ -392,6 +397,8 @@ impl PlatformSession {
                 keyframes: 0,
                 media: Vec::new(),
                 stopped: false,
+                pending_restart: None,
+                statistics: None,
                 next_foreign: 0,
             },
         );
@@ -467,6 +474,7 @@ impl PlatformSession {
         now: Instant,
         control: PlaybackControl,
     ) -> Result<u64, SessionError> {
+        control.validate()?;
         let seek = matches!(
             control.command,
             PlaybackCommand::Seek(_)
@@ -506,6 +514,12 @@ impl PlatformSession {
                 }))
             }
         };
+        match &message {
+            Message::SeekRequest(r) => r.validate()?,
+            Message::RateChange(r) => r.validate()?,
+            Message::ResumeRequest(r) => r.validate()?,
+            _ => {}
+        }
         let named = match &message {
             Message::SeekRequest(r) => r.transfer_id,
             Message::ResumeRequest(r) => r.transfer_id,
@@ -609,6 +623,7 @@ impl PlatformSession {
                 keyframes: t.keyframes,
                 index_ranges: t.received.runs(),
                 media_ranges: t.media.clone(),
+                client_statistics: t.statistics.clone(),
             })
             .collect()
     }

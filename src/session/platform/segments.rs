@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::{Incoming, PlatformSession};
 use crate::session::util::merge_range;
-use crate::session::{SegmentVerdict, TransferOutcome, TransferState};
+use crate::session::{PlatformAction, SegmentVerdict, TransferOutcome, TransferState};
 use crate::wire::{
     ErrorReport, SegmentFlags, SegmentHeader, SegmentId, StatusCode, TransferId, WireError,
 };
@@ -21,7 +21,8 @@ impl PlatformSession {
     /// - transfer not acknowledged → `NotYetKnown` until `unknown_transfer_grace` after
     ///   its first such segment, then `Refuse(400)`;
     /// - index not below `total_segments` → `Refuse(400)`;
-    /// - already received, being written, or the transfer is no longer receiving →
+    /// - already received, being written, below the expected start (before a seek's
+    ///   restart point), or the transfer is no longer receiving or was stopped →
     ///   `Duplicate`;
     /// - else `Write`.
     pub fn handle_segment_header(
@@ -70,6 +71,8 @@ impl PlatformSession {
             return SegmentVerdict::Refuse(StatusCode::BadRequest);
         }
         if t.state != TransferState::Receiving
+            || t.stopped
+            || index < t.expected_start
             || t.received.contains(index)
             || t.writing.contains(&index)
         {
@@ -123,6 +126,7 @@ impl PlatformSession {
         };
         t.writing.remove(&index);
         if index >= t.ack.total_segments || !t.received.insert(index) {
+            self.settle(transfer);
             return;
         }
         t.bytes += u64::from(header.data_length());
@@ -134,6 +138,37 @@ impl PlatformSession {
         }
         let ts = header.timestamp();
         merge_range(&mut t.media, ts, ts + header.duration().max(0.0));
+        self.settle(transfer);
+    }
+
+    /// After a segment was written or failed, or a playback acknowledgement: requests the
+    /// output restart of a seek once no segment below its restart index is still being
+    /// written (D43); finishes a stopped transfer once nothing is being written (D44);
+    /// else finishes it as Completed if every expected index has arrived.
+    pub(super) fn settle(&mut self, transfer: TransferId) {
+        let Some(t) = self.transfers.get_mut(&transfer) else {
+            return;
+        };
+        if t.state != TransferState::Receiving {
+            return;
+        }
+        if let Some(k) = t.pending_restart {
+            if t.writing.range(..k).next().is_some() {
+                return;
+            }
+            t.pending_restart = None;
+            self.actions
+                .push_back(PlatformAction::RestartOutput { transfer, index: k });
+        }
+        let Some(t) = self.transfers.get_mut(&transfer) else {
+            return;
+        };
+        if t.stopped {
+            if t.writing.is_empty() {
+                self.finish(transfer, TransferOutcome::Stopped);
+            }
+            return;
+        }
         self.check_complete(transfer);
     }
 
@@ -164,12 +199,16 @@ impl PlatformSession {
         };
         let id = h.id();
         let mut known = false;
+        let mut settle = None;
         if let Some((transfer, index)) = self.resolve(id) {
             if let Some(t) = self.transfers.get_mut(&transfer) {
                 t.writing.remove(&index);
                 known = t.state == TransferState::Receiving
+                    && !t.stopped
+                    && index >= t.expected_start
                     && index < t.ack.total_segments
                     && !t.received.contains(index);
+                settle = Some(transfer);
             }
         }
         if known && code != StatusCode::StreamTooLong {
@@ -179,6 +218,9 @@ impl PlatformSession {
             let report =
                 ErrorReport::new(code, error.to_string()).with_detail("segment_id", id.to_string());
             self.send_error(now, report);
+        }
+        if let Some(transfer) = settle {
+            self.settle(transfer);
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Two-party tests of the session machines, in virtual time (see [`pair::Pair`]).
 
 mod handshake;
+mod pacing;
 mod pair;
 mod playback;
 mod props;
+mod seek;
 mod transfer;
 
 use crate::wire::{ErrorReport, JsonEnvelope, Message, StatusResponse};

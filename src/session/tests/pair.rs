@@ -45,6 +45,8 @@ pub(crate) struct Output {
     pub(crate) segments: BTreeMap<u32, Vec<u8>>,
     pub(crate) finished: Vec<TransferOutcome>,
     pub(crate) writes: u64,
+    /// `RestartOutput` indices, in order.
+    pub(crate) restarts: Vec<u32>,
 }
 
 pub(crate) struct Pair {
@@ -73,6 +75,8 @@ pub(crate) struct Pair {
     pub(crate) to_platform: Vec<JsonEnvelope>,
     pub(crate) to_client: Vec<JsonEnvelope>,
     pub(crate) jobs: Vec<SegmentJob>,
+    /// When each job of `jobs` was issued.
+    pub(crate) job_times: Vec<Instant>,
     pub(crate) client_closed: Option<StatusCode>,
     pub(crate) platform_closed: Option<StatusCode>,
     pub(crate) outputs: HashMap<TransferId, Output>,
@@ -109,6 +113,7 @@ impl Pair {
             to_platform: Vec::new(),
             to_client: Vec::new(),
             jobs: Vec::new(),
+            job_times: Vec::new(),
             client_closed: None,
             platform_closed: None,
             outputs: HashMap::new(),
@@ -251,6 +256,7 @@ impl Pair {
                 *n += 1;
                 self.max_outstanding = self.max_outstanding.max(*n);
                 self.jobs.push(job.clone());
+                self.job_times.push(self.now);
                 if self.hold_segments {
                     self.held.push(job);
                 } else {
@@ -276,6 +282,13 @@ impl Pair {
                 self.local_paths
                     .insert(ack.transfer_id, videos().join(&ack.file_path));
                 self.outputs.entry(ack.transfer_id).or_default();
+            }
+            PlatformAction::RestartOutput { transfer, index } => {
+                self.outputs
+                    .entry(transfer)
+                    .or_default()
+                    .restarts
+                    .push(index);
             }
             PlatformAction::FinishOutput { transfer, outcome } => {
                 let out = self.outputs.entry(transfer).or_default();
@@ -405,10 +418,8 @@ impl Pair {
     /// False when nothing is left to do.
     pub(crate) fn step(&mut self) -> bool {
         self.drain();
-        let next_packet = self.packets.iter().map(|(t, _)| *t).min();
         let timers = [self.client.poll_timeout(), self.platform.poll_timeout()];
-        let next_timer = timers.into_iter().flatten().min();
-        let Some(at) = [next_packet, next_timer].into_iter().flatten().min() else {
+        let Some(at) = self.next_event() else {
             return false;
         };
         self.now = self.now.max(at);
@@ -432,6 +443,28 @@ impl Pair {
         }
         self.drain();
         true
+    }
+
+    /// When the next packet arrives or timer fires.
+    fn next_event(&self) -> Option<Instant> {
+        let next_packet = self.packets.iter().map(|(t, _)| *t).min();
+        let timers = [self.client.poll_timeout(), self.platform.poll_timeout()];
+        let next_timer = timers.into_iter().flatten().min();
+        [next_packet, next_timer].into_iter().flatten().min()
+    }
+
+    /// Steps through every event up to `at`, then sets the clock to `at`.
+    pub(crate) fn run_until(&mut self, at: Instant) {
+        loop {
+            self.drain();
+            match self.next_event() {
+                Some(t) if t <= at => {
+                    self.step();
+                }
+                _ => break,
+            }
+        }
+        self.now = self.now.max(at);
     }
 
     /// Steps until idle (bounded).
