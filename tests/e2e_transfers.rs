@@ -156,3 +156,31 @@ async fn a_large_file_arrives_identical() {
     assert!(result.report.figures.total_segments > 10);
     client.close().await.unwrap();
 }
+
+/// At full speed, with 64 segments in flight, segment streams still open, travel and are
+/// judged in index order (D34: opened and first written one at a time, no fairness among
+/// equal priorities).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_arrive_in_index_order_at_full_speed() {
+    use vstream::platform::Observed;
+    use vstream::session::SegmentVerdict;
+
+    let (h, mut observed) = start_platform_observed();
+    let (_endpoint, client) = connect_client(&h).await;
+    let session = h.platform.wait_for_session().await.session_id;
+    let video = "test_videos/main_bframes.h264";
+    let result = pull(&h, session, video, SegmentMode::Frame).await;
+    assert_identical(&result, &repo().join(video));
+    let mut order = Vec::new();
+    while let Ok(o) = observed.try_recv() {
+        if let Observed::SegmentArrived {
+            verdict: SegmentVerdict::Write { index, .. },
+            ..
+        } = o.event
+        {
+            order.push(index);
+        }
+    }
+    assert_eq!(order, (0..300).collect::<Vec<_>>(), "{order:?}");
+    client.close().await.unwrap();
+}

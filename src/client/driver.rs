@@ -1,6 +1,6 @@
 //! The task that owns one [`ClientSession`]: quinn input in, actions out, events logged.
 
-use super::sender::send_segment;
+use super::sender::{open_in_order, Outgoing};
 use super::streams::{prepare, read_binary, read_control};
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
 use crate::bridge::{wall_clock, InOrder};
@@ -68,6 +68,8 @@ struct Driver {
     /// Transfers sent as fixed-size chunks (their log lines say `chunk`).
     chunked: HashMap<TransferId, bool>,
     control_sends: JoinSet<()>,
+    /// Segments to open, in the machine's order ([`open_in_order`]).
+    segments: mpsc::UnboundedSender<Outgoing>,
     /// Control streams are delivered in the order the platform opened them.
     in_order: InOrder<Result<JsonEnvelope, WireError>>,
     progress: ClientProgress,
@@ -88,6 +90,8 @@ pub(super) async fn drive(
     session_config.epoch = wall_clock();
     let mut session = ClientSession::new(session_config, now(), config.resume_session);
     let (tx, mut rx) = mpsc::unbounded_channel();
+    let (segments, outgoing) = mpsc::unbounded_channel();
+    tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
     let mut driver = Driver {
         conn: conn.clone(),
         catalog,
@@ -97,6 +101,7 @@ pub(super) async fn drive(
         files: HashMap::new(),
         chunked: HashMap::new(),
         control_sends: JoinSet::new(),
+        segments,
         in_order: InOrder::default(),
         progress: ClientProgress::default(),
         progress_tx,
@@ -287,22 +292,10 @@ impl Driver {
                     });
                     return;
                 };
-                let conn = self.conn.clone();
-                let chunk = self.config.read_chunk;
-                tokio::spawn(async move {
-                    let input = match send_segment(conn, job, file, chunk).await {
-                        Ok(elapsed) => Input::SegmentSent {
-                            transfer,
-                            index,
-                            elapsed,
-                        },
-                        Err(code) => Input::SegmentFailed {
-                            transfer,
-                            index,
-                            code,
-                        },
-                    };
-                    let _ = tx.send(input);
+                let _ = self.segments.send(Outgoing {
+                    job,
+                    file,
+                    chunk: self.config.read_chunk,
                 });
             }
             ClientAction::Close { code, reason } => self.close(code, &reason).await,

@@ -1,8 +1,17 @@
-//! Sending one segment: a unidirectional stream with the job's priority, its header, then
-//! the file range it names, read in bounded chunks with positioned reads, then finish.
+//! Sending segments: each on a unidirectional stream of its own, with the job's priority,
+//! its header, then the file range it names, read in bounded chunks with positioned reads,
+//! then finish.
+//!
+//! Streams are opened, and their headers written, one at a time in the order the machine
+//! issued the jobs ([`open_in_order`]); only then does each segment's data go on in a task
+//! of its own. quinn sends equal-priority streams in the order they were first written to
+//! (D34), so segments leave in index order; opened from their own tasks they could swap
+//! places (seen on loopback: 56 before 55), and a post-seek IDR could follow a later
+//! segment.
 //!
 //! The whole file is never in memory: at most one chunk per segment in flight.
 
+use super::driver::Input;
 use crate::session::SegmentJob;
 use crate::wire::StatusCode;
 use bytes::Bytes;
@@ -10,26 +19,90 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-/// Sends `job`'s header and data over a new stream of `conn`.
-///
-/// # Returns
-/// The time from opening the stream to finishing it once the platform acknowledged every
-/// byte; or the status code the platform stopped the stream with (`Some`), or `None` when
-/// the stream or connection failed without one.
-pub(super) async fn send_segment(
+/// A segment the machine issued, waiting for its stream.
+pub(super) struct Outgoing {
+    /// What to send.
+    pub job: SegmentJob,
+    /// The transfer's source file.
+    pub file: Arc<File>,
+    /// Bytes per positioned read.
+    pub chunk: usize,
+}
+
+/// Opens a stream for each job of `jobs` in turn and writes its header, then hands the
+/// stream to a task that sends the data and reports [`Input::SegmentSent`] or
+/// [`Input::SegmentFailed`] on `tx`. Waiting for stream credit (the platform's stream
+/// limit) or send window happens here, in order, never in the driver's loop. Ends when
+/// `jobs` closes.
+pub(super) async fn open_in_order(
     conn: quinn::Connection,
-    job: SegmentJob,
-    file: Arc<File>,
-    chunk: usize,
-) -> Result<Duration, Option<StatusCode>> {
-    let started = Instant::now();
+    mut jobs: mpsc::UnboundedReceiver<Outgoing>,
+    tx: mpsc::UnboundedSender<Input>,
+) {
+    while let Some(Outgoing { job, file, chunk }) = jobs.recv().await {
+        let (transfer, index) = (job.transfer, job.index);
+        let started = Instant::now();
+        match open_segment(&conn, &job).await {
+            Ok(send) => {
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    let input = match send_data(send, job, file, chunk, started).await {
+                        Ok(elapsed) => Input::SegmentSent {
+                            transfer,
+                            index,
+                            elapsed,
+                        },
+                        Err(code) => Input::SegmentFailed {
+                            transfer,
+                            index,
+                            code,
+                        },
+                    };
+                    let _ = tx.send(input);
+                });
+            }
+            Err(code) => {
+                let _ = tx.send(Input::SegmentFailed {
+                    transfer,
+                    index,
+                    code,
+                });
+            }
+        }
+    }
+}
+
+/// A new stream for `job`, with its priority set and its header written.
+async fn open_segment(
+    conn: &quinn::Connection,
+    job: &SegmentJob,
+) -> Result<quinn::SendStream, Option<StatusCode>> {
     let mut send = conn.open_uni().await.map_err(|_| None)?;
     let _ = send.set_priority(job.priority);
     let mut header = Vec::with_capacity(job.header.encoded_len());
     job.header.encode(&mut header);
-    send.write_all(&header).await.map_err(stopped_code)?;
+    send.write_chunk(Bytes::from(header))
+        .await
+        .map_err(stopped_code)?;
+    Ok(send)
+}
+
+/// Sends `job`'s data on `send` (its header already written) and finishes the stream.
+///
+/// # Returns
+/// The time from `started` (the stream's opening) to the platform's acknowledgement of
+/// every byte; or the status code the platform stopped the stream with (`Some`), or
+/// `None` when the stream or connection failed without one.
+async fn send_data(
+    mut send: quinn::SendStream,
+    job: SegmentJob,
+    file: Arc<File>,
+    chunk: usize,
+    started: Instant,
+) -> Result<Duration, Option<StatusCode>> {
     let chunk = chunk.max(1) as u64;
     let end = job.offset.saturating_add(job.len);
     let mut pos = job.offset;
