@@ -58,17 +58,14 @@ pub(super) async fn send_segment(
     }
 }
 
-/// `n` bytes of `file` at `offset`, read on a blocking thread.
+/// `n` bytes of `file` at `offset`, read on a blocking thread (inline in simulation).
 async fn read_range(file: Arc<File>, offset: u64, n: usize) -> std::io::Result<Vec<u8>> {
-    let read = tokio::task::spawn_blocking(move || {
+    let read = crate::net::run_blocking(move || {
         let mut buf = vec![0; n];
         file.read_exact_at(&mut buf, offset).map(|()| buf)
     })
     .await;
-    match read {
-        Ok(result) => result,
-        Err(e) => Err(std::io::Error::other(e.to_string())),
-    }
+    read.unwrap_or_else(|| Err(std::io::Error::other("the read task panicked")))
 }
 
 fn stopped_code(e: quinn::WriteError) -> Option<StatusCode> {

@@ -13,7 +13,8 @@ use crate::session::{
 };
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
-use std::collections::HashMap;
+// Ordered maps: what is drained at the end is answered in the same order every run.
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -41,13 +42,13 @@ struct Connection {
     conn: quinn::Connection,
     session_id: Uuid,
     /// API requests waiting for the client's answer, by request sequence number.
-    pending: HashMap<u64, (ReplySender, Instant)>,
+    pending: BTreeMap<u64, (ReplySender, Instant)>,
     /// When each request was sent (the report's "requested at").
     requested_at: HashMap<u64, (Instant, SystemTime)>,
     /// Transfers being written.
     outputs: HashMap<TransferId, TransferOutput>,
     /// Waiters for each transfer's end.
-    done: HashMap<TransferId, DoneSender>,
+    done: BTreeMap<TransferId, DoneSender>,
     /// Segment streams whose transfer the machine does not know yet.
     parked: Vec<(SegmentHeader, oneshot::Sender<Verdict>)>,
     /// Where the answer to a binary-enveloped request goes.
@@ -77,6 +78,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             remote: conn.remote_address(),
             ready: false,
             ended: false,
+            ended_with: None,
             previous_session: None,
         },
         commands_tx,
@@ -92,10 +94,10 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         platform,
         conn: conn.clone(),
         session_id,
-        pending: HashMap::new(),
+        pending: BTreeMap::new(),
         requested_at: HashMap::new(),
         outputs: HashMap::new(),
-        done: HashMap::new(),
+        done: BTreeMap::new(),
         parked: Vec::new(),
         binary_reply: None,
         control_sends: JoinSet::new(),
@@ -119,7 +121,10 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
                 tokio::time::sleep(PARK_RETRY).await
             }
         };
+        // Branches in a fixed order: tokio's default random order would make a simulated
+        // run depend on an unseeded generator.
         tokio::select! {
+            biased;
             stream = conn.accept_uni() => match stream {
                 Ok(recv) => {
                     let order = accepted_streams;
@@ -141,13 +146,16 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     tracing::info!("session {} ended: {lost}", c.session_id);
     session.handle_connection_lost(now());
     c.drain(&mut session).await;
-    for (_, (reply, _)) in c.pending.drain() {
+    for (_, (reply, _)) in std::mem::take(&mut c.pending) {
         let _ = reply.send(Err(PlatformError::ConnectionLost));
     }
-    for (_, done) in c.done.drain() {
+    for (_, done) in std::mem::take(&mut c.done) {
         let _ = done.send(Err(PlatformError::ConnectionLost));
     }
-    c.platform.update(c.session_id, |info| info.ended = true);
+    c.platform.update(c.session_id, |info| {
+        info.ended = true;
+        info.ended_with = Some(lost);
+    });
 }
 
 impl Connection {
@@ -222,7 +230,10 @@ impl Connection {
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
                 match recorded {
-                    Ok(()) => session.handle_segment_written(at, &header, receive_time),
+                    Ok(()) => {
+                        self.report_arrival(&header, transfer, index, len, at);
+                        session.handle_segment_written(at, &header, receive_time);
+                    }
                     Err(e) => {
                         tracing::error!("cannot record segment {index} of {transfer}: {e}");
                         let error = crate::wire::WireError::CorruptedSegment {
@@ -245,7 +256,10 @@ impl Connection {
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
                 match written {
-                    Ok(()) => session.handle_segment_written(at, &header, receive_time),
+                    Ok(()) => {
+                        self.report_arrival(&header, transfer, index, data.len() as u64, at);
+                        session.handle_segment_written(at, &header, receive_time);
+                    }
                     Err(e) => {
                         tracing::error!("cannot write segment {index} of {transfer}: {e}");
                         let error = crate::wire::WireError::CorruptedSegment {
@@ -279,6 +293,28 @@ impl Connection {
         tracing::info!("re-attaching session {previous} (was {})", self.session_id);
         *session = PlatformSession::new(self.config.clone(), now(), previous);
         self.session_id = previous;
+    }
+
+    /// Tells the configured listener, if any, that a segment was stored.
+    fn report_arrival(
+        &self,
+        header: &SegmentHeader,
+        transfer: TransferId,
+        index: u32,
+        bytes: u64,
+        at: Instant,
+    ) {
+        if let Some(tap) = &self.platform.config().segment_arrivals {
+            let _ = tap.send(super::SegmentArrival {
+                session_id: self.session_id,
+                transfer,
+                index,
+                timestamp: header.timestamp(),
+                flags: header.flags(),
+                bytes,
+                at,
+            });
+        }
     }
 
     /// Shows parked segment headers to the machine again.
@@ -322,7 +358,8 @@ impl Connection {
                 match sent {
                     Ok(seq) => {
                         self.pending.insert(seq, (reply, at));
-                        self.requested_at.insert(seq, (at, SystemTime::now()));
+                        self.requested_at
+                            .insert(seq, (at, crate::net::system_time()));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(PlatformError::Session(e)));
@@ -359,7 +396,7 @@ impl Connection {
                 let (requested_at, requested_wall) = self
                     .requested_at
                     .remove(&ack.ack)
-                    .unwrap_or_else(|| (now(), SystemTime::now()));
+                    .unwrap_or_else(|| (now(), crate::net::system_time()));
                 let transfer = ack.transfer_id;
                 match TransferOutput::open(
                     &self.platform.config().out_dir,

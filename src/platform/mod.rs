@@ -27,7 +27,7 @@ use crate::session::{SessionConfig, SessionError, TransferOutcome};
 use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
 use crate::wire::{
     FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
-    SegmentId, StatsRequest, StatusCode,
+    SegmentFlags, SegmentId, StatsRequest, StatusCode, TransferId,
 };
 use rand::{RngCore, SeedableRng};
 use std::collections::BTreeMap;
@@ -63,6 +63,28 @@ pub struct PlatformConfig {
     pub max_control_len: usize,
     /// How long an API request waits for the client's answer.
     pub request_timeout: Duration,
+    /// Where every stored segment is reported as it is recorded (tests, simulations and
+    /// progress displays that need per-segment arrival times); None reports nothing.
+    pub segment_arrivals: Option<mpsc::UnboundedSender<SegmentArrival>>,
+}
+
+/// One segment the platform accepted and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentArrival {
+    /// The session it arrived in.
+    pub session_id: Uuid,
+    /// Its transfer.
+    pub transfer: TransferId,
+    /// Its index in the transfer.
+    pub index: u32,
+    /// Its media timestamp in seconds (the header's).
+    pub timestamp: f64,
+    /// Its header flags (0x20 marks a resend).
+    pub flags: SegmentFlags,
+    /// Data bytes.
+    pub bytes: u64,
+    /// When the platform recorded it (tokio's clock: simulated time in the simulator).
+    pub at: std::time::Instant,
 }
 
 impl PlatformConfig {
@@ -75,6 +97,7 @@ impl PlatformConfig {
             max_control_len: 1024 * 1024,
             // Long enough for a client to hash a large file before acknowledging it.
             request_timeout: Duration::from_secs(120),
+            segment_arrivals: None,
         }
     }
 }
@@ -132,6 +155,9 @@ pub struct SessionInfo {
     pub ready: bool,
     /// True once the connection ended.
     pub ended: bool,
+    /// Why the connection ended, once it did: `TimedOut` after the idle timeout, closed by
+    /// either side (`ApplicationClosed`, `LocallyClosed`), reset...
+    pub ended_with: Option<quinn::ConnectionError>,
     /// The previous session a reconnecting client named in SessionStart (not re-attached:
     /// this session has its own id and starts with no transfers).
     pub previous_session: Option<Uuid>,
