@@ -110,6 +110,8 @@ pub struct SimRun<T> {
     pub sim_time: Duration,
     /// Wall-clock time the run took (files included).
     pub wall_time: Duration,
+    /// Wall-clock time spent stepping the simulation (without writing the served files).
+    pub step_wall_time: Duration,
     /// The ordered event trace.
     pub trace: Vec<TraceEvent>,
     /// Hash of the trace and of every socket's datagrams: equal for equal runs.
@@ -236,7 +238,9 @@ impl SimBuilder {
         for i in 0..self.clients.len() {
             sim.client(client_name(i), client_host(shared.clone(), i));
         }
+        let stepping = Instant::now();
         let stopped = self.step_to_end(&mut sim);
+        let step_wall_time = stepping.elapsed();
         let sim_time = sim.elapsed();
         drop(sim);
         let script = match (script_out.take(), stopped) {
@@ -254,6 +258,7 @@ impl SimBuilder {
             platform_link,
             sim_time,
             wall_time: wall.elapsed(),
+            step_wall_time,
             trace: shared.trace.events(),
             trace_hash: shared.trace.hash(&hashes),
         }
@@ -293,6 +298,7 @@ impl SimBuilder {
             platform_link: LinkCounters::default(),
             sim_time: Duration::ZERO,
             wall_time: Duration::ZERO,
+            step_wall_time: Duration::ZERO,
             trace: Vec::new(),
             trace_hash: 0,
         }

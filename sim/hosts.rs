@@ -135,6 +135,12 @@ where
     }
     *out.borrow_mut() = Some(result);
     platform.shutdown().await;
+    // Stay up until every client ended, as a real platform's endpoint would: a client
+    // whose copy of the CONNECTION_CLOSE was lost learns of the end from the endpoint's
+    // answer to its next packet, not from its idle timeout.
+    while shared.outcomes.borrow().iter().any(Option::is_none) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     shared.platform_link.set(socket.counters());
     Ok(())
 }

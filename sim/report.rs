@@ -23,6 +23,8 @@ pub struct ScenarioReport {
     pub sim_secs: f64,
     /// Wall-clock seconds the run took (writing and checking files included).
     pub wall_secs: f64,
+    /// Wall-clock seconds spent stepping the simulation (all but writing the served files).
+    pub step_wall_secs: f64,
     /// File bytes moved.
     pub bytes: u64,
     /// File bytes over the transfers' simulated time, bits per second.
@@ -67,6 +69,7 @@ impl ScenarioReport {
             error: run.script.as_ref().err().map(|e| e.to_string()),
             sim_secs: run.sim_time.as_secs_f64(),
             wall_secs: run.wall_time.as_secs_f64(),
+            step_wall_secs: run.step_wall_time.as_secs_f64(),
             bytes: moved.bytes,
             goodput_bps,
             link_bps,

@@ -1,13 +1,14 @@
 //! What a simulated link does to each datagram a socket sends: the seeded decisions of
 //! [`SimUdpSocket`](crate::net::SimUdpSocket), kept free of I/O so they can be tested alone.
 //!
-//! In order, for every datagram: drop it if it exceeds the path's MTU; drop it with the
-//! loss probability; send one or (duplication) two copies; each copy waits in a drop-tail
-//! queue for a link of limited rate (serialization: a datagram leaves when the link has
-//! sent everything queued before it, taking `(len + 28) * 8 / rate` seconds, the 28 bytes
-//! of IPv4 and UDP headers included; a copy arriving at a queue already holding
-//! `queue_packets` datagrams is dropped); then, with the reordering probability, it is held
-//! back `reorder_delay` more, so later datagrams overtake it. turmoil then adds the
+//! In order, for every datagram: drop it if it exceeds the path's MTU; send one or
+//! (duplication) two copies; each copy waits in a drop-tail queue for a link of limited
+//! rate (serialization: a datagram leaves when the link has sent everything queued before
+//! it, taking `(len + 28) * 8 / rate` seconds, the 28 bytes of IPv4 and UDP headers
+//! included; a copy arriving at a queue already holding `queue_packets` datagrams is
+//! dropped); a datagram drawn as lost takes its turn on the link and then vanishes (so
+//! loss costs capacity, as on a real path); then, with the reordering probability, a copy
+//! is held back `reorder_delay` more, so later datagrams overtake it. turmoil then adds the
 //! link's propagation latency.
 
 use rand::rngs::SmallRng;
@@ -73,13 +74,29 @@ pub struct LinkCounters {
     pub refused: u64,
     /// Bytes handed to the simulated network (payloads only).
     pub bytes: u64,
-    /// FNV-1a hash over every datagram handed to the network: simulated send time,
-    /// destination and contents. Equal hashes mean identical traffic.
+    /// Hash over every datagram handed to the network: simulated send time, destination
+    /// and contents. Equal hashes mean identical traffic.
     pub trace_hash: u64,
 }
 
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+const HASH_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const HASH_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+/// FNV-1a over 8-byte words (the tail byte-wise): a cheap hash for comparing traffic, not
+/// a cryptographic one. Every datagram goes through it, so it must be fast.
+fn mix(mut h: u64, bytes: &[u8]) -> u64 {
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(w);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(HASH_PRIME);
+        h ^= h >> 29;
+    }
+    for &b in words.remainder() {
+        h = (h ^ u64::from(b)).wrapping_mul(HASH_PRIME);
+    }
+    h
+}
 
 impl LinkCounters {
     /// Counts one datagram handed to the network at `at` (time since the simulation began).
@@ -88,16 +105,18 @@ impl LinkCounters {
         self.bytes += contents.len() as u64;
         let at = u64::try_from(at.as_nanos()).unwrap_or(u64::MAX);
         let mut h = if self.trace_hash == 0 {
-            FNV_OFFSET
+            HASH_OFFSET
         } else {
             self.trace_hash
         };
-        for chunk in [&at.to_be_bytes()[..], to.to_string().as_bytes(), contents] {
-            for &b in chunk {
-                h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-            }
-        }
-        self.trace_hash = h;
+        h = mix(h, &at.to_be_bytes());
+        let port = to.port().to_be_bytes();
+        h = match to.ip() {
+            std::net::IpAddr::V4(ip) => mix(h, &ip.octets()),
+            std::net::IpAddr::V6(ip) => mix(h, &ip.octets()),
+        };
+        h = mix(h, &port);
+        self.trace_hash = mix(h, contents);
     }
 }
 
@@ -148,11 +167,8 @@ impl Link {
             self.counters.oversized += 1;
             return out;
         }
-        if chance(&mut self.rng, self.faults.loss) {
-            self.counters.lost += 1;
-            return out;
-        }
-        let copies = if chance(&mut self.rng, self.faults.duplicate) {
+        let lost = chance(&mut self.rng, self.faults.loss);
+        let copies = if !lost && chance(&mut self.rng, self.faults.duplicate) {
             self.counters.duplicated += 1;
             2
         } else {
@@ -163,6 +179,11 @@ impl Link {
                 self.counters.queue_dropped += 1;
                 continue;
             };
+            if lost {
+                // It took its turn on the link, and never arrives.
+                self.counters.lost += 1;
+                continue;
+            }
             if chance(&mut self.rng, self.faults.reorder) {
                 self.counters.reordered += 1;
                 leaves += self.faults.reorder_delay;

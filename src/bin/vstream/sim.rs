@@ -21,6 +21,9 @@ pub struct SimArgs {
     /// Size in bytes of the scenario's main file instead of its own.
     #[arg(long)]
     size: Option<u64>,
+    /// Simulated time limit in seconds instead of 300 (a short one fails on purpose).
+    #[arg(long)]
+    time_limit: Option<f64>,
     /// One JSON object per run instead of a line.
     #[arg(long)]
     json: bool,
@@ -46,6 +49,13 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
         },
         None => scenarios().iter().collect(),
     };
+    let time_limit = match args.time_limit {
+        Some(secs) => match std::time::Duration::try_from_secs_f64(secs) {
+            Ok(limit) => Some(limit),
+            Err(_) => bail!("--time-limit must be a number of seconds, not {secs}"),
+        },
+        None => None,
+    };
     let mut failed = 0;
     for s in chosen {
         for seed in args.seed..args.seed.saturating_add(args.seeds) {
@@ -53,6 +63,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
                 seed,
                 congestion,
                 file_size: args.size,
+                time_limit,
             };
             let report = s.run(&options);
             if args.json {
