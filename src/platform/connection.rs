@@ -25,6 +25,8 @@ use uuid::Uuid;
 const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// quinn's default max_ack_delay: how long a receiver may hold an acknowledgement.
+const ACK_DELAY: Duration = Duration::from_millis(25);
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -463,6 +465,11 @@ impl Connection {
         self.closing = true;
         let linger = async { while self.control_sends.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
+        // The acknowledgements of the last segments must reach the client before the
+        // CONNECTION_CLOSE does, or it never learns they arrived (docs/protocol.md D35):
+        // long enough for an ACK, one lost ACK and the client's retransmission.
+        let acks = (self.conn.rtt() * 3 + 2 * ACK_DELAY).min(CLOSE_LINGER);
+        tokio::time::sleep(acks).await;
         tracing::info!("closing session {} with {code}: {reason}", self.session_id);
         self.conn.close(
             quinn::VarInt::from_u32(u32::from(code.to_u16())),
