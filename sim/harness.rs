@@ -112,6 +112,9 @@ pub struct SimRun<T> {
     pub wall_time: Duration,
     /// Wall-clock time spent stepping the simulation (without writing the served files).
     pub step_wall_time: Duration,
+    /// CPU time of the simulating thread over the whole run (None where not measurable):
+    /// the speed figure that other processes on the machine do not disturb.
+    pub cpu_time: Option<Duration>,
     /// The ordered event trace.
     pub trace: Vec<TraceEvent>,
     /// Hash of the trace and of every socket's datagrams: equal for equal runs.
@@ -214,6 +217,7 @@ impl SimBuilder {
         Fut: Future<Output = Result<T, SimError>> + 'static,
     {
         let wall = Instant::now();
+        let cpu = thread_cpu_time();
         let dir = match tempfile::tempdir() {
             Ok(dir) => dir,
             Err(e) => return self.failed(SimError::Setup(format!("temporary folder: {e}"))),
@@ -259,6 +263,9 @@ impl SimBuilder {
             sim_time,
             wall_time: wall.elapsed(),
             step_wall_time,
+            cpu_time: thread_cpu_time()
+                .zip(cpu)
+                .map(|(end, start)| end.saturating_sub(start)),
             trace: shared.trace.events(),
             trace_hash: shared.trace.hash(&hashes),
         }
@@ -299,9 +306,33 @@ impl SimBuilder {
             sim_time: Duration::ZERO,
             wall_time: Duration::ZERO,
             step_wall_time: Duration::ZERO,
+            cpu_time: None,
             trace: Vec::new(),
             trace_hash: 0,
         }
+    }
+}
+
+/// CPU time the calling thread used so far (the simulation runs on one thread).
+fn thread_cpu_time() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: getrusage only writes the struct it is given.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: a valid pointer to a rusage struct owned by this frame.
+        if unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) } != 0 {
+            return None;
+        }
+        let micros = |t: libc::timeval| -> Option<u64> {
+            Some(u64::try_from(t.tv_sec).ok()? * 1_000_000 + u64::try_from(t.tv_usec).ok()?)
+        };
+        Some(Duration::from_micros(
+            micros(usage.ru_utime)? + micros(usage.ru_stime)?,
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        None
     }
 }
 

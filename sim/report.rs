@@ -25,6 +25,8 @@ pub struct ScenarioReport {
     pub wall_secs: f64,
     /// Wall-clock seconds spent stepping the simulation (all but writing the served files).
     pub step_wall_secs: f64,
+    /// CPU seconds of the simulating thread (None where not measurable).
+    pub cpu_secs: Option<f64>,
     /// File bytes moved.
     pub bytes: u64,
     /// File bytes over the transfers' simulated time, bits per second.
@@ -70,6 +72,7 @@ impl ScenarioReport {
             sim_secs: run.sim_time.as_secs_f64(),
             wall_secs: run.wall_time.as_secs_f64(),
             step_wall_secs: run.step_wall_time.as_secs_f64(),
+            cpu_secs: run.cpu_time.map(|t| t.as_secs_f64()),
             bytes: moved.bytes,
             goodput_bps,
             link_bps,

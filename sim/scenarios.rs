@@ -248,7 +248,22 @@ async fn pull_all(ctx: PlatformCtx, files: Vec<(SimFile, SegmentMode)>) -> Resul
 fn clients_ended_cleanly<T>(run: &SimRun<T>) -> Result<(), String> {
     for (i, outcome) in run.clients.iter().enumerate() {
         match outcome {
-            Some(ClientOutcome { result: Ok(_), .. }) => {}
+            Some(ClientOutcome {
+                result: Ok(summary),
+                ..
+            }) => {
+                // The sender saw every transfer through (its completion line).
+                if let Some(t) = summary
+                    .transfers
+                    .iter()
+                    .find(|t| t.outcome != Some(TransferOutcome::Completed))
+                {
+                    return Err(format!(
+                        "client {i}: {} ended {:?} at the sender",
+                        t.file_path, t.outcome
+                    ));
+                }
+            }
             Some(ClientOutcome {
                 result: Err(ClientError::Connection(quinn::ConnectionError::Reset)),
                 ..

@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! cargo xtask sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic]
-//!                 [--time-limit SECS] [--determinism] [--figures]
+//!                 [--time-limit SECS] [--determinism] [--figures] [--debug]
 //! ```
 //! - `--seeds K` runs seeds 1..=K (default 20); `--seed N` runs seed N only.
 //! - `--determinism` runs every (scenario, seed) twice and compares the trace hashes.
+//! - `--debug` uses the dev-profile binary (CI: already mostly built by the tests);
+//!   the figures are only meaningful in release.
 //! - `--figures` prints the issue's figures instead: goodput of `interop-goodput` and
 //!   `loss-2` as a share of the link with BBR and with Cubic, and simulated seconds per
 //!   wall second of a 60 s `loss-2` transfer.
@@ -24,6 +26,7 @@ struct Args {
     time_limit: Option<String>,
     determinism: bool,
     figures: bool,
+    debug: bool,
 }
 
 fn parse(args: &[&str]) -> anyhow::Result<Args> {
@@ -34,6 +37,7 @@ fn parse(args: &[&str]) -> anyhow::Result<Args> {
         time_limit: None,
         determinism: false,
         figures: false,
+        debug: false,
     };
     let mut it = args.iter();
     while let Some(&arg) = it.next() {
@@ -50,6 +54,7 @@ fn parse(args: &[&str]) -> anyhow::Result<Args> {
             "--time-limit" => a.time_limit = Some(value()?.to_string()),
             "--determinism" => a.determinism = true,
             "--figures" => a.figures = true,
+            "--debug" => a.debug = true,
             other => bail!("unknown argument {other}"),
         }
     }
@@ -58,7 +63,10 @@ fn parse(args: &[&str]) -> anyhow::Result<Args> {
 
 pub fn run(args: &[&str]) -> anyhow::Result<bool> {
     let args = parse(args)?;
-    build()?;
+    build(args.debug)?;
+    BINARY
+        .set(binary(args.debug))
+        .map_err(|_| anyhow::anyhow!("binary chosen twice"))?;
     if args.figures {
         return figures(&args);
     }
@@ -109,6 +117,9 @@ pub fn run(args: &[&str]) -> anyhow::Result<bool> {
 
 fn replay(name: &str, seed: u64, args: &Args) -> String {
     let mut cmd = format!("cargo xtask sim --scenario {name} --seed {seed}");
+    if args.debug {
+        cmd.push_str(" --debug");
+    }
     if args.cc != "bbr" {
         cmd.push_str(&format!(" --cc {}", args.cc));
     }
@@ -116,7 +127,8 @@ fn replay(name: &str, seed: u64, args: &Args) -> String {
         cmd.push_str(&format!(" --time-limit {limit}"));
     }
     cmd.push_str(&format!(
-        "   (or: RUST_LOG=info target/release/vstream sim {name} --seed {seed} --cc {}",
+        "   (or: RUST_LOG=info target/{}/vstream sim {name} --seed {seed} --cc {}",
+        if args.debug { "debug" } else { "release" },
         args.cc
     ));
     if let Some(limit) = &args.time_limit {
@@ -126,19 +138,28 @@ fn replay(name: &str, seed: u64, args: &Args) -> String {
     cmd
 }
 
-fn binary() -> PathBuf {
+/// The vstream binary the runs use.
+static BINARY: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+
+fn binary(debug: bool) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("release/vstream")
+    target
+        .join(if debug { "debug" } else { "release" })
+        .join("vstream")
 }
 
-fn build() -> anyhow::Result<()> {
+fn build(debug: bool) -> anyhow::Result<()> {
+    let mut args = vec!["build", "--quiet", "--bin", "vstream"];
+    if !debug {
+        args.push("--release");
+    }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--quiet", "--bin", "vstream"])
+        .args(&args)
         .status()?;
     if !status.success() {
-        bail!("cargo build --release --bin vstream failed");
+        bail!("cargo {} failed", args.join(" "));
     }
     Ok(())
 }
@@ -151,7 +172,7 @@ fn run_one(
     extra: &[&str],
     time_limit: Option<&str>,
 ) -> anyhow::Result<ScenarioReport> {
-    let mut cmd = Command::new(binary());
+    let mut cmd = Command::new(BINARY.get().cloned().unwrap_or_else(|| binary(false)));
     cmd.args([
         "sim",
         name,
@@ -265,8 +286,11 @@ fn figures(args: &Args) -> anyhow::Result<bool> {
     println!("simulation speed, loss-2 with {better}, {size} bytes (about 60 s simulated):");
     for &seed in &seeds {
         let r = run_one("loss-2", seed, better, &["--size", &size.to_string()], None)?;
+        let per_cpu = r
+            .cpu_secs
+            .map_or("-".into(), |c| format!("{:.0}", r.sim_secs / c.max(1e-9)));
         println!(
-            "  seed {seed}: {:.1} s simulated in {:.2} s wall: {:.0} simulated s per wall s ({:.0} while stepping; {})",
+            "  seed {seed}: {:.1} s simulated in {:.2} s wall: {:.0} simulated s per wall s ({:.0} while stepping; {per_cpu} per CPU s; {})",
             r.sim_secs,
             r.wall_secs,
             r.sim_secs / r.wall_secs.max(1e-9),
