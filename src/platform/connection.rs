@@ -27,6 +27,9 @@ const PARK_RETRY: Duration = Duration::from_millis(50);
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// quinn's default max_ack_delay: how long a receiver may hold an acknowledgement.
 const ACK_DELAY: Duration = Duration::from_millis(25);
+/// Longest a closing connection waits for the client to fall silent (its last segments
+/// acknowledged) before sending CONNECTION_CLOSE.
+const ACK_LINGER: Duration = Duration::from_secs(1);
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -465,16 +468,35 @@ impl Connection {
         self.closing = true;
         let linger = async { while self.control_sends.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
-        // The acknowledgements of the last segments must reach the client before the
-        // CONNECTION_CLOSE does, or it never learns they arrived (docs/protocol.md D35):
-        // long enough for an ACK, one lost ACK and the client's retransmission.
-        let acks = (self.conn.rtt() * 3 + 2 * ACK_DELAY).min(CLOSE_LINGER);
-        tokio::time::sleep(acks).await;
+        self.wait_until_quiet().await;
         tracing::info!("closing session {} with {code}: {reason}", self.session_id);
         self.conn.close(
             quinn::VarInt::from_u32(u32::from(code.to_u16())),
             reason.as_bytes(),
         );
+    }
+
+    /// The acknowledgements of the last segments must reach the client before the
+    /// CONNECTION_CLOSE does, or it never learns they arrived (docs/protocol.md D35).
+    /// A client holding every acknowledgement sends nothing more (until its keep-alive):
+    /// wait until it has been silent for three round trips and two ACK delays, or
+    /// [`ACK_LINGER`] at most.
+    async fn wait_until_quiet(&self) {
+        let deadline = tokio::time::Instant::now() + ACK_LINGER;
+        let mut heard = self.conn.stats().udp_rx.datagrams;
+        loop {
+            let quiet = self.conn.rtt() * 3 + 2 * ACK_DELAY;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(quiet.min(left)).await;
+            let now_heard = self.conn.stats().udp_rx.datagrams;
+            if now_heard == heard {
+                return;
+            }
+            heard = now_heard;
+        }
     }
 
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
