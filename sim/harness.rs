@@ -34,6 +34,7 @@ use super::trace::TraceEvent;
 use crate::client::{ClientConfig, ClientError, ClientSummary};
 use crate::net::{Congestion, LinkCounters, LinkFaults, TransportSettings};
 use crate::platform::PlatformError;
+use crate::session::SessionConfig;
 use std::cell::RefCell;
 use std::future::Future;
 use std::rc::Rc;
@@ -144,6 +145,8 @@ pub struct SimBuilder {
     pub partitions: Vec<(Duration, Duration)>,
     /// How long a platform API request waits for the client's answer.
     pub request_timeout: Duration,
+    /// The platform's machine settings (the harness sets `seed` from the run's seed).
+    pub platform_session: SessionConfig,
 }
 
 impl SimBuilder {
@@ -161,6 +164,7 @@ impl SimBuilder {
             clients: Vec::new(),
             partitions: Vec::new(),
             request_timeout: Duration::from_secs(120),
+            platform_session: SessionConfig::default(),
         }
     }
 

@@ -41,6 +41,7 @@ pub(crate) struct HostShared {
     uplink: LinkFaults,
     downlink: LinkFaults,
     request_timeout: Duration,
+    platform_session: crate::session::SessionConfig,
     cert: Arc<SelfSignedCert>,
     clients: Vec<ClientSpec>,
     client_roots: Vec<PathBuf>,
@@ -74,6 +75,7 @@ impl HostShared {
             uplink: builder.uplink,
             downlink: builder.downlink,
             request_timeout: builder.request_timeout,
+            platform_session: builder.platform_session.clone(),
             cert: Arc::new(cert),
             clients: builder.clients.clone(),
             client_roots,
@@ -118,6 +120,7 @@ where
     let (tap, arrivals) = tokio::sync::mpsc::unbounded_channel();
     let mut config = PlatformConfig::new(&shared.out_dir);
     config.seed = Some(derive(shared.seed, PLATFORM_SESSION_IDS));
+    config.session = shared.platform_session.clone();
     config.session.seed = derive(shared.seed, PLATFORM_TRANSFERS);
     config.request_timeout = shared.request_timeout;
     config.segment_arrivals = Some(tap);

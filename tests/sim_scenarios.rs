@@ -146,3 +146,36 @@ fn a_script_error_is_reported_not_hidden() {
         other => panic!("expected a 404 refusal, got {other:?}"),
     }
 }
+
+#[test]
+fn realtime_pacing_spreads_the_arrivals_over_the_video_duration() {
+    use vstream::wire::Pacing;
+    let run = SimBuilder::new(7)
+        .congestion(Congestion::Cubic)
+        .latency(Duration::from_millis(20))
+        .link(INTEROP_LINK)
+        .client(ClientSpec::serving(vec![SimFile::test_video(
+            "main_bframes.h264",
+        )]))
+        .run(|ctx| async move {
+            let session = ctx.platform.wait_for_session().await.session_id;
+            let mut request = FileRequest::new("main_bframes.h264");
+            request.segment_mode = SegmentMode::Frame;
+            request.pacing = Pacing::Realtime;
+            let handle = ctx.platform.request_file(session, request).await?;
+            let result = handle.finished().await?;
+            ctx.check_identical(&result, 0, "main_bframes.h264")?;
+            Ok(ctx.arrivals())
+        });
+    let arrivals = run.script.expect("the realtime pull completes");
+    let first = arrivals.first().expect("arrivals");
+    let last = arrivals.last().expect("arrivals");
+    let media = last.segment.timestamp - first.segment.timestamp;
+    let spread = (last.at - first.at).as_secs_f64();
+    // Released at media time: the spread matches the media span within a few ms.
+    assert!(media > 9.0, "a 10 s clip: {media}");
+    assert!(
+        (spread - media).abs() < 0.05,
+        "spread {spread} s, media {media} s"
+    );
+}
