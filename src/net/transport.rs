@@ -11,7 +11,7 @@ pub enum Congestion {
     /// BBR, as the specification asks.
     #[default]
     Bbr,
-    /// CUBIC (quinn's default); deterministic in simulation, unlike quinn's BBR.
+    /// CUBIC (quinn's default). Both are byte-deterministic in simulation (D36).
     Cubic,
 }
 
