@@ -37,9 +37,10 @@ pub(crate) fn json_to_binary(envelope: &JsonEnvelope) -> Result<BinaryEnvelope, 
     )
 }
 
-/// The wall-clock time now, for the machines' envelope timestamps (`SessionConfig::epoch`).
+/// The wall-clock time now (simulated inside turmoil), for the machines' envelope
+/// timestamps (`SessionConfig::epoch`).
 pub(crate) fn wall_clock() -> Timestamp {
-    let ms = std::time::SystemTime::now()
+    let ms = crate::net::system_time()
         .duration_since(std::time::SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
     Timestamp::from_unix_millis(ms).unwrap_or(Timestamp::UNIX_EPOCH)

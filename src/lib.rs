@@ -15,6 +15,8 @@
 //! - [`store`]: where received segments land: offset writes, `.debug`, `.report`.
 //! - [`client`]: the upload client's async driver and library API (glue only).
 //! - [`platform`]: the platform's async driver and library API (glue only).
+//! - [`sim`]: deterministic simulation (turmoil): named scenarios and a harness over the
+//!   real drivers (the crate's top-level `sim/` folder).
 //!
 //! Layers only reach downward: `catalog` uses `media` and `wire`; `media` uses `wire`'s
 //! segment flags; `wire` uses nothing of the crate.
@@ -27,5 +29,7 @@ pub mod media;
 pub mod net;
 pub mod platform;
 pub mod session;
+#[path = "../sim/mod.rs"]
+pub mod sim;
 pub mod store;
 pub mod wire;

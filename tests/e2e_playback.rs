@@ -268,7 +268,7 @@ async fn pause_holds_new_segments_and_resume_continues_without_gap_or_duplicate(
             _ => None,
         })
         .collect();
-    // Streams open in index order (D34): no gap, no duplicate, no swap.
+    // Streams open in index order (D38): no gap, no duplicate, no swap.
     assert_eq!(all, (0..300).collect::<Vec<_>>(), "{all:?}");
     client.close().await.unwrap();
 }

@@ -158,7 +158,7 @@ async fn a_large_file_arrives_identical() {
 }
 
 /// At full speed, with 64 segments in flight, segment streams still open, travel and are
-/// judged in index order (D34: opened and first written one at a time, no fairness among
+/// judged in index order (D38: opened and first written one at a time, no fairness among
 /// equal priorities).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn segments_arrive_in_index_order_at_full_speed() {

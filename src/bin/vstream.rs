@@ -1,4 +1,4 @@
-//! The `vstream` command: platform, client, inspect.
+//! The `vstream` command: platform, client, inspect, sim.
 
 #[path = "vstream/client.rs"]
 mod client;
@@ -8,6 +8,8 @@ mod inspect;
 mod platform;
 #[path = "vstream/pull.rs"]
 mod pull;
+#[path = "vstream/sim.rs"]
+mod sim;
 
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
@@ -28,18 +30,26 @@ enum Command {
     Client(client::ClientArgs),
     /// Show how a file would be segmented: the segment table a user debugs with.
     Inspect(inspect::InspectArgs),
+    /// Run simulation scenarios (quinn in turmoil, seeded faults) and print their figures.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // A simulation logs every segment at info: only warnings unless RUST_LOG asks.
+    let default_filter = match cli.command {
+        Command::Sim(_) => "warn",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
+        Command::Sim(args) => sim::run(&args),
         Command::Platform(args) => runtime().and_then(|rt| rt.block_on(platform::run(args))),
         Command::Client(args) => runtime().and_then(|rt| rt.block_on(client::run(args))),
     };

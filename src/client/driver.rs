@@ -120,7 +120,10 @@ pub(super) async fn drive(
                 None => std::future::pending().await,
             }
         };
+        // Branches in a fixed order: tokio's default random order would make a simulated
+        // run depend on an unseeded generator.
         tokio::select! {
+            biased;
             () = &mut shutdown, if !ending => {
                 // SessionEnd, then close once it is acknowledged (or after the linger).
                 tracing::info!("ending session");
@@ -250,10 +253,9 @@ impl Driver {
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
                     let filter: Option<String> = filter;
-                    let files =
-                        tokio::task::spawn_blocking(move || catalog.list(filter.as_deref()))
-                            .await
-                            .unwrap_or_default();
+                    let files = crate::net::run_blocking(move || catalog.list(filter.as_deref()))
+                        .await
+                        .unwrap_or_default();
                     let _ = tx.send(Input::FileList { request_seq, files });
                 });
             }
@@ -264,12 +266,12 @@ impl Driver {
                 let catalog = Arc::clone(&self.catalog);
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let result = tokio::task::spawn_blocking(move || prepare(&catalog, &request))
+                    let result = crate::net::run_blocking(move || prepare(&catalog, &request))
                         .await
-                        .unwrap_or_else(|e| {
+                        .unwrap_or_else(|| {
                             Err(TransferRefusal {
                                 code: StatusCode::InternalError,
-                                message: e.to_string(),
+                                message: "preparing the file failed".into(),
                             })
                         });
                     let _ = tx.send(Input::Prepared {

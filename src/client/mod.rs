@@ -194,11 +194,11 @@ impl Client {
     pub async fn register(&self, path: impl Into<PathBuf>) -> Result<usize, CatalogError> {
         let catalog = Arc::clone(&self.catalog);
         let path = path.into();
-        match tokio::task::spawn_blocking(move || catalog.register(path)).await {
-            Ok(found) => found,
-            Err(e) => Err(CatalogError::Io {
+        match crate::net::run_blocking(move || catalog.register(path)).await {
+            Some(found) => found,
+            None => Err(CatalogError::Io {
                 path: PathBuf::new(),
-                source: std::io::Error::other(e.to_string()),
+                source: std::io::Error::other("registration panicked"),
             }),
         }
     }
@@ -206,7 +206,7 @@ impl Client {
     /// The files this client serves (every field filled; changed files re-probed).
     pub async fn available_files(&self) -> Vec<FileEntry> {
         let catalog = Arc::clone(&self.catalog);
-        tokio::task::spawn_blocking(move || catalog.list(None))
+        crate::net::run_blocking(move || catalog.list(None))
             .await
             .unwrap_or_default()
     }

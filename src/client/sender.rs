@@ -5,7 +5,7 @@
 //! Streams are opened, and their headers written, one at a time in the order the machine
 //! issued the jobs ([`open_in_order`]); only then does each segment's data go on in a task
 //! of its own. quinn sends equal-priority streams in the order they were first written to
-//! (D34), so segments leave in index order; opened from their own tasks they could swap
+//! (D38), so segments leave in index order; opened from their own tasks they could swap
 //! places (seen on loopback: 56 before 55), and a post-seek IDR could follow a later
 //! segment.
 //!
@@ -135,7 +135,7 @@ async fn send_data(
     }
 }
 
-/// `n` bytes of `file` at `offset`, read on a blocking thread.
+/// `n` bytes of `file` at `offset`, read on a blocking thread (inline in simulation).
 ///
 /// The buffer is allocated here, on the runtime's thread, not on the blocking thread:
 /// glibc gives each thread that allocates its own arena, and buffers born on dozens of
@@ -144,12 +144,8 @@ async fn send_data(
 async fn read_range(file: Arc<File>, offset: u64, n: usize) -> std::io::Result<Vec<u8>> {
     let mut buf = vec![0; n];
     let read =
-        tokio::task::spawn_blocking(move || file.read_exact_at(&mut buf, offset).map(|()| buf))
-            .await;
-    match read {
-        Ok(result) => result,
-        Err(e) => Err(std::io::Error::other(e.to_string())),
-    }
+        crate::net::run_blocking(move || file.read_exact_at(&mut buf, offset).map(|()| buf)).await;
+    read.unwrap_or_else(|| Err(std::io::Error::other("the read task panicked")))
 }
 
 fn stopped_code(e: quinn::WriteError) -> Option<StatusCode> {

@@ -11,8 +11,9 @@
 //!   generator, fixed handshake-token key, deterministic initial destination ids;
 //! - TLS session tickets are turned off: their lifetimes involve the wall clock.
 //!
-//! What stays non-deterministic: quinn's BBR controller draws from `rand::rng()`; use
-//! [`Congestion::Cubic`](crate::net::Congestion) for byte-identical runs.
+//! Outside the seed: quinn's BBR controller draws its gain-cycle start from `rand::rng()`.
+//! In quinn-proto 0.11 that gain feeds only the pacing rate BBR reports, never what is
+//! sent, so BBR runs are byte-identical too (docs/protocol.md D36); Cubic draws nothing.
 //!
 //! Never use this outside simulation: the keys are derived from a number.
 

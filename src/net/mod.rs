@@ -8,6 +8,8 @@
 
 mod deterministic;
 mod endpoint;
+mod runtime;
+mod sim_link;
 mod sim_socket;
 mod tls;
 mod transport;
@@ -17,7 +19,9 @@ pub use endpoint::{
     bind_udp, build_endpoint, client_config, client_endpoint, platform_endpoint, server_config,
     EndpointError,
 };
-pub use sim_socket::{LinkCounters, LinkFaults, SimUdpSocket};
+pub use runtime::{run_blocking, system_time};
+pub use sim_link::{LinkCounters, LinkFaults};
+pub use sim_socket::SimUdpSocket;
 pub use tls::{
     client_crypto, client_crypto_with, load_certs_pem, load_key_pem, server_crypto,
     server_crypto_with, SelfSignedCert, ServerVerification, TlsError,
@@ -30,9 +34,9 @@ pub const ALPN: &[u8] = b"video-streaming/1.0";
 /// The platform's default UDP port.
 pub const DEFAULT_PORT: u16 = 8080;
 
-/// quinn send priority of control-message streams: above every segment stream (video
-/// `128 * 256 + p`, audio `255 * 256 + p`), so an acknowledgement or a playback command
-/// never waits behind the megabytes of segment data already queued.
+/// quinn send priority of control streams: above every segment stream (video
+/// `128 * 256 + request priority`, audio `255 * 256 + ...`), so a FileRequestAck or a
+/// playback reply never waits behind megabytes of queued segments (docs/protocol.md D34).
 pub const CONTROL_PRIORITY: i32 = i32::MAX;
 
 /// Writes one whole message on `send` at [`CONTROL_PRIORITY`], finishes the stream, and

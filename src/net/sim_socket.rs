@@ -7,78 +7,34 @@
 //! kill quinn's connection driver, so they count as lost datagrams (a partitioned link
 //! looks like loss, which is what it is).
 //!
-//! turmoil's own faults cut whole links; per-datagram loss, duplication and the path MTU
-//! live here in [`LinkFaults`], drawn from a seeded generator so a run replays exactly.
+//! turmoil's own faults cut whole links; per-datagram loss, duplication, reordering, the
+//! path MTU and a rate-limited link with a drop-tail queue live here ([`LinkFaults`],
+//! decided by `sim_link`), drawn from a seeded generator so a run replays exactly.
+//! Datagrams the link delays wait in the socket and are released by a task on the host at
+//! their departure time (tokio's clock, which turmoil drives).
 
+use crate::net::sim_link::{Link, LinkCounters, LinkFaults};
 use quinn::udp::{RecvMeta, Transmit};
 use quinn::{AsyncUdpSocket, UdpPoller};
-use rand::rngs::SmallRng;
-use rand::{Rng, SeedableRng};
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll};
-
-/// Faults applied to each datagram this socket sends.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct LinkFaults {
-    /// Probability that a datagram is dropped (0.0-1.0).
-    pub loss: f64,
-    /// Probability that a datagram is sent twice.
-    pub duplicate: f64,
-    /// Datagrams larger than this are dropped, as on a real path (IP MTU minus headers).
-    pub max_datagram: usize,
-}
-
-impl Default for LinkFaults {
-    fn default() -> Self {
-        // 1500-byte Ethernet MTU minus 20 (IPv4) and 8 (UDP) header bytes.
-        LinkFaults {
-            loss: 0.0,
-            duplicate: 0.0,
-            max_datagram: 1472,
-        }
-    }
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+use tokio::sync::Notify;
 
 type Readable = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
-
-/// Counters of what the adapter did to outgoing datagrams.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LinkCounters {
-    /// Datagrams handed to the simulated network.
-    pub sent: u64,
-    /// Datagrams dropped by `loss`.
-    pub lost: u64,
-    /// Extra copies sent by `duplicate`.
-    pub duplicated: u64,
-    /// Datagrams dropped for exceeding `max_datagram`.
-    pub oversized: u64,
-    /// Datagrams the simulated network refused (e.g. partitioned link).
-    pub refused: u64,
-    /// FNV-1a hash over every datagram handed to the network: simulated send time,
-    /// destination and contents. Equal hashes mean identical traffic.
-    pub trace_hash: u64,
-}
-
-struct SendState {
-    rng: SmallRng,
-    faults: LinkFaults,
-    counters: LinkCounters,
-}
 
 /// A turmoil UDP socket usable as quinn's [`AsyncUdpSocket`].
 pub struct SimUdpSocket {
     socket: Arc<turmoil::net::UdpSocket>,
     local: SocketAddr,
     readable: Mutex<Option<Readable>>,
-    send: Mutex<SendState>,
+    link: Mutex<Link>,
+    /// Wakes the releaser when a held datagram is due earlier than it planned.
+    release: Arc<Notify>,
 }
 
 impl fmt::Debug for SimUdpSocket {
@@ -89,56 +45,85 @@ impl fmt::Debug for SimUdpSocket {
     }
 }
 
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
 impl SimUdpSocket {
     /// Binds a simulated UDP socket on the current turmoil host, applying `faults` to
-    /// what it sends, with randomness drawn from `seed`.
+    /// what it sends, with randomness drawn from `seed`. Spawns the task that releases
+    /// delayed datagrams (it ends with the socket).
     pub async fn bind(addr: SocketAddr, faults: LinkFaults, seed: u64) -> io::Result<Arc<Self>> {
         let socket = turmoil::net::UdpSocket::bind(addr).await?;
         let local = socket.local_addr()?;
-        Ok(Arc::new(SimUdpSocket {
+        let release = Arc::new(Notify::new());
+        let this = Arc::new(SimUdpSocket {
             socket: Arc::new(socket),
             local,
             readable: Mutex::new(None),
-            send: Mutex::new(SendState {
-                rng: SmallRng::seed_from_u64(seed),
-                faults,
-                counters: LinkCounters::default(),
-            }),
-        }))
+            link: Mutex::new(Link::new(faults, seed)),
+            release: Arc::clone(&release),
+        });
+        tokio::spawn(release_held(Arc::downgrade(&this), release));
+        Ok(this)
     }
 
     /// Changes the faults from now on (e.g. loss starting mid-transfer).
     pub fn set_faults(&self, faults: LinkFaults) {
-        if let Ok(mut s) = self.send.lock() {
-            s.faults = faults;
+        if let Ok(mut link) = self.link.lock() {
+            link.faults = faults;
         }
     }
 
-    /// What the adapter did so far.
+    /// What the link did so far.
     pub fn counters(&self) -> LinkCounters {
-        self.send.lock().map(|s| s.counters).unwrap_or_default()
+        self.link.lock().map(|l| l.counters).unwrap_or_default()
     }
 
     fn send_one(&self, contents: &[u8], to: SocketAddr, counters: &mut LinkCounters) {
         match self.socket.try_send_to(contents, to) {
             Ok(_) => {
-                counters.sent += 1;
-                let at = turmoil::sim_elapsed().unwrap_or_default().as_nanos() as u64;
-                let mut h = if counters.trace_hash == 0 {
-                    FNV_OFFSET
-                } else {
-                    counters.trace_hash
-                };
-                for chunk in [&at.to_be_bytes()[..], to.to_string().as_bytes(), contents] {
-                    for &b in chunk {
-                        h = (h ^ u64::from(b)).wrapping_mul(FNV_PRIME);
-                    }
-                }
-                counters.trace_hash = h;
+                let at = turmoil::sim_elapsed().unwrap_or_default();
+                counters.record_sent(at, to, contents);
             }
             // WouldBlock does not happen (turmoil's send is always ready); anything else
             // is a refused link: a lost datagram, never an error that would kill quinn.
             Err(_) => counters.refused += 1,
+        }
+    }
+
+    /// Sends the held datagrams now due; returns when the next one is.
+    fn release_due(&self) -> Option<std::time::Instant> {
+        let mut link = self.link.lock().ok()?;
+        for held in link.release_due(now()) {
+            self.send_one(&held.contents, held.to, &mut link.counters);
+        }
+        link.peek()
+    }
+}
+
+impl Drop for SimUdpSocket {
+    fn drop(&mut self) {
+        self.release.notify_one();
+    }
+}
+
+/// Releases `socket`'s held datagrams at their departure times, until the socket is gone.
+async fn release_held(socket: Weak<SimUdpSocket>, wake: Arc<Notify>) {
+    loop {
+        let next = match socket.upgrade() {
+            Some(socket) => socket.release_due(),
+            None => return,
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    biased;
+                    () = wake.notified() => {}
+                    () = tokio::time::sleep_until(at.into()) => {}
+                }
+            }
+            None => wake.notified().await,
         }
     }
 }
@@ -158,31 +143,23 @@ impl AsyncUdpSocket for SimUdpSocket {
     }
 
     fn try_send(&self, transmit: &Transmit) -> io::Result<()> {
-        let mut state = self.send.lock().map_err(|_| io::Error::other("poisoned"))?;
-        let SendState {
-            rng,
-            faults,
-            counters,
-        } = &mut *state;
+        let mut link = self.link.lock().map_err(|_| io::Error::other("poisoned"))?;
+        let now = now();
         // One datagram per transmit: max_transmit_segments is 1, but split anyway.
         let size = transmit
             .segment_size
             .unwrap_or(transmit.contents.len())
             .max(1);
+        let mut wake = false;
         for datagram in transmit.contents.chunks(size) {
-            if datagram.len() > faults.max_datagram {
-                counters.oversized += 1;
-                continue;
+            let admitted = link.admit(now, datagram, transmit.destination);
+            wake |= admitted.earliest_changed;
+            for _ in 0..admitted.now {
+                self.send_one(datagram, transmit.destination, &mut link.counters);
             }
-            if faults.loss > 0.0 && rng.random_bool(faults.loss.clamp(0.0, 1.0)) {
-                counters.lost += 1;
-                continue;
-            }
-            self.send_one(datagram, transmit.destination, counters);
-            if faults.duplicate > 0.0 && rng.random_bool(faults.duplicate.clamp(0.0, 1.0)) {
-                counters.duplicated += 1;
-                self.send_one(datagram, transmit.destination, counters);
-            }
+        }
+        if wake {
+            self.release.notify_one();
         }
         Ok(())
     }

@@ -11,7 +11,7 @@ pub enum Congestion {
     /// BBR, as the specification asks.
     #[default]
     Bbr,
-    /// CUBIC (quinn's default); deterministic in simulation, unlike quinn's BBR.
+    /// CUBIC (quinn's default). Both are byte-deterministic in simulation (D36).
     Cubic,
 }
 
@@ -41,9 +41,9 @@ pub struct TransportSettings {
     /// Round-robin among streams of equal priority (quinn's default) when true; when false
     /// (ours), the stream opened first is sent first. Segments are opened in order, so
     /// without fairness they also arrive in order and each finishes as soon as it can,
-    /// instead of every in-flight segment advancing one packet at a time. The
-    /// specification's priorities (control before video before audio, FileRequest
-    /// `priority` between transfers) still apply: fairness only orders equals.
+    /// instead of every in-flight segment advancing one packet at a time. Priorities still
+    /// apply (control streams first, then audio at 255, video at 128, and FileRequest
+    /// `priority` between transfers): fairness only orders equals (D38).
     pub send_fairness: bool,
 }
 

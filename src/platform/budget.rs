@@ -6,7 +6,7 @@
 //! for one client on a long fat path, but ten clients at once could park 500 MiB. So the
 //! platform gives each live connection `budget / connections`, within
 //! `[MIN_WINDOW, configured window]`, and re-shares whenever a connection comes or goes
-//! (`docs/protocol.md` D34).
+//! (`docs/protocol.md` D38).
 
 use std::sync::{Arc, Mutex};
 

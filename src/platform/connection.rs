@@ -15,7 +15,8 @@ use crate::session::{
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
 use order::Ordered;
-use std::collections::HashMap;
+// Ordered maps: what is drained at the end is answered in the same order every run.
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
@@ -26,6 +27,11 @@ use uuid::Uuid;
 const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
+/// quinn's default max_ack_delay: how long a receiver may hold an acknowledgement.
+const ACK_DELAY: Duration = Duration::from_millis(25);
+/// Longest a closing connection waits for the client to fall silent (its last segments
+/// acknowledged) before sending CONNECTION_CLOSE.
+const ACK_LINGER: Duration = Duration::from_secs(1);
 
 #[path = "connection_order.rs"]
 mod order;
@@ -46,13 +52,13 @@ struct Connection {
     conn: quinn::Connection,
     session_id: Uuid,
     /// API requests waiting for the client's answer, by request sequence number.
-    pending: HashMap<u64, (ReplySender, Instant)>,
+    pending: BTreeMap<u64, (ReplySender, Instant)>,
     /// When each request was sent (the report's "requested at").
     requested_at: HashMap<u64, (Instant, SystemTime)>,
     /// Transfers being written.
     outputs: HashMap<TransferId, TransferOutput>,
     /// Waiters for each transfer's end.
-    done: HashMap<TransferId, DoneSender>,
+    done: BTreeMap<TransferId, DoneSender>,
     /// Segment streams whose transfer the machine does not know yet.
     parked: Vec<(SegmentHeader, oneshot::Sender<Verdict>)>,
     /// Where the answer to a binary-enveloped request goes.
@@ -84,6 +90,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             remote: conn.remote_address(),
             ready: false,
             ended: false,
+            ended_with: None,
             previous_session: None,
         },
         commands_tx,
@@ -99,10 +106,10 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         platform,
         conn: conn.clone(),
         session_id,
-        pending: HashMap::new(),
+        pending: BTreeMap::new(),
         requested_at: HashMap::new(),
         outputs: HashMap::new(),
-        done: HashMap::new(),
+        done: BTreeMap::new(),
         parked: Vec::new(),
         binary_reply: None,
         control_sends: JoinSet::new(),
@@ -126,7 +133,10 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
                 tokio::time::sleep(PARK_RETRY).await
             }
         };
+        // Branches in a fixed order: tokio's default random order would make a simulated
+        // run depend on an unseeded generator.
         tokio::select! {
+            biased;
             stream = conn.accept_uni() => match stream {
                 Ok(recv) => {
                     let order = accepted_streams;
@@ -148,13 +158,16 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     tracing::info!("session {} ended: {lost}", c.session_id);
     session.handle_connection_lost(now());
     c.drain(&mut session).await;
-    for (_, (reply, _)) in c.pending.drain() {
+    for (_, (reply, _)) in std::mem::take(&mut c.pending) {
         let _ = reply.send(Err(PlatformError::ConnectionLost));
     }
-    for (_, done) in c.done.drain() {
+    for (_, done) in std::mem::take(&mut c.done) {
         let _ = done.send(Err(PlatformError::ConnectionLost));
     }
-    c.platform.update(c.session_id, |info| info.ended = true);
+    c.platform.update(c.session_id, |info| {
+        info.ended = true;
+        info.ended_with = Some(lost);
+    });
 }
 
 impl Connection {
@@ -213,6 +226,7 @@ impl Connection {
                 match recorded {
                     Ok(()) => {
                         self.observe(Observed::SegmentStored { transfer, index });
+                        self.report_arrival(&header, transfer, index, len, at);
                         session.handle_segment_written(at, &header, receive_time)
                     }
                     Err(e) => {
@@ -239,6 +253,7 @@ impl Connection {
                 match written {
                     Ok(()) => {
                         self.observe(Observed::SegmentStored { transfer, index });
+                        self.report_arrival(&header, transfer, index, data.len() as u64, at);
                         session.handle_segment_written(at, &header, receive_time)
                     }
                     Err(e) => {
@@ -274,6 +289,28 @@ impl Connection {
         tracing::info!("re-attaching session {previous} (was {})", self.session_id);
         *session = PlatformSession::new(self.config.clone(), now(), previous);
         self.session_id = previous;
+    }
+
+    /// Tells the configured listener, if any, that a segment was stored.
+    fn report_arrival(
+        &self,
+        header: &SegmentHeader,
+        transfer: TransferId,
+        index: u32,
+        bytes: u64,
+        at: Instant,
+    ) {
+        if let Some(tap) = &self.platform.config().segment_arrivals {
+            let _ = tap.send(super::SegmentArrival {
+                session_id: self.session_id,
+                transfer,
+                index,
+                timestamp: header.timestamp(),
+                flags: header.flags(),
+                bytes,
+                at,
+            });
+        }
     }
 
     /// Shows parked segment headers to the machine again.
@@ -319,7 +356,8 @@ impl Connection {
                 match sent {
                     Ok(seq) => {
                         self.pending.insert(seq, (reply, at));
-                        self.requested_at.insert(seq, (at, SystemTime::now()));
+                        self.requested_at
+                            .insert(seq, (at, crate::net::system_time()));
                     }
                     Err(e) => {
                         let _ = reply.send(Err(PlatformError::Session(e)));
@@ -356,7 +394,7 @@ impl Connection {
                 let (requested_at, requested_wall) = self
                     .requested_at
                     .remove(&ack.ack)
-                    .unwrap_or_else(|| (now(), SystemTime::now()));
+                    .unwrap_or_else(|| (now(), crate::net::system_time()));
                 let transfer = ack.transfer_id;
                 match TransferOutput::open(
                     &self.platform.config().out_dir,
@@ -429,11 +467,35 @@ impl Connection {
         self.closing = true;
         let linger = async { while self.control_sends.join_next().await.is_some() {} };
         let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
+        self.wait_until_quiet().await;
         tracing::info!("closing session {} with {code}: {reason}", self.session_id);
         self.conn.close(
             quinn::VarInt::from_u32(u32::from(code.to_u16())),
             reason.as_bytes(),
         );
+    }
+
+    /// The acknowledgements of the last segments must reach the client before the
+    /// CONNECTION_CLOSE does, or it never learns they arrived (docs/protocol.md D35).
+    /// A client holding every acknowledgement sends nothing more (until its keep-alive):
+    /// wait until it has been silent for three round trips and two ACK delays, or
+    /// [`ACK_LINGER`] at most.
+    async fn wait_until_quiet(&self) {
+        let deadline = tokio::time::Instant::now() + ACK_LINGER;
+        let mut heard = self.conn.stats().udp_rx.datagrams;
+        loop {
+            let quiet = self.conn.rtt() * 3 + 2 * ACK_DELAY;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return;
+            }
+            tokio::time::sleep(quiet.min(left)).await;
+            let now_heard = self.conn.stats().udp_rx.datagrams;
+            if now_heard == heard {
+                return;
+            }
+            heard = now_heard;
+        }
     }
 
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {

@@ -36,7 +36,7 @@ use crate::session::{SessionConfig, SessionError, TransferOutcome};
 use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
 use crate::wire::{
     FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
-    SegmentId, StatsRequest, StatusCode,
+    SegmentFlags, SegmentId, StatsRequest, StatusCode, TransferId,
 };
 use budget::ReceiveBudget;
 use rand::{RngCore, SeedableRng};
@@ -77,12 +77,34 @@ pub struct PlatformConfig {
     pub request_timeout: Duration,
     /// Bytes of received, not yet written data all connections together may hold: each
     /// live connection's receive window is `receive_budget / connections`, at least 4 MiB
-    /// and at most `max_receive_window` (D34).
+    /// and at most `max_receive_window` (D38).
     pub receive_budget: u64,
     /// A lone connection's receive window (the specification's 50 MiB).
     pub max_receive_window: u64,
     /// Where to send [`Observation`]s (segment arrivals, acknowledgements...), if anywhere.
     pub observer: Option<Observer>,
+    /// Where every stored segment is reported as it is recorded (tests, simulations and
+    /// progress displays that need per-segment arrival times); None reports nothing.
+    pub segment_arrivals: Option<mpsc::UnboundedSender<SegmentArrival>>,
+}
+
+/// One segment the platform accepted and stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentArrival {
+    /// The session it arrived in.
+    pub session_id: Uuid,
+    /// Its transfer.
+    pub transfer: TransferId,
+    /// Its index in the transfer.
+    pub index: u32,
+    /// Its media timestamp in seconds (the header's).
+    pub timestamp: f64,
+    /// Its header flags (0x20 marks a resend).
+    pub flags: SegmentFlags,
+    /// Data bytes.
+    pub bytes: u64,
+    /// When the platform recorded it (tokio's clock: simulated time in the simulator).
+    pub at: std::time::Instant,
 }
 
 impl PlatformConfig {
@@ -98,6 +120,7 @@ impl PlatformConfig {
             receive_budget: 64 * 1024 * 1024,
             max_receive_window: u64::from(TransportSettings::default().receive_window),
             observer: None,
+            segment_arrivals: None,
         }
     }
 }
@@ -155,6 +178,9 @@ pub struct SessionInfo {
     pub ready: bool,
     /// True once the connection ended.
     pub ended: bool,
+    /// Why the connection ended, once it did: `TimedOut` after the idle timeout, closed by
+    /// either side (`ApplicationClosed`, `LocallyClosed`), reset...
+    pub ended_with: Option<quinn::ConnectionError>,
     /// The previous session a reconnecting client named in SessionStart (not re-attached:
     /// this session has its own id and starts with no transfers).
     pub previous_session: Option<Uuid>,

@@ -111,7 +111,7 @@ impl TransferOutput {
             receive_time,
             frame_count,
             flags: &flags.to_string(),
-            arrived_at: SystemTime::now(),
+            arrived_at: crate::net::system_time(),
         })?;
         let rate = self.stats.record(kind, len, receive_time, now);
         tracing::info!(

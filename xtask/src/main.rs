@@ -6,6 +6,10 @@
 //!   values in `vstream_conformance::golden` (the golden test never writes them).
 //! - `bench media`: the media segmentation benchmark (release build).
 //! - `bench upload`: vstream against plain quinn on loopback, and peak RSS (release build).
+//! - `sim`: the simulation scenarios over K seeds in the release binary, as a table (see
+//!   `sim.rs` for the options); a failure prints the command that replays it.
+
+mod sim;
 
 use std::process::{Command, ExitCode};
 
@@ -15,12 +19,13 @@ fn main() -> ExitCode {
     let result = match args.as_slice() {
         ["conformance", rest @ ..] => conformance(rest),
         ["bless-golden"] => bless_golden(),
+        ["sim", rest @ ..] => sim::run(rest),
         ["bench", bench @ ("media" | "upload"), rest @ ..] => {
             cargo(&["bench", "-p", "vstream", "--bench", bench, "--"], rest)
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload>"
+                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures]>"
             );
             return ExitCode::from(2);
         }

@@ -1,0 +1,186 @@
+//! What a simulation script holds on the platform's host: the platform's API, the clock,
+//! every segment's arrival time, and checks against the clients' source files.
+
+use super::files::same_bytes;
+use super::harness::SimError;
+use super::trace::Trace;
+use crate::platform::{Platform, SegmentArrival, TransferResult};
+use crate::session::TransferOutcome;
+use crate::wire::{FileRequest, FileRequestAck};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+/// A stored segment and when it arrived, in simulated time since the run began.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arrival {
+    /// Simulated time since the run began.
+    pub at: Duration,
+    /// The segment.
+    pub segment: SegmentArrival,
+}
+
+/// One finished pull: the result and when it was requested and finished.
+#[derive(Debug, Clone)]
+pub struct Pulled {
+    /// The client's acknowledgement.
+    pub ack: FileRequestAck,
+    /// The transfer's result.
+    pub result: TransferResult,
+    /// Simulated time the FileRequest was sent.
+    pub requested_at: Duration,
+    /// Simulated time the transfer finished at the platform.
+    pub finished_at: Duration,
+}
+
+impl Pulled {
+    /// File bytes over the time from request to finish, in bits per second.
+    pub fn goodput_bps(&self) -> f64 {
+        let secs = self
+            .finished_at
+            .saturating_sub(self.requested_at)
+            .as_secs_f64();
+        if secs > 0.0 {
+            self.ack.file_size as f64 * 8.0 / secs
+        } else {
+            0.0
+        }
+    }
+}
+
+/// The platform side of a run, handed to the script.
+pub struct PlatformCtx {
+    /// The platform's API (the real driver).
+    pub platform: Platform,
+    trace: Trace,
+    arrivals: Arc<Mutex<Vec<Arrival>>>,
+    arrived: watch::Receiver<usize>,
+    client_roots: Vec<PathBuf>,
+}
+
+impl PlatformCtx {
+    pub(crate) fn new(
+        platform: Platform,
+        trace: Trace,
+        mut tap: mpsc::UnboundedReceiver<SegmentArrival>,
+        client_roots: Vec<PathBuf>,
+    ) -> Self {
+        let arrivals: Arc<Mutex<Vec<Arrival>>> = Arc::default();
+        let (count, arrived) = watch::channel(0);
+        // tokio's clock against the simulation's, to stamp arrivals in simulated time.
+        let base = (
+            tokio::time::Instant::now().into_std(),
+            turmoil::sim_elapsed().unwrap_or_default(),
+        );
+        let (log, trace_log) = (Arc::clone(&arrivals), trace.clone());
+        tokio::spawn(async move {
+            while let Some(segment) = tap.recv().await {
+                let at = base.1 + segment.at.saturating_duration_since(base.0);
+                trace_log.record(format!(
+                    "platform: {} segment {} ({} bytes, t={:.3}) at {:.6}",
+                    segment.transfer,
+                    segment.index,
+                    segment.bytes,
+                    segment.timestamp,
+                    at.as_secs_f64()
+                ));
+                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                log.push(Arrival { at, segment });
+                count.send_replace(log.len());
+            }
+        });
+        PlatformCtx {
+            platform,
+            trace,
+            arrivals,
+            arrived,
+            client_roots,
+        }
+    }
+
+    /// Simulated time since the run began.
+    pub fn now(&self) -> Duration {
+        turmoil::sim_elapsed().unwrap_or_default()
+    }
+
+    /// Sleeps until simulated time `at` (at once if it passed).
+    pub async fn sleep_until(&self, at: Duration) {
+        tokio::time::sleep(at.saturating_sub(self.now())).await;
+    }
+
+    /// Appends an event to the run's trace.
+    pub fn record(&self, what: impl std::fmt::Display) {
+        self.trace.record(format!("script: {what}"));
+    }
+
+    /// Every stored segment so far, in arrival order.
+    pub fn arrivals(&self) -> Vec<Arrival> {
+        self.arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until at least `n` segments were stored in the run.
+    pub async fn wait_arrivals(&self, n: usize) {
+        let mut arrived = self.arrived.clone();
+        let _ = arrived.wait_for(|&count| count >= n).await;
+    }
+
+    /// Requests a file and waits for its end.
+    pub async fn pull(&self, session: Uuid, request: FileRequest) -> Result<Pulled, SimError> {
+        let requested_at = self.now();
+        let handle = self.platform.request_file(session, request).await?;
+        let ack = handle.ack.clone();
+        self.record(format!(
+            "{} acknowledged: {} bytes, {} segments",
+            ack.transfer_id, ack.file_size, ack.total_segments
+        ));
+        let result = handle.finished().await?;
+        let finished_at = self.now();
+        self.record(format!(
+            "{} finished: {:?}, sha256 {}",
+            ack.transfer_id, result.outcome, result.sha256_ok
+        ));
+        Ok(Pulled {
+            ack,
+            result,
+            requested_at,
+            finished_at,
+        })
+    }
+
+    /// Where client `client` serves `name` from.
+    pub fn source(&self, client: usize, name: &str) -> Option<PathBuf> {
+        self.client_roots.get(client).map(|root| root.join(name))
+    }
+
+    /// Fails unless `result` completed, its SHA-256 verified, and the written file equals
+    /// client `client`'s `name` byte for byte.
+    pub fn check_identical(
+        &self,
+        result: &TransferResult,
+        client: usize,
+        name: &str,
+    ) -> Result<(), SimError> {
+        if result.outcome != TransferOutcome::Completed || !result.sha256_ok {
+            return Err(SimError::Check(format!(
+                "{name}: {:?}, sha256_ok {}",
+                result.outcome, result.sha256_ok
+            )));
+        }
+        let source = self
+            .source(client, name)
+            .ok_or_else(|| SimError::Check(format!("no client {client}")))?;
+        if !same_bytes(&source, &result.file.path)? {
+            return Err(SimError::Check(format!(
+                "{} differs from {}",
+                result.file.path.display(),
+                source.display()
+            )));
+        }
+        Ok(())
+    }
+}

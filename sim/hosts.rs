@@ -1,0 +1,195 @@
+//! The software of each simulated host: the platform (driver plus the run's script) and
+//! the clients (the real client driver). Both build their endpoints exactly as the real
+//! binaries do, over `SimUdpSocket` and with `SeededCrypto` in place of the system's
+//! randomness.
+
+use super::ctx::PlatformCtx;
+use super::harness::{
+    derive, ClientOutcome, ClientSpec, SimBuilder, SimError, PLATFORM_HOST, PLATFORM_PORT,
+};
+use super::trace::Trace;
+use crate::catalog::Catalog;
+use crate::client::run_client;
+use crate::net::{
+    build_endpoint, client_crypto_with, server_crypto_with, LinkCounters, LinkFaults, SeededCrypto,
+    SelfSignedCert, ServerVerification, SimUdpSocket, TransportSettings, ALPN,
+};
+use crate::platform::{Platform, PlatformConfig};
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+// Purposes of the seeds derived from the run's (see `derive`).
+const PLATFORM_CRYPTO: u64 = 1;
+const PLATFORM_LINK: u64 = 2;
+const PLATFORM_SESSION_IDS: u64 = 3;
+const PLATFORM_TRANSFERS: u64 = 4;
+const CLIENT_CRYPTO: u64 = 1000;
+const CLIENT_LINK: u64 = 2000;
+const CLIENT_TRANSFERS: u64 = 3000;
+const CLIENT_FILES: u64 = 4000;
+
+/// What every host of one run shares (single-threaded: turmoil runs hosts in turn).
+#[derive(Clone)]
+pub(crate) struct HostShared {
+    seed: u64,
+    transport: TransportSettings,
+    uplink: LinkFaults,
+    downlink: LinkFaults,
+    request_timeout: Duration,
+    platform_session: crate::session::SessionConfig,
+    cert: Arc<SelfSignedCert>,
+    clients: Vec<ClientSpec>,
+    client_roots: Vec<PathBuf>,
+    out_dir: PathBuf,
+    pub(crate) trace: Trace,
+    outcomes: Rc<RefCell<Vec<Option<ClientOutcome>>>>,
+    platform_link: Rc<Cell<LinkCounters>>,
+}
+
+impl HostShared {
+    /// Writes every client's files under `dir` and makes the platform's certificate.
+    pub(crate) fn prepare(builder: &SimBuilder, dir: &std::path::Path) -> Result<Self, SimError> {
+        let mut client_roots = Vec::new();
+        for (i, spec) in builder.clients.iter().enumerate() {
+            let root = dir.join(format!("client-{i}"));
+            std::fs::create_dir_all(&root)?;
+            let files_seed = derive(builder.seed, CLIENT_FILES + i as u64);
+            for (j, file) in spec.files.iter().enumerate() {
+                file.create(&root, derive(files_seed, j as u64))?;
+            }
+            client_roots.push(root);
+        }
+        let out_dir = dir.join("platform");
+        std::fs::create_dir_all(&out_dir)?;
+        let cert = SeededCrypto::new(derive(builder.seed, PLATFORM_CRYPTO))
+            .certificate(&[PLATFORM_HOST])
+            .map_err(|e| SimError::Setup(format!("certificate: {e}")))?;
+        Ok(HostShared {
+            seed: builder.seed,
+            transport: builder.transport.clone(),
+            uplink: builder.uplink,
+            downlink: builder.downlink,
+            request_timeout: builder.request_timeout,
+            platform_session: builder.platform_session.clone(),
+            cert: Arc::new(cert),
+            clients: builder.clients.clone(),
+            client_roots,
+            out_dir,
+            trace: Trace::default(),
+            outcomes: Rc::new(RefCell::new(builder.clients.iter().map(|_| None).collect())),
+            platform_link: Rc::default(),
+        })
+    }
+
+    pub(crate) fn platform_link(&self) -> LinkCounters {
+        self.platform_link.get()
+    }
+
+    pub(crate) fn take_client_outcomes(&self) -> Vec<Option<ClientOutcome>> {
+        self.outcomes.take()
+    }
+}
+
+/// The platform's host: the driver on a simulated endpoint, then `script`, then shutdown.
+pub(crate) async fn platform_host<T, F, Fut>(
+    shared: HostShared,
+    script: F,
+    out: Rc<RefCell<Option<Result<T, SimError>>>>,
+) -> turmoil::Result
+where
+    T: 'static,
+    F: FnOnce(PlatformCtx) -> Fut + 'static,
+    Fut: Future<Output = Result<T, SimError>> + 'static,
+{
+    let rng = SeededCrypto::new(derive(shared.seed, PLATFORM_CRYPTO));
+    let crypto = server_crypto_with(
+        rng.provider(),
+        vec![shared.cert.cert.clone()],
+        shared.cert.key.clone_key().into(),
+    )?;
+    let server = rng.server_config(crypto, &shared.transport)?;
+    let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, PLATFORM_PORT));
+    let link_seed = derive(shared.seed, PLATFORM_LINK);
+    let socket = SimUdpSocket::bind(addr, shared.downlink, link_seed).await?;
+    let endpoint = build_endpoint(socket.clone(), Some(server), rng.endpoint_config())?;
+    let (tap, arrivals) = tokio::sync::mpsc::unbounded_channel();
+    let mut config = PlatformConfig::new(&shared.out_dir);
+    config.seed = Some(derive(shared.seed, PLATFORM_SESSION_IDS));
+    config.session = shared.platform_session.clone();
+    config.session.seed = derive(shared.seed, PLATFORM_TRANSFERS);
+    config.request_timeout = shared.request_timeout;
+    config.segment_arrivals = Some(tap);
+    let platform = Platform::start(endpoint, config);
+    let ctx = PlatformCtx::new(
+        platform.clone(),
+        shared.trace.clone(),
+        arrivals,
+        shared.client_roots.clone(),
+    );
+    let result = script(ctx).await;
+    match &result {
+        Ok(_) => shared.trace.record("platform: script finished"),
+        Err(e) => shared.trace.record(format!("platform: script failed: {e}")),
+    }
+    *out.borrow_mut() = Some(result);
+    platform.shutdown().await;
+    // Stay up until every client ended, as a real platform's endpoint would: a client
+    // whose copy of the CONNECTION_CLOSE was lost learns of the end from the endpoint's
+    // answer to its next packet, not from its idle timeout.
+    while shared.outcomes.borrow().iter().any(Option::is_none) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    shared.platform_link.set(socket.counters());
+    Ok(())
+}
+
+/// Client `i`'s host: the client driver serving its files until the session ends.
+pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result {
+    let spec = shared.clients.get(i).cloned().ok_or("no such client")?;
+    tokio::time::sleep(spec.start_after).await;
+    let rng = SeededCrypto::new(derive(shared.seed, CLIENT_CRYPTO + i as u64));
+    let roots = ServerVerification::Roots(vec![shared.cert.cert.clone()]);
+    let crypto = client_crypto_with(rng.provider(), &roots, ALPN)?;
+    let client_config = rng.client_config(crypto, &shared.transport)?;
+    let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
+    let link_seed = derive(shared.seed, CLIENT_LINK + i as u64);
+    let socket = SimUdpSocket::bind(bind, shared.uplink, link_seed).await?;
+    let mut endpoint = build_endpoint(socket.clone(), None, rng.endpoint_config())?;
+    endpoint.set_default_client_config(client_config);
+    let root = shared.client_roots.get(i).ok_or("no such client")?;
+    let catalog = Catalog::new(root.clone())?;
+    for file in &spec.files {
+        catalog.register(file.name())?;
+    }
+    let mut config = spec.config;
+    config.session.seed = derive(shared.seed, CLIENT_TRANSFERS + i as u64);
+    let platform = SocketAddr::from((turmoil::lookup(PLATFORM_HOST), PLATFORM_PORT));
+    shared.trace.record(format!("client-{i}: connecting"));
+    let result = run_client(
+        endpoint,
+        platform,
+        PLATFORM_HOST,
+        Arc::new(catalog),
+        config,
+        std::future::pending(),
+    )
+    .await;
+    match &result {
+        Ok(summary) => shared.trace.record(format!(
+            "client-{i}: session ended, {} transfers, closed with {:?}",
+            summary.transfers.len(),
+            summary.closed_with
+        )),
+        Err(e) => shared.trace.record(format!("client-{i}: failed: {e}")),
+    }
+    let link = socket.counters();
+    if let Some(slot) = shared.outcomes.borrow_mut().get_mut(i) {
+        *slot = Some(ClientOutcome { result, link });
+    }
+    Ok(())
+}

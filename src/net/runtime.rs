@@ -1,0 +1,34 @@
+//! The two things the drivers take from their runtime besides sockets and timers: the wall
+//! clock, and threads for blocking file work. Both follow the simulator when inside one.
+//!
+//! - [`system_time`]: the real clock; inside turmoil, the simulation's epoch plus its
+//!   elapsed time (`Builder::epoch`), so envelope timestamps and `.debug` lines replay.
+//! - [`run_blocking`]: tokio's blocking pool; inside turmoil, inline on the host. A pool
+//!   thread finishes in real time: when several run at once (segment reads), the order in
+//!   which their results reach the host, and so the order of stream writes and the bytes
+//!   of every packet after, would depend on the machine's scheduler, not on the seed.
+//!   Simulated time does not pass while the host waits either way (tokio does not
+//!   auto-advance a paused clock while blocking work runs).
+
+use std::time::SystemTime;
+
+/// The wall-clock time now: real, or simulated inside turmoil.
+pub fn system_time() -> SystemTime {
+    match turmoil::since_epoch() {
+        Some(since) => SystemTime::UNIX_EPOCH + since,
+        None => SystemTime::now(),
+    }
+}
+
+/// Runs blocking work (file reads, hashing) off the async task: on tokio's blocking pool,
+/// or inline inside the simulator. Returns None if the work panicked.
+pub async fn run_blocking<T, F>(work: F) -> Option<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    if turmoil::in_simulation() {
+        return Some(work());
+    }
+    tokio::task::spawn_blocking(work).await.ok()
+}
