@@ -153,3 +153,16 @@ fn strict_refuses_trailing_bytes_in_a_box_that_lenient_accepts() {
     let lenient = read_mp4_info_with(&mut Cursor::new(&data), &Mp4ReadOptions::default());
     assert_eq!(lenient.unwrap().video.unwrap().frame_count, 180);
 }
+
+/// Found by `corrupted_moov_never_panics` in CI: two bytes of av.mp4's moov changed gave
+/// sync samples out of order in both time and byte offset.
+#[test]
+fn sync_samples_stay_in_time_order_whatever_the_tables_say() {
+    let mut data = av_mp4();
+    let start = moov_start(&data);
+    let len = data.len() - start;
+    let at = |raw: u64| ((len as u128 * raw as u128) >> 64) as usize;
+    data[start + at(7_153_537_116_950_302_916)] = 1;
+    data[start + at(1_458_852_487_456_750_300)] = 0;
+    both_strictness(&data);
+}

@@ -63,9 +63,29 @@ fn bless_golden() -> anyhow::Result<bool> {
 }
 
 fn cargo(base: &[&str], extra: &[&str]) -> anyhow::Result<bool> {
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(base)
-        .args(extra)
-        .status()?;
+    let status = cargo_command().args(base).args(extra).status()?;
     Ok(status.success())
+}
+
+/// A `cargo` command without the variables `cargo run` gave this process for the xtask
+/// package: a build script that watches one (ring's: `CARGO_MANIFEST_DIR`) would otherwise
+/// rebuild its crate, and everything above it, on every call.
+fn cargo_command() -> Command {
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("CARGO_PKG_")
+            || matches!(
+                name.as_str(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cargo.env_remove(name);
+        }
+    }
+    cargo
 }

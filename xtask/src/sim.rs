@@ -152,25 +152,7 @@ fn build(debug: bool) -> anyhow::Result<()> {
     if !debug {
         args.push("--release");
     }
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    // `cargo run` gave this process the xtask package's variables; a build script that
-    // watches one (ring's: CARGO_MANIFEST_DIR) would otherwise rebuild its crate and
-    // everything above it on every call.
-    for (name, _) in std::env::vars_os() {
-        let name = name.to_string_lossy().into_owned();
-        if name.starts_with("CARGO_PKG_")
-            || matches!(
-                name.as_str(),
-                "CARGO_MANIFEST_DIR"
-                    | "CARGO_MANIFEST_PATH"
-                    | "CARGO_CRATE_NAME"
-                    | "CARGO_BIN_NAME"
-                    | "CARGO_PRIMARY_PACKAGE"
-            )
-        {
-            cargo.env_remove(name);
-        }
-    }
+    let mut cargo = crate::cargo_command();
     let status = cargo.args(&args).status()?;
     if !status.success() {
         bail!("cargo {} failed", args.join(" "));

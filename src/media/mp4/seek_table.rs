@@ -39,11 +39,16 @@ pub(crate) fn sync_samples(
     let indices = sync_indices(stbl, sample_count)?;
     let offsets = byte_offsets(stbl, &indices)?;
     let times = presentation_times(stbl, timing, &indices)?;
-    Ok(offsets
+    let mut samples: Vec<SyncSample> = offsets
         .into_iter()
         .zip(times)
         .map(|(byte_offset, time)| SyncSample { time, byte_offset })
-        .collect())
+        .collect();
+    // Sync samples present in decode order in any sound file; a damaged `ctts` or edit can
+    // say otherwise. Seeks search this table by time, so it is kept in time order (stable:
+    // equal times keep their decode order).
+    samples.sort_by(|a, b| a.time.total_cmp(&b.time));
+    Ok(samples)
 }
 
 /// 0-based indices of the sync samples: from `stss` (sorted, deduplicated, out-of-range
