@@ -1,0 +1,298 @@
+//! Issue 6's timing claims, proved in the deterministic simulator over the real drivers
+//! (docs/protocol.md D40-D45): realtime pacing at rate 2.0 and 0.5 delivers the 10 s test
+//! video in 5 s and 20 s of simulated time within one frame interval; a rate change changes
+//! the cadence from its acknowledgement on; a pause holds every new segment until the
+//! resume, which continues without gap or duplicate; a seek, forward or backward, restarts
+//! at ffprobe's keyframe at or before the target and nothing sent before it arrives after
+//! its acknowledgement.
+//!
+//! Every world is a clean link with a fixed 10 ms one-way delay (no jitter, no loss), so
+//! network delay is constant and the arrival cadence is the client's release cadence.
+//! Times are the platform's observations ([`SimBuilder::observe`]) in simulated time:
+//! a segment "arrives" when its data is stored (`SegmentStored`), its header was judged
+//! (`SegmentArrived`, in stream-open order) just before; an acknowledgement is handled
+//! after every segment stream the client opened before it (D45).
+//!
+//! Each test runs seeds 1, 2, 3 and names the failing seed; `VSTREAM_SIM_SEED=<n> cargo
+//! test --test sim_playback <test>` replays only that seed.
+
+use std::time::Duration;
+use vstream::media::SegmentMode;
+use vstream::net::{Congestion, LinkFaults};
+use vstream::platform::{Observed, TransferResult};
+use vstream::session::{SegmentVerdict, SessionConfig, TransferOutcome};
+use vstream::sim::{ClientSpec, SimBuilder, SimError, SimFile, SimObservation};
+use vstream::wire::{FileRequest, Pacing, PlaybackAck, PlaybackState, SegmentFlags};
+
+const VIDEO: &str = "main_bframes.h264";
+const FRAMES: u32 = 300;
+const FPS: f64 = 30.0;
+/// One frame interval of the media, seconds.
+const FRAME: f64 = 1.0 / FPS;
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+/// The seeds to run: `VSTREAM_SIM_SEED` alone when set, else [`SEEDS`].
+fn seeds() -> Vec<u64> {
+    match std::env::var("VSTREAM_SIM_SEED") {
+        Ok(s) => vec![s.trim().parse().expect("VSTREAM_SIM_SEED is a number")],
+        Err(_) => SEEDS.to_vec(),
+    }
+}
+
+/// Runs `check` for every seed; prints each seed's summary, panics naming the failing
+/// seed and how to replay it.
+fn for_each_seed(test: &str, check: impl Fn(u64) -> Result<String, String>) {
+    for seed in seeds() {
+        let wall = std::time::Instant::now();
+        match check(seed) {
+            Ok(summary) => println!("{test} seed {seed} ({:?} wall): {summary}", wall.elapsed()),
+            Err(e) => panic!(
+                "{test}: seed {seed}: {e}\nreplay: VSTREAM_SIM_SEED={seed} cargo test --test \
+                 sim_playback {test} -- --nocapture"
+            ),
+        }
+    }
+}
+
+/// Fails with `what` unless `ok`.
+fn ensure(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
+
+/// ffprobe's keyframe indices of the test video.
+fn truth_keyframes() -> Vec<u32> {
+    let path = vstream::sim::test_videos().join(format!("truth/{VIDEO}.json"));
+    let text = std::fs::read_to_string(path).expect("truth json");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(v["frames"], FRAMES);
+    assert_eq!(v["frame_rate"], FPS);
+    (v["keyframe_indices"].as_array().expect("keyframe_indices").iter())
+        .map(|k| k.as_u64().expect("index") as u32)
+        .collect()
+}
+
+/// ffprobe's keyframe at or before `t` seconds.
+fn idr_at_or_before(t: f64) -> u32 {
+    (truth_keyframes().into_iter())
+        .filter(|&k| f64::from(k) / FPS <= t + 1e-9)
+        .max()
+        .expect("a keyframe at 0")
+}
+
+/// A clean link with a fixed 10 ms one-way delay, observing, one client serving the video.
+fn world(seed: u64) -> SimBuilder {
+    SimBuilder::new(seed)
+        .congestion(Congestion::Cubic)
+        .latency(Duration::from_millis(10))
+        .link(LinkFaults::default())
+        .time_limit(Duration::from_secs(120))
+        .observe()
+        .client(ClientSpec::serving(vec![SimFile::test_video(VIDEO)]))
+}
+
+fn realtime(rate: f64) -> FileRequest {
+    let mut request = FileRequest::new(VIDEO);
+    request.segment_mode = SegmentMode::Frame;
+    request.pacing = Pacing::Realtime;
+    request.playback_rate = rate;
+    request
+}
+
+/// What one run leaves for the checks.
+struct Played {
+    result: TransferResult,
+    /// The acknowledgements of the script's commands, in order.
+    acks: Vec<PlaybackAck>,
+    observations: Vec<SimObservation>,
+}
+
+/// One command of a run's script, sent at a simulated time.
+#[derive(Debug, Clone, Copy)]
+enum Cmd {
+    SetRate(f64),
+    Pause,
+    Resume,
+    Seek(f64),
+}
+
+/// Requests `request`, sends each command at its simulated time (waiting for each
+/// acknowledgement), waits for the transfer's end.
+fn play(
+    seed: u64,
+    request: FileRequest,
+    commands: Vec<(f64, Cmd)>,
+) -> vstream::sim::SimRun<Played> {
+    world(seed).run(move |ctx| async move {
+        let session = ctx.platform.wait_for_session().await.session_id;
+        let handle = ctx.platform.request_file(session, request).await?;
+        let mut acks = Vec::new();
+        for (at, command) in commands {
+            ctx.sleep_until(Duration::from_secs_f64(at)).await;
+            ctx.record(format!("{command:?}"));
+            let p = &ctx.platform;
+            acks.push(match command {
+                Cmd::SetRate(rate) => p.set_rate(session, rate).await?,
+                Cmd::Pause => p.pause(session).await?,
+                Cmd::Resume => p.resume(session).await?,
+                Cmd::Seek(t) => p.seek(session, t).await?,
+            });
+        }
+        let result = handle.finished().await?;
+        ctx.check_identical(&result, 0, VIDEO)?;
+        Ok(Played {
+            result,
+            acks,
+            observations: ctx.observations(),
+        })
+    })
+}
+
+fn played(run: vstream::sim::SimRun<Played>) -> Result<Played, String> {
+    run.script.map_err(|e: SimError| format!("the run failed: {e}"))
+}
+
+/// One segment the platform wrote: where its header and store fall among the
+/// observations, its header fields, and when its data was stored.
+#[derive(Debug, Clone, Copy)]
+struct Seg {
+    /// Position of its `SegmentArrived` among the observations.
+    pos: usize,
+    index: u32,
+    timestamp: f64,
+    flags: SegmentFlags,
+    /// When its data was stored (simulated seconds).
+    at: f64,
+}
+
+/// The written segments in the order their headers were judged.
+fn segments(obs: &[SimObservation]) -> Result<Vec<Seg>, String> {
+    let mut segs: Vec<Seg> = Vec::new();
+    for (pos, o) in obs.iter().enumerate() {
+        match &o.event {
+            Observed::SegmentArrived {
+                timestamp,
+                flags,
+                verdict: SegmentVerdict::Write { index, .. },
+                ..
+            } => segs.push(Seg {
+                pos,
+                index: *index,
+                timestamp: *timestamp,
+                flags: *flags,
+                at: f64::NAN,
+            }),
+            Observed::SegmentStored { index, .. } => {
+                let seg = (segs.iter_mut().rev())
+                    .find(|s| s.index == *index && s.at.is_nan())
+                    .ok_or_else(|| format!("segment {index} stored before its header"))?;
+                seg.at = o.at.as_secs_f64();
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = segs.iter().find(|s| s.at.is_nan()) {
+        return Err(format!("segment {} judged, never stored", s.index));
+    }
+    Ok(segs)
+}
+
+/// Where acknowledgement `ack` falls among the observations, and when.
+fn acknowledged(obs: &[SimObservation], ack: &PlaybackAck) -> Result<(usize, f64), String> {
+    (obs.iter().enumerate())
+        .find(|(_, o)| matches!(&o.event, Observed::PlaybackAcknowledged(a) if a.ack == ack.ack))
+        .map(|(pos, o)| (pos, o.at.as_secs_f64()))
+        .ok_or_else(|| format!("acknowledgement {} not observed", ack.ack))
+}
+
+/// Fails unless `segs` are indices `from..=to`, each once, in order.
+fn contiguous(segs: &[Seg], from: u32, to: u32, what: &str) -> Result<(), String> {
+    let got: Vec<u32> = segs.iter().map(|s| s.index).collect();
+    let want: Vec<u32> = (from..=to).collect();
+    ensure(got == want, || {
+        format!("{what}: expected {from}..={to} in order, got {got:?}")
+    })
+}
+
+/// Every segment's media timestamp is its index over the frame rate (decode order).
+fn timestamps_are_frame_times(segs: &[Seg]) -> Result<(), String> {
+    match segs
+        .iter()
+        .find(|s| (s.timestamp - f64::from(s.index) / FPS).abs() > 1e-6)
+    {
+        Some(s) => Err(format!("segment {} has timestamp {}", s.index, s.timestamp)),
+        None => Ok(()),
+    }
+}
+
+/// The largest |(arrival - first arrival) - (media - first media) / rate| over `segs`,
+/// seconds: how far the arrivals stray from the media clock at `rate`.
+fn max_deviation(segs: &[Seg], rate: f64) -> f64 {
+    let first = segs[0];
+    (segs.iter())
+        .map(|s| ((s.at - first.at) - (s.timestamp - first.timestamp) / rate).abs())
+        .fold(0.0, f64::max)
+}
+
+/// The median gap between consecutive arrivals, seconds.
+fn median_gap(segs: &[Seg]) -> f64 {
+    let mut gaps: Vec<f64> = segs.windows(2).map(|w| w[1].at - w[0].at).collect();
+    gaps.sort_by(f64::total_cmp);
+    gaps[gaps.len() / 2]
+}
+
+fn completed(p: &Played) -> Result<(), String> {
+    ensure(
+        p.result.outcome == TransferOutcome::Completed && p.result.sha256_ok,
+        || {
+            format!(
+                "{:?}, sha256_ok {}",
+                p.result.outcome, p.result.sha256_ok
+            )
+        },
+    )
+}
+
+/// Realtime pacing at `rate` with no command: every segment once, in order, the whole
+/// span (arrival of segment 299 minus arrival of segment 0) equal to 299 frames / 30 fps /
+/// `rate` within one frame interval, and every segment's arrival offset from segment 0's
+/// within one frame interval of its media offset / `rate`.
+fn paced_at(seed: u64, rate: f64) -> Result<String, String> {
+    let p = played(play(seed, realtime(rate), Vec::new()))?;
+    completed(&p)?;
+    let segs = segments(&p.observations)?;
+    contiguous(&segs, 0, FRAMES - 1, "arrivals")?;
+    timestamps_are_frame_times(&segs)?;
+    let span = segs[segs.len() - 1].at - segs[0].at;
+    let expected = f64::from(FRAMES - 1) / FPS / rate;
+    ensure((span - expected).abs() <= FRAME, || {
+        format!("rate {rate}: span {span:.4} s, expected {expected:.4} s")
+    })?;
+    let worst = max_deviation(&segs, rate);
+    ensure(worst <= FRAME, || {
+        format!("rate {rate}: an arrival strays {worst:.4} s from its media time / rate")
+    })?;
+    Ok(format!(
+        "rate {rate}: span {span:.4} s (expected {expected:.4}), worst arrival offset error \
+         {:.1} ms, median gap {:.2} ms",
+        worst * 1e3,
+        median_gap(&segs) * 1e3
+    ))
+}
+
+#[test]
+fn realtime_at_rate_2_delivers_the_10_s_video_in_5_s() {
+    for_each_seed("realtime_at_rate_2_delivers_the_10_s_video_in_5_s", |seed| {
+        paced_at(seed, 2.0)
+    });
+}
+
+#[test]
+fn realtime_at_rate_half_delivers_the_10_s_video_in_20_s() {
+    for_each_seed("realtime_at_rate_half_delivers_the_10_s_video_in_20_s", |seed| {
+        paced_at(seed, 0.5)
+    });
+}
