@@ -296,3 +296,128 @@ fn realtime_at_rate_half_delivers_the_10_s_video_in_20_s() {
         paced_at(seed, 0.5)
     });
 }
+
+/// Rate 1.0, then at 3 s `set_rate(2.0)`. The segments judged before the acknowledgement
+/// follow the media clock at rate 1 (each within one frame interval of its media offset,
+/// median gap one frame interval, 1/30 s); those after it follow the clock at rate 2 from
+/// the first of them (within one frame interval, median gap 1/60 s), and the first comes
+/// within one new-rate interval (1/60 s) of the acknowledgement.
+#[test]
+fn a_rate_change_changes_the_cadence_from_its_acknowledgement_on() {
+    for_each_seed(
+        "a_rate_change_changes_the_cadence_from_its_acknowledgement_on",
+        |seed| {
+            let p = played(play(seed, realtime(1.0), vec![(3.0, Cmd::SetRate(2.0))]))?;
+            completed(&p)?;
+            let ack = &p.acks[0];
+            ensure(ack.rate == 2.0 && ack.state == PlaybackState::Streaming, || {
+                format!("{ack:?}")
+            })?;
+            let (ack_pos, ack_at) = acknowledged(&p.observations, ack)?;
+            let segs = segments(&p.observations)?;
+            contiguous(&segs, 0, FRAMES - 1, "arrivals")?;
+            timestamps_are_frame_times(&segs)?;
+            let split = segs.partition_point(|s| s.pos < ack_pos);
+            let (before, after) = segs.split_at(split);
+            ensure(before.len() > 60 && after.len() > 60, || {
+                format!("the change landed mid-transfer: {} before, {} after", before.len(), after.len())
+            })?;
+            let (dev_before, dev_after) = (max_deviation(before, 1.0), max_deviation(after, 2.0));
+            ensure(dev_before <= FRAME, || {
+                format!("before the ack an arrival strays {dev_before:.4} s from rate 1")
+            })?;
+            ensure(dev_after <= FRAME, || {
+                format!("after the ack an arrival strays {dev_after:.4} s from rate 2")
+            })?;
+            let (gap_before, gap_after) = (median_gap(before), median_gap(after));
+            ensure((gap_before - FRAME).abs() <= 0.002, || {
+                format!("median gap before {gap_before:.4} s")
+            })?;
+            ensure((gap_after - FRAME / 2.0).abs() <= 0.002, || {
+                format!("median gap after {gap_after:.4} s")
+            })?;
+            let lead = after[0].at - ack_at;
+            ensure((0.0..=FRAME / 2.0 + 0.001).contains(&lead), || {
+                format!("first segment after the ack {lead:.4} s after it")
+            })?;
+            // Both sides together: the rate-2 side is the rate-1 side's end plus half the
+            // media that remained (the clock re-anchored at the change, D41).
+            let end = segs[segs.len() - 1].at - segs[0].at;
+            Ok(format!(
+                "ack at {ack_at:.3} s after segment {}; before: {} segs, median gap {:.2} ms, \
+                 worst {:.1} ms; after: {} segs, median gap {:.2} ms, worst {:.1} ms; first \
+                 {:.1} ms after the ack; span {end:.3} s",
+                before[before.len() - 1].index,
+                before.len(),
+                gap_before * 1e3,
+                dev_before * 1e3,
+                after.len(),
+                gap_after * 1e3,
+                dev_after * 1e3,
+                lead * 1e3,
+            ))
+        },
+    );
+}
+
+/// Rate 1.0, pause at 2 s, resume at 4 s. Between the pause's acknowledgement and the
+/// resume's, no more than `max_in_flight_segments` new segments arrive (the protocol's
+/// bound), and in fact none: every stream opened before the pause was judged before its
+/// acknowledgement (D45) and the client opens none while paused. After the resume the
+/// indices continue with no gap or duplicate: 0..=299 each written once, in order, SHA-256
+/// verified; the clock resumed where it froze, so the first segment after the resume comes
+/// within one frame interval of its acknowledgement and the rest keep rate 1.
+#[test]
+fn a_pause_holds_new_segments_and_the_resume_continues_without_gap_or_duplicate() {
+    let bound = SessionConfig::default().max_in_flight_segments;
+    for_each_seed(
+        "a_pause_holds_new_segments_and_the_resume_continues_without_gap_or_duplicate",
+        |seed| {
+            let commands = vec![(2.0, Cmd::Pause), (4.0, Cmd::Resume)];
+            let p = played(play(seed, realtime(1.0), commands))?;
+            completed(&p)?;
+            let (pause, resume) = (&p.acks[0], &p.acks[1]);
+            ensure(
+                pause.state == PlaybackState::Paused && resume.state == PlaybackState::Streaming,
+                || format!("{pause:?} / {resume:?}"),
+            )?;
+            let (pause_pos, pause_at) = acknowledged(&p.observations, pause)?;
+            let (resume_pos, resume_at) = acknowledged(&p.observations, resume)?;
+            let segs = segments(&p.observations)?;
+            contiguous(&segs, 0, FRAMES - 1, "arrivals")?;
+            let held: Vec<u32> = (segs.iter())
+                .filter(|s| s.pos > pause_pos && s.pos < resume_pos)
+                .map(|s| s.index)
+                .collect();
+            ensure(held.len() <= bound, || {
+                format!("{} segments during the pause, bound {bound}", held.len())
+            })?;
+            ensure(held.is_empty(), || format!("arrived while paused: {held:?}"))?;
+            let split = segs.partition_point(|s| s.pos < resume_pos);
+            let (before, after) = segs.split_at(split);
+            let lead = after[0].at - resume_at;
+            ensure((0.0..=FRAME + 0.001).contains(&lead), || {
+                format!("first segment after the resume {lead:.4} s after its ack")
+            })?;
+            let (dev_before, dev_after) = (max_deviation(before, 1.0), max_deviation(after, 1.0));
+            ensure(dev_before <= FRAME && dev_after <= FRAME, || {
+                format!("strays from rate 1: {dev_before:.4} s before, {dev_after:.4} s after")
+            })?;
+            // The pause lasted (resume ack - pause ack); the video took that much longer.
+            let span = segs[segs.len() - 1].at - segs[0].at;
+            let expected = f64::from(FRAMES - 1) / FPS + (resume_at - pause_at);
+            ensure((span - expected).abs() <= FRAME, || {
+                format!("span {span:.4} s, expected {expected:.4} s")
+            })?;
+            Ok(format!(
+                "pause ack {pause_at:.3} s after segment {}, resume ack {resume_at:.3} s, {} \
+                 segments in between (bound {bound}); next segment {} {:.1} ms after the \
+                 resume ack; span {span:.3} s (expected {expected:.3})",
+                before[before.len() - 1].index,
+                held.len(),
+                after[0].index,
+                lead * 1e3
+            ))
+        },
+    );
+}
