@@ -110,6 +110,8 @@ struct Played {
     result: TransferResult,
     /// The acknowledgements of the script's commands, in order.
     acks: Vec<PlaybackAck>,
+    /// When each command was sent (simulated seconds).
+    sent: Vec<f64>,
     observations: Vec<SimObservation>,
 }
 
@@ -126,17 +128,18 @@ enum Cmd {
 /// acknowledgement), waits for the transfer's end; when `whole`, checks the written file
 /// equals the source byte for byte.
 fn play(
-    seed: u64,
+    world: SimBuilder,
     request: FileRequest,
     commands: Vec<(f64, Cmd)>,
     whole: bool,
 ) -> vstream::sim::SimRun<Played> {
-    world(seed).run(move |ctx| async move {
+    world.run(move |ctx| async move {
         let session = ctx.platform.wait_for_session().await.session_id;
         let handle = ctx.platform.request_file(session, request).await?;
-        let mut acks = Vec::new();
+        let (mut acks, mut sent) = (Vec::new(), Vec::new());
         for (at, command) in commands {
             ctx.sleep_until(Duration::from_secs_f64(at)).await;
+            sent.push(ctx.now().as_secs_f64());
             ctx.record(format!("{command:?}"));
             let p = &ctx.platform;
             acks.push(match command {
@@ -153,6 +156,7 @@ fn play(
         Ok(Played {
             result,
             acks,
+            sent,
             observations: ctx.observations(),
         })
     })
@@ -282,7 +286,7 @@ fn completed(p: &Played) -> Result<(), String> {
 /// `rate` within one frame interval, and every segment's arrival offset from segment 0's
 /// within one frame interval of its media offset / `rate`.
 fn paced_at(seed: u64, rate: f64) -> Result<String, String> {
-    let p = played(play(seed, realtime(rate), Vec::new(), true))?;
+    let p = played(play(world(seed), realtime(rate), Vec::new(), true))?;
     completed(&p)?;
     let segs = segments(&p.observations)?;
     contiguous(&segs, 0, FRAMES - 1, "arrivals")?;
@@ -331,7 +335,7 @@ fn a_rate_change_changes_the_cadence_from_its_acknowledgement_on() {
         "a_rate_change_changes_the_cadence_from_its_acknowledgement_on",
         |seed| {
             let p = played(play(
-                seed,
+                world(seed),
                 realtime(1.0),
                 vec![(3.0, Cmd::SetRate(2.0))],
                 true,
@@ -408,7 +412,7 @@ fn a_pause_holds_new_segments_and_the_resume_continues_without_gap_or_duplicate(
         "a_pause_holds_new_segments_and_the_resume_continues_without_gap_or_duplicate",
         |seed| {
             let commands = vec![(2.0, Cmd::Pause), (4.0, Cmd::Resume)];
-            let p = played(play(seed, realtime(1.0), commands, true))?;
+            let p = played(play(world(seed), realtime(1.0), commands, true))?;
             completed(&p)?;
             let (pause, resume) = (&p.acks[0], &p.acks[1]);
             ensure(
@@ -507,7 +511,7 @@ fn a_forward_seek_restarts_at_the_keyframe_at_or_before_the_target() {
         "a_forward_seek_restarts_at_the_keyframe_at_or_before_the_target",
         |seed| {
             let p = played(play(
-                seed,
+                world(seed),
                 realtime(1.0),
                 vec![(2.0, Cmd::Seek(7.5))],
                 false,
@@ -544,7 +548,12 @@ fn a_backward_seek_restarts_at_the_keyframe_at_or_before_the_target() {
     for_each_seed(
         "a_backward_seek_restarts_at_the_keyframe_at_or_before_the_target",
         |seed| {
-            let p = played(play(seed, realtime(1.0), vec![(5.0, Cmd::Seek(2.5))], true))?;
+            let p = played(play(
+                world(seed),
+                realtime(1.0),
+                vec![(5.0, Cmd::Seek(2.5))],
+                true,
+            ))?;
             completed(&p)?;
             let segs = arrived(&p.observations)?;
             let (before, after, lead) = check_seek(&p, &p.acks[0], 2.5, &segs)?;
@@ -563,6 +572,68 @@ fn a_backward_seek_restarts_at_the_keyframe_at_or_before_the_target() {
                 "ack start_segment {idr} (ffprobe keyframe <= 2.5 s), 0..={last_before} before the ack, {idr}..=299 after ({idr}..={last_before} duplicates), keyframe {:.1} ms after the ack; report ranges {:?}",
                 lead * 1e3,
                 p.result.report.index_ranges
+            ))
+        },
+    );
+}
+
+/// At full speed over a 100 ms one-way link the client has many segment streams open at
+/// once (Cubic's window grows over several round trips). Pause at 1 s, resume at 2.5 s:
+/// from the pause's sending to the resume's acknowledgement at most
+/// `max_in_flight_segments` segments arrive (the streams in flight when the client applied
+/// it, D40), all before the pause's acknowledgement (D45: streams opened before it are
+/// judged before it), none between the two acknowledgements; after the resume the indices
+/// continue with no gap or duplicate, the whole file SHA-256 verified.
+#[test]
+fn a_pause_at_full_speed_lets_at_most_the_in_flight_segments_through() {
+    let bound = SessionConfig::default().max_in_flight_segments;
+    for_each_seed(
+        "a_pause_at_full_speed_lets_at_most_the_in_flight_segments_through",
+        |seed| {
+            let mut request = FileRequest::new(VIDEO);
+            request.segment_mode = SegmentMode::Frame;
+            let slow = world(seed).latency(Duration::from_millis(100));
+            let commands = vec![(1.0, Cmd::Pause), (2.5, Cmd::Resume)];
+            let p = played(play(slow, request, commands, true))?;
+            completed(&p)?;
+            let (pause_pos, pause_at) = acknowledged(&p.observations, &p.acks[0])?;
+            let (resume_pos, resume_at) = acknowledged(&p.observations, &p.acks[1])?;
+            let segs = arrived(&p.observations)?;
+            ensure(segs.iter().all(|s| s.written), || "a duplicate".into())?;
+            contiguous(&segs, 0, FRAMES - 1, "arrivals")?;
+            // Judged after the pause was sent and before the resume was acknowledged:
+            // the streams the pause did not stop (in flight when the client applied it).
+            let sent = p.sent[0];
+            let before = segs.iter().filter(|s| s.at <= sent).count();
+            let through: Vec<&Seg> = (segs.iter())
+                .filter(|s| s.at > sent && s.pos < resume_pos)
+                .collect();
+            let held = (segs.iter())
+                .filter(|s| s.pos > pause_pos && s.pos < resume_pos)
+                .count();
+            ensure(
+                before > 0 && before + through.len() < FRAMES as usize,
+                || {
+                    format!(
+                        "the pause landed mid-transfer: {before} before, {} after",
+                        through.len()
+                    )
+                },
+            )?;
+            ensure(through.len() <= bound, || {
+                format!("{} segments after the pause, bound {bound}", through.len())
+            })?;
+            ensure(held == 0, || {
+                format!("{held} segments between the pause's ack and the resume's")
+            })?;
+            let drained = through.last().map_or(sent, |s| s.at);
+            Ok(format!(
+                "pause sent at {sent:.3} s after {before} segments arrived; {} more arrived \
+                 after it (bound {bound}), the last at {drained:.3} s; pause ack at \
+                 {pause_at:.3} s, {held} between it and the resume ack at {resume_at:.3} s; \
+                 then {} more; all 300 once, in order",
+                through.len(),
+                FRAMES as usize - before - through.len()
             ))
         },
     );
