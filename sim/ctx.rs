@@ -4,7 +4,7 @@
 use super::files::same_bytes;
 use super::harness::SimError;
 use super::trace::Trace;
-use crate::platform::{Platform, SegmentArrival, TransferResult};
+use crate::platform::{Observation, Observed, Platform, SegmentArrival, TransferResult};
 use crate::session::TransferOutcome;
 use crate::wire::{FileRequest, FileRequestAck};
 use std::path::PathBuf;
@@ -20,6 +20,18 @@ pub struct Arrival {
     pub at: Duration,
     /// The segment.
     pub segment: SegmentArrival,
+}
+
+/// One [`Observation`] of the platform, stamped in simulated time since the run began
+/// (only with [`SimBuilder::observe`](super::SimBuilder::observe)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimObservation {
+    /// Simulated time since the run began.
+    pub at: Duration,
+    /// The connection's session.
+    pub session: Uuid,
+    /// What happened.
+    pub event: Observed,
 }
 
 /// One finished pull: the result and when it was requested and finished.
@@ -57,6 +69,7 @@ pub struct PlatformCtx {
     trace: Trace,
     arrivals: Arc<Mutex<Vec<Arrival>>>,
     arrived: watch::Receiver<usize>,
+    observations: Arc<Mutex<Vec<SimObservation>>>,
     client_roots: Vec<PathBuf>,
 }
 
@@ -65,6 +78,7 @@ impl PlatformCtx {
         platform: Platform,
         trace: Trace,
         mut tap: mpsc::UnboundedReceiver<SegmentArrival>,
+        observed: Option<mpsc::UnboundedReceiver<Observation>>,
         client_roots: Vec<PathBuf>,
     ) -> Self {
         let arrivals: Arc<Mutex<Vec<Arrival>>> = Arc::default();
@@ -91,11 +105,27 @@ impl PlatformCtx {
                 count.send_replace(log.len());
             }
         });
+        let observations: Arc<Mutex<Vec<SimObservation>>> = Arc::default();
+        if let Some(mut observed) = observed {
+            let log = Arc::clone(&observations);
+            tokio::spawn(async move {
+                while let Some(o) = observed.recv().await {
+                    let at = base.1 + o.at.saturating_duration_since(base.0);
+                    let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+                    log.push(SimObservation {
+                        at,
+                        session: o.session,
+                        event: o.event,
+                    });
+                }
+            });
+        }
         PlatformCtx {
             platform,
             trace,
             arrivals,
             arrived,
+            observations,
             client_roots,
         }
     }
@@ -118,6 +148,15 @@ impl PlatformCtx {
     /// Every stored segment so far, in arrival order.
     pub fn arrivals(&self) -> Vec<Arrival> {
         self.arrivals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Every observation so far, in the platform's handling order (empty unless the world
+    /// was built with [`SimBuilder::observe`](super::SimBuilder::observe)).
+    pub fn observations(&self) -> Vec<SimObservation> {
+        self.observations
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

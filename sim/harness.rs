@@ -147,6 +147,9 @@ pub struct SimBuilder {
     pub request_timeout: Duration,
     /// The platform's machine settings (the harness sets `seed` from the run's seed).
     pub platform_session: SessionConfig,
+    /// Whether the platform reports [`Observation`](crate::platform::Observation)s to the
+    /// script ([`PlatformCtx::observations`]); off by default.
+    pub observe: bool,
 }
 
 impl SimBuilder {
@@ -165,6 +168,7 @@ impl SimBuilder {
             partitions: Vec::new(),
             request_timeout: Duration::from_secs(120),
             platform_session: SessionConfig::default(),
+            observe: false,
         }
     }
 
@@ -202,6 +206,14 @@ impl SimBuilder {
     /// Adds a client.
     pub fn client(mut self, spec: ClientSpec) -> Self {
         self.clients.push(spec);
+        self
+    }
+
+    /// Sets the platform's observer: the script then reads every segment header judged,
+    /// segment stored and playback acknowledgement, in the platform's handling order and in
+    /// simulated time, from [`PlatformCtx::observations`].
+    pub fn observe(mut self) -> Self {
+        self.observe = true;
         self
     }
 

@@ -42,6 +42,7 @@ pub(crate) struct HostShared {
     downlink: LinkFaults,
     request_timeout: Duration,
     platform_session: crate::session::SessionConfig,
+    observe: bool,
     cert: Arc<SelfSignedCert>,
     clients: Vec<ClientSpec>,
     client_roots: Vec<PathBuf>,
@@ -76,6 +77,7 @@ impl HostShared {
             downlink: builder.downlink,
             request_timeout: builder.request_timeout,
             platform_session: builder.platform_session.clone(),
+            observe: builder.observe,
             cert: Arc::new(cert),
             clients: builder.clients.clone(),
             client_roots,
@@ -124,11 +126,19 @@ where
     config.session.seed = derive(shared.seed, PLATFORM_TRANSFERS);
     config.request_timeout = shared.request_timeout;
     config.segment_arrivals = Some(tap);
+    let observations = if shared.observe {
+        let (observer, observations) = tokio::sync::mpsc::unbounded_channel();
+        config.observer = Some(observer);
+        Some(observations)
+    } else {
+        None
+    };
     let platform = Platform::start(endpoint, config);
     let ctx = PlatformCtx::new(
         platform.clone(),
         shared.trace.clone(),
         arrivals,
+        observations,
         shared.client_roots.clone(),
     );
     let result = script(ctx).await;

@@ -20,7 +20,7 @@ mod report;
 pub mod scenarios;
 mod trace;
 
-pub use ctx::{Arrival, PlatformCtx, Pulled};
+pub use ctx::{Arrival, PlatformCtx, Pulled, SimObservation};
 pub use files::{test_videos, SimFile};
 pub use harness::{ClientOutcome, ClientSpec, SimBuilder, SimError, SimRun};
 pub use report::{congestion_name, parse_congestion, ScenarioReport};
