@@ -147,6 +147,13 @@ fn repo() -> PathBuf {
 
 // ---------------------------------------------------------------- plain quinn
 
+/// Gives a plain quinn receiver the window a lone platform connection gets (the
+/// handshake advertises less: `TransportSettings::initial_receive_window`).
+fn full_window(conn: &quinn::Connection) {
+    let window = TransportSettings::default().receive_window;
+    conn.set_receive_window(quinn::VarInt::from_u32(window));
+}
+
 /// One stream carrying `size` bytes; returns the time until the receiver has them all.
 async fn plain_bulk(size: u64) -> Duration {
     let tls = Tls::new();
@@ -154,6 +161,7 @@ async fn plain_bulk(size: u64) -> Duration {
     let addr = server.local_addr().unwrap();
     let receiver = tokio::spawn(async move {
         let conn = server.accept().await.unwrap().await.unwrap();
+        full_window(&conn);
         let mut recv = conn.accept_uni().await.unwrap();
         let mut got = 0u64;
         while let Some(chunk) = recv.read_chunk(usize::MAX, true).await.unwrap() {
@@ -194,6 +202,7 @@ async fn plain_bulk_with_io(source: &Path, dest: &Path) -> Duration {
     let out = std::fs::File::create(dest).unwrap();
     let receiver = tokio::spawn(async move {
         let conn = server.accept().await.unwrap().await.unwrap();
+        full_window(&conn);
         let mut recv = conn.accept_uni().await.unwrap();
         let (mut got, mut hasher) = (0u64, Sha256::new());
         while let Some(chunk) = recv.read_chunk(usize::MAX, true).await.unwrap() {
@@ -238,6 +247,7 @@ async fn plain_streams(sizes: Arc<Vec<u64>>, concurrency: usize) -> Duration {
     let count = sizes.len();
     let receiver = tokio::spawn(async move {
         let conn = server.accept().await.unwrap().await.unwrap();
+        full_window(&conn);
         let mut tasks = tokio::task::JoinSet::new();
         for _ in 0..count {
             let mut recv = conn.accept_uni().await.unwrap();

@@ -24,8 +24,14 @@ pub struct TransportSettings {
     pub max_concurrent_bidi_streams: u32,
     /// Receive window of one stream (5 MiB).
     pub stream_receive_window: u32,
-    /// Receive window of the connection (50 MiB).
+    /// Receive window of the connection (50 MiB): the most a connection is given.
     pub receive_window: u32,
+    /// The connection receive window advertised in the handshake (8 MiB), before the
+    /// platform sets each connection's share of its receive budget (at once, up to
+    /// `receive_window`: D38). Credit granted in the handshake cannot be taken back, so
+    /// advertising the full 50 MiB let ten clients connecting together park 500 MiB
+    /// before any budget applied.
+    pub initial_receive_window: u32,
     /// Bytes the sender may have written but not yet had acknowledged, all streams together
     /// (16 MiB). The specification sets no send window; this bounds the client's memory
     /// (every such byte is buffered) while covering a 1 Gbit/s x 100 ms path.
@@ -54,6 +60,7 @@ impl Default for TransportSettings {
             max_concurrent_bidi_streams: 10,
             stream_receive_window: 5 * 1024 * 1024,
             receive_window: 50 * 1024 * 1024,
+            initial_receive_window: 8 * 1024 * 1024,
             send_window: 16 * 1024 * 1024,
             idle_timeout: Duration::from_secs(30),
             keep_alive: Duration::from_secs(5),
@@ -71,7 +78,9 @@ impl TransportSettings {
         t.max_concurrent_uni_streams(VarInt::from_u32(self.max_concurrent_uni_streams))
             .max_concurrent_bidi_streams(VarInt::from_u32(self.max_concurrent_bidi_streams))
             .stream_receive_window(VarInt::from_u32(self.stream_receive_window))
-            .receive_window(VarInt::from_u32(self.receive_window))
+            .receive_window(VarInt::from_u32(
+                self.initial_receive_window.min(self.receive_window),
+            ))
             .send_window(self.send_window)
             .keep_alive_interval(Some(self.keep_alive))
             .initial_rtt(self.initial_rtt)
