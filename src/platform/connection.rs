@@ -29,9 +29,17 @@ const PARK_RETRY: Duration = Duration::from_millis(50);
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// quinn's default max_ack_delay: how long a receiver may hold an acknowledgement.
 const ACK_DELAY: Duration = Duration::from_millis(25);
+/// Round trips of silence that mean the client holds every acknowledgement: more than a
+/// loss-probe timeout (about one round trip plus its variance and an ACK delay), twice,
+/// since the probe itself may be lost. Three were too few under 5% loss (`cargo xtask sim
+/// --scenario loss-5 --seed 18`: the client's last retransmission waited for its probe).
+const QUIET_RTTS: u32 = 6;
+/// Silence shorter than this never counts: a loss probe backs off (doubling) each time
+/// one goes unanswered, past any small multiple of the round trip.
+const MIN_QUIET: Duration = Duration::from_millis(500);
 /// Longest a closing connection waits for the client to fall silent (its last segments
 /// acknowledged) before sending CONNECTION_CLOSE.
-const ACK_LINGER: Duration = Duration::from_secs(1);
+const ACK_LINGER: Duration = Duration::from_secs(2);
 
 #[path = "connection_order.rs"]
 mod order;
@@ -478,13 +486,13 @@ impl Connection {
     /// The acknowledgements of the last segments must reach the client before the
     /// CONNECTION_CLOSE does, or it never learns they arrived (docs/protocol.md D35).
     /// A client holding every acknowledgement sends nothing more (until its keep-alive):
-    /// wait until it has been silent for three round trips and two ACK delays, or
+    /// wait until it has been silent for [`QUIET_RTTS`] round trips and two ACK delays, or
     /// [`ACK_LINGER`] at most.
     async fn wait_until_quiet(&self) {
         let deadline = tokio::time::Instant::now() + ACK_LINGER;
         let mut heard = self.conn.stats().udp_rx.datagrams;
         loop {
-            let quiet = self.conn.rtt() * 3 + 2 * ACK_DELAY;
+            let quiet = (self.conn.rtt() * QUIET_RTTS + 2 * ACK_DELAY).max(MIN_QUIET);
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
                 return;
