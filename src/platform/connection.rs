@@ -328,13 +328,25 @@ impl Connection {
             if verdict.is_closed() {
                 continue;
             }
-            let judged = session.handle_segment_header(at, &header);
-            self.observe_arrival(&header, &judged);
-            match judged {
-                SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
-                other => {
-                    let _ = verdict.send(self.verdict_with_target(other));
-                }
+            self.judge_header(session, at, header, verdict);
+        }
+    }
+
+    /// Shows a segment header to the machine and answers its stream task with the
+    /// verdict; a header of a transfer not yet known is parked for [`PARK_RETRY`].
+    fn judge_header(
+        &mut self,
+        session: &mut PlatformSession,
+        at: Instant,
+        header: SegmentHeader,
+        verdict: oneshot::Sender<Verdict>,
+    ) {
+        let judged = session.handle_segment_header(at, &header);
+        self.observe_arrival(&header, &judged);
+        match judged {
+            SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
+            other => {
+                let _ = verdict.send(self.verdict_with_target(other));
             }
         }
     }

@@ -45,14 +45,7 @@ impl Connection {
                     session.handle_bad_stream(at, error);
                 }
                 Ordered::Header(header, verdict) => {
-                    let judged = session.handle_segment_header(at, &header);
-                    self.observe_arrival(&header, &judged);
-                    match judged {
-                        SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
-                        other => {
-                            let _ = verdict.send(self.verdict_with_target(other));
-                        }
-                    }
+                    self.judge_header(session, at, header, verdict);
                 }
             }
         }
