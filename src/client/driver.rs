@@ -307,14 +307,7 @@ impl Driver {
     /// Opens a stream now (so control messages open in the machine's order) and writes the
     /// envelope in the background.
     async fn send_control(&mut self, envelope: JsonEnvelope) {
-        let bytes = envelope.to_bytes();
-        match self.conn.open_uni().await {
-            Ok(send) => {
-                self.control_sends
-                    .spawn(crate::net::send_message(send, bytes));
-            }
-            Err(e) => tracing::debug!("cannot send {:?}: {e}", envelope.message_type),
-        }
+        crate::net::spawn_control(&self.conn, &mut self.control_sends, &envelope).await;
     }
 
     /// Lets the last control messages arrive, then closes with `code`.

@@ -48,3 +48,20 @@ pub async fn send_message(mut send: quinn::SendStream, bytes: Vec<u8>) {
         let _ = send.stopped().await;
     }
 }
+
+/// Opens a unidirectional stream on `conn` now, so control messages open in the order
+/// they are sent, and writes `envelope` on it in the background ([`send_message`]), in a
+/// task of `sends` (which a closing driver drains). A stream that cannot be opened means
+/// the connection is ending: that is logged, not reported.
+pub async fn spawn_control(
+    conn: &quinn::Connection,
+    sends: &mut tokio::task::JoinSet<()>,
+    envelope: &crate::wire::JsonEnvelope,
+) {
+    match conn.open_uni().await {
+        Ok(send) => {
+            sends.spawn(send_message(send, envelope.to_bytes()));
+        }
+        Err(e) => tracing::debug!("cannot send {:?}: {e}", envelope.message_type),
+    }
+}

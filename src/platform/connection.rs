@@ -470,14 +470,7 @@ impl Connection {
                 Err(e) => tracing::warn!("cannot answer in the binary envelope: {e}"),
             }
         }
-        let bytes = envelope.to_bytes();
-        match self.conn.open_uni().await {
-            Ok(send) => {
-                self.control_sends
-                    .spawn(crate::net::send_message(send, bytes));
-            }
-            Err(e) => tracing::debug!("cannot send {:?}: {e}", envelope.message_type),
-        }
+        crate::net::spawn_control(&self.conn, &mut self.control_sends, &envelope).await;
     }
 
     async fn close(&mut self, code: StatusCode, reason: &str) {
