@@ -4,9 +4,10 @@
 use super::files::same_bytes;
 use super::harness::SimError;
 use super::trace::Trace;
-use crate::platform::{Observation, Observed, Platform, SegmentArrival, TransferResult};
+use crate::platform::{Observation, Observed, Platform, TransferResult};
 use crate::session::TransferOutcome;
 use crate::wire::{FileRequest, FileRequestAck};
+use crate::wire::{SegmentFlags, TransferId};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,8 +19,18 @@ use uuid::Uuid;
 pub struct Arrival {
     /// Simulated time since the run began.
     pub at: Duration,
-    /// The segment.
-    pub segment: SegmentArrival,
+    /// The session it arrived in.
+    pub session: Uuid,
+    /// Its transfer.
+    pub transfer: TransferId,
+    /// Its index in the transfer.
+    pub index: u32,
+    /// Its media timestamp in seconds (the header's).
+    pub timestamp: f64,
+    /// Its header flags.
+    pub flags: SegmentFlags,
+    /// Data bytes.
+    pub bytes: u64,
 }
 
 /// One [`Observation`] of the platform, stamped in simulated time since the run began
@@ -74,52 +85,66 @@ pub struct PlatformCtx {
 }
 
 impl PlatformCtx {
+    /// `observed` is the platform's observer stream: stored segments become arrivals
+    /// (and trace lines); every observation is also kept when `keep_all`
+    /// ([`SimBuilder::observe`](super::SimBuilder::observe)).
     pub(crate) fn new(
         platform: Platform,
         trace: Trace,
-        mut tap: mpsc::UnboundedReceiver<SegmentArrival>,
-        observed: Option<mpsc::UnboundedReceiver<Observation>>,
+        mut observed: mpsc::UnboundedReceiver<Observation>,
+        keep_all: bool,
         client_roots: Vec<PathBuf>,
     ) -> Self {
         let arrivals: Arc<Mutex<Vec<Arrival>>> = Arc::default();
+        let observations: Arc<Mutex<Vec<SimObservation>>> = Arc::default();
         let (count, arrived) = watch::channel(0);
         // tokio's clock against the simulation's, to stamp arrivals in simulated time.
         let base = (
             tokio::time::Instant::now().into_std(),
             turmoil::sim_elapsed().unwrap_or_default(),
         );
-        let (log, trace_log) = (Arc::clone(&arrivals), trace.clone());
+        let (log, all, trace_log) = (
+            Arc::clone(&arrivals),
+            Arc::clone(&observations),
+            trace.clone(),
+        );
         tokio::spawn(async move {
-            while let Some(segment) = tap.recv().await {
-                let at = base.1 + segment.at.saturating_duration_since(base.0);
-                trace_log.record(format!(
-                    "platform: {} segment {} ({} bytes, t={:.3}) at {:.6}",
-                    segment.transfer,
-                    segment.index,
-                    segment.bytes,
-                    segment.timestamp,
-                    at.as_secs_f64()
-                ));
-                let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-                log.push(Arrival { at, segment });
-                count.send_replace(log.len());
-            }
-        });
-        let observations: Arc<Mutex<Vec<SimObservation>>> = Arc::default();
-        if let Some(mut observed) = observed {
-            let log = Arc::clone(&observations);
-            tokio::spawn(async move {
-                while let Some(o) = observed.recv().await {
-                    let at = base.1 + o.at.saturating_duration_since(base.0);
+            while let Some(o) = observed.recv().await {
+                let at = base.1 + o.at.saturating_duration_since(base.0);
+                if let Observed::SegmentStored {
+                    transfer,
+                    index,
+                    timestamp,
+                    flags,
+                    bytes,
+                } = o.event
+                {
+                    trace_log.record(format!(
+                        "platform: {transfer} segment {index} ({bytes} bytes, t={timestamp:.3}) at {:.6}",
+                        at.as_secs_f64()
+                    ));
                     let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
-                    log.push(SimObservation {
+                    log.push(Arrival {
+                        at,
+                        session: o.session,
+                        transfer,
+                        index,
+                        timestamp,
+                        flags,
+                        bytes,
+                    });
+                    count.send_replace(log.len());
+                }
+                if keep_all {
+                    let mut all = all.lock().unwrap_or_else(|p| p.into_inner());
+                    all.push(SimObservation {
                         at,
                         session: o.session,
                         event: o.event,
                     });
                 }
-            });
-        }
+            }
+        });
         PlatformCtx {
             platform,
             trace,

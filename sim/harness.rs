@@ -209,7 +209,7 @@ impl SimBuilder {
         self
     }
 
-    /// Sets the platform's observer: the script then reads every segment header judged,
+    /// Keeps every observation of the platform: the script then reads every segment header judged,
     /// segment stored and playback acknowledgement, in the platform's handling order and in
     /// simulated time, from [`PlatformCtx::observations`].
     pub fn observe(mut self) -> Self {

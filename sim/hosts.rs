@@ -119,26 +119,19 @@ where
     let link_seed = derive(shared.seed, PLATFORM_LINK);
     let socket = SimUdpSocket::bind(addr, shared.downlink, link_seed).await?;
     let endpoint = build_endpoint(socket.clone(), Some(server), rng.endpoint_config())?;
-    let (tap, arrivals) = tokio::sync::mpsc::unbounded_channel();
     let mut config = PlatformConfig::new(&shared.out_dir);
     config.seed = Some(derive(shared.seed, PLATFORM_SESSION_IDS));
     config.session = shared.platform_session.clone();
     config.session.seed = derive(shared.seed, PLATFORM_TRANSFERS);
     config.request_timeout = shared.request_timeout;
-    config.segment_arrivals = Some(tap);
-    let observations = if shared.observe {
-        let (observer, observations) = tokio::sync::mpsc::unbounded_channel();
-        config.observer = Some(observer);
-        Some(observations)
-    } else {
-        None
-    };
+    let (observer, observations) = tokio::sync::mpsc::unbounded_channel();
+    config.observer = Some(observer);
     let platform = Platform::start(endpoint, config);
     let ctx = PlatformCtx::new(
         platform.clone(),
         shared.trace.clone(),
-        arrivals,
         observations,
+        shared.observe,
         shared.client_roots.clone(),
     );
     let result = script(ctx).await;

@@ -120,7 +120,7 @@ fn the_harness_reports_every_segment_arrival_in_simulated_time() {
         });
     let (pulled, arrivals) = run.script.expect("pulled");
     assert_eq!(arrivals.len() as u32, pulled.ack.total_segments);
-    let mut indices: Vec<u32> = arrivals.iter().map(|a| a.segment.index).collect();
+    let mut indices: Vec<u32> = arrivals.iter().map(|a| a.index).collect();
     indices.sort_unstable();
     assert_eq!(indices, (0..pulled.ack.total_segments).collect::<Vec<_>>());
     // Nothing arrives before the request went out and one one-way delay passed.
@@ -170,7 +170,7 @@ fn realtime_pacing_spreads_the_arrivals_over_the_video_duration() {
     let arrivals = run.script.expect("the realtime pull completes");
     let first = arrivals.first().expect("arrivals");
     let last = arrivals.last().expect("arrivals");
-    let media = last.segment.timestamp - first.segment.timestamp;
+    let media = last.timestamp - first.timestamp;
     let spread = (last.at - first.at).as_secs_f64();
     // Released at media time: the spread matches the media span within a few ms.
     assert!(media > 9.0, "a 10 s clip: {media}");

@@ -233,8 +233,7 @@ impl Connection {
                 };
                 match recorded {
                     Ok(()) => {
-                        self.observe(Observed::SegmentStored { transfer, index });
-                        self.report_arrival(&header, transfer, index, len, at);
+                        self.observe_stored(&header, transfer, index, len);
                         session.handle_segment_written(at, &header, receive_time)
                     }
                     Err(e) => {
@@ -260,8 +259,7 @@ impl Connection {
                 };
                 match written {
                     Ok(()) => {
-                        self.observe(Observed::SegmentStored { transfer, index });
-                        self.report_arrival(&header, transfer, index, data.len() as u64, at);
+                        self.observe_stored(&header, transfer, index, data.len() as u64);
                         session.handle_segment_written(at, &header, receive_time)
                     }
                     Err(e) => {
@@ -299,26 +297,15 @@ impl Connection {
         self.session_id = previous;
     }
 
-    /// Tells the configured listener, if any, that a segment was stored.
-    fn report_arrival(
-        &self,
-        header: &SegmentHeader,
-        transfer: TransferId,
-        index: u32,
-        bytes: u64,
-        at: Instant,
-    ) {
-        if let Some(tap) = &self.platform.config().segment_arrivals {
-            let _ = tap.send(super::SegmentArrival {
-                session_id: self.session_id,
-                transfer,
-                index,
-                timestamp: header.timestamp(),
-                flags: header.flags(),
-                bytes,
-                at,
-            });
-        }
+    /// Tells the observer, if any, that a segment was stored.
+    fn observe_stored(&self, header: &SegmentHeader, transfer: TransferId, index: u32, bytes: u64) {
+        self.observe(Observed::SegmentStored {
+            transfer,
+            index,
+            timestamp: header.timestamp(),
+            flags: header.flags(),
+            bytes,
+        });
     }
 
     /// Shows parked segment headers to the machine again.

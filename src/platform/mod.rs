@@ -36,7 +36,7 @@ use crate::session::{SessionConfig, SessionError, TransferOutcome};
 use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
 use crate::wire::{
     FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
-    SegmentFlags, SegmentId, StatsRequest, StatusCode, TransferId,
+    SegmentId, StatsRequest, StatusCode,
 };
 use budget::ReceiveBudget;
 use rand::{RngCore, SeedableRng};
@@ -81,30 +81,10 @@ pub struct PlatformConfig {
     pub receive_budget: u64,
     /// A lone connection's receive window (the specification's 50 MiB).
     pub max_receive_window: u64,
-    /// Where to send [`Observation`]s (segment arrivals, acknowledgements...), if anywhere.
+    /// Where to send [`Observation`]s (segment headers judged, segments stored with their
+    /// arrival times, acknowledgements...), if anywhere: tests, simulations and progress
+    /// displays.
     pub observer: Option<Observer>,
-    /// Where every stored segment is reported as it is recorded (tests, simulations and
-    /// progress displays that need per-segment arrival times); None reports nothing.
-    pub segment_arrivals: Option<mpsc::UnboundedSender<SegmentArrival>>,
-}
-
-/// One segment the platform accepted and stored.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SegmentArrival {
-    /// The session it arrived in.
-    pub session_id: Uuid,
-    /// Its transfer.
-    pub transfer: TransferId,
-    /// Its index in the transfer.
-    pub index: u32,
-    /// Its media timestamp in seconds (the header's).
-    pub timestamp: f64,
-    /// Its header flags (0x20 marks a resend).
-    pub flags: SegmentFlags,
-    /// Data bytes.
-    pub bytes: u64,
-    /// When the platform recorded it (tokio's clock: simulated time in the simulator).
-    pub at: std::time::Instant,
 }
 
 impl PlatformConfig {
@@ -120,7 +100,6 @@ impl PlatformConfig {
             receive_budget: 64 * 1024 * 1024,
             max_receive_window: u64::from(TransportSettings::default().receive_window),
             observer: None,
-            segment_arrivals: None,
         }
     }
 }

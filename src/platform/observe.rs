@@ -45,6 +45,12 @@ pub enum Observed {
         transfer: TransferId,
         /// Index.
         index: u32,
+        /// Its media timestamp in seconds (the header's).
+        timestamp: f64,
+        /// Its header flags (0x20 marks a resend).
+        flags: SegmentFlags,
+        /// Data bytes.
+        bytes: u64,
     },
     /// A playback command was acknowledged (handled after every segment stream opened
     /// before the acknowledgement's stream was judged).
