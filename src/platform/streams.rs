@@ -248,25 +248,7 @@ async fn read_segment(
                             len: data_len as u64,
                         });
                     }
-                    Err(DataError::TooLong) => {
-                        let _ = recv.stop(code(1006));
-                        let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
-                        fail(Some(header), WireError::StreamTooLong { limit });
-                    }
-                    Err(DataError::Truncated(have)) => {
-                        let error = truncated(&header, have);
-                        fail(Some(header), error);
-                    }
-                    Err(DataError::Disk(e)) => {
-                        let _ = recv.stop(code(500));
-                        fail(
-                            Some(header),
-                            WireError::CorruptedSegment {
-                                kind: "Segment",
-                                reason: format!("the platform could not store it: {e}"),
-                            },
-                        );
-                    }
+                    Err(error) => data_failed(&mut recv, header, error, &tx),
                 }
                 return;
             }
@@ -280,16 +262,7 @@ async fn read_segment(
                         data,
                     });
                 }
-                Err(DataError::TooLong) => {
-                    let _ = recv.stop(code(1006));
-                    let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
-                    fail(Some(header), WireError::StreamTooLong { limit });
-                }
-                Err(DataError::Truncated(have)) => {
-                    let error = truncated(&header, have);
-                    fail(Some(header), error);
-                }
-                Err(DataError::Disk(_)) => {}
+                Err(error) => data_failed(&mut recv, header, error, &tx),
             }
         }
         SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
@@ -310,6 +283,35 @@ async fn read_segment(
             let _ = recv.stop(code(status.to_u16()));
         }
     }
+}
+
+/// A segment's data could not be taken: stops the stream with the status the failure
+/// calls for (1006 too long, 500 disk; a truncated stream has already ended) and reports it.
+fn data_failed(
+    recv: &mut quinn::RecvStream,
+    header: SegmentHeader,
+    error: DataError,
+    tx: &mpsc::UnboundedSender<StreamInput>,
+) {
+    let error = match error {
+        DataError::TooLong => {
+            let _ = recv.stop(code(1006));
+            let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
+            WireError::StreamTooLong { limit }
+        }
+        DataError::Truncated(have) => truncated(&header, have),
+        DataError::Disk(e) => {
+            let _ = recv.stop(code(500));
+            WireError::CorruptedSegment {
+                kind: "Segment",
+                reason: format!("the platform could not store it: {e}"),
+            }
+        }
+    };
+    let _ = tx.send(StreamInput::SegmentFailed {
+        header: Some(header),
+        error,
+    });
 }
 
 enum DataError {
