@@ -23,8 +23,9 @@ pub use runtime::{run_blocking, system_time};
 pub use sim_link::{LinkCounters, LinkFaults};
 pub use sim_socket::SimUdpSocket;
 pub use tls::{
-    client_crypto, client_crypto_with, load_certs_pem, load_key_pem, server_crypto,
-    server_crypto_with, SelfSignedCert, ServerVerification, TlsError,
+    certificate_identity, client_crypto, client_crypto_with, client_crypto_with_identity,
+    load_certs_pem, load_key_pem, peer_certificate_identity, server_crypto, server_crypto_mtls,
+    server_crypto_with, ClientIdentity, SelfSignedCert, ServerVerification, TlsError,
 };
 pub use transport::{Congestion, TransportSettings};
 

@@ -35,6 +35,7 @@ mod requests;
 mod segment;
 mod segment_flags;
 mod segment_id;
+mod session_start;
 mod status;
 mod stream;
 mod timestamp;
@@ -60,11 +61,12 @@ pub use playback::{
 };
 pub use requests::{
     AudioHandling, PauseRequest, RateChange, ResumeRequest, SeekDirection, SeekRequest, SeekType,
-    SessionStart, StatsRequest,
+    StatsRequest,
 };
 pub use segment::{AudioHeader, Segment, SegmentHeader, VideoHeader, DEFAULT_MAX_STREAM_LEN};
 pub use segment_flags::SegmentFlags;
 pub use segment_id::{ParseTransferIdError, SegmentId, TransferId};
+pub use session_start::{is_valid_device_id, SessionStart, MAX_DEVICE_ID_LEN, MAX_TOKEN_LEN};
 pub use status::{StatusCode, StatusResponse};
 pub use stream::{classify_stream, StreamKind, UniStream};
 pub use timestamp::Timestamp;
