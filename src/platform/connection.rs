@@ -52,10 +52,6 @@ type ReplySender = oneshot::Sender<Result<RequestReply, PlatformError>>;
 type DoneSender = oneshot::Sender<Result<TransferResult, PlatformError>>;
 
 struct Connection {
-    /// The machine's settings (a re-attached session gets a new machine with them).
-    config: crate::session::SessionConfig,
-    /// Whether a control message reached the machine yet (re-attachment happens before).
-    first_message_seen: bool,
     platform: Platform,
     conn: quinn::Connection,
     session_id: Uuid,
@@ -90,7 +86,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         control: platform.config().max_control_len,
         stream: config.max_stream_len,
     };
-    let mut session = PlatformSession::new(config.clone(), now(), session_id);
+    let mut session = PlatformSession::new(config, now(), session_id);
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     platform.register(
         SessionInfo {
@@ -109,8 +105,6 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut c = Connection {
-        config,
-        first_message_seen: false,
         platform,
         conn: conn.clone(),
         session_id,
@@ -172,7 +166,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     for (_, done) in std::mem::take(&mut c.done) {
         let _ = done.send(Err(PlatformError::ConnectionLost));
     }
-    c.platform.update(c.session_id, |info| {
+    c.platform.retire(c.session_id, |info| {
         info.ended = true;
         info.ended_with = Some(lost);
     });
@@ -301,24 +295,6 @@ impl Connection {
         session.handle_output_failed(now(), transfer, index, failure, &error.to_string());
     }
 
-    /// Re-attachment (profile section 3, docs/protocol.md D20): a reconnecting client's
-    /// envelopes carry its previous session id from the first one on. If the platform
-    /// holds that session and its connection ended, this connection takes its id: a new
-    /// machine constructed with it replaces the untouched one (the old machine's
-    /// transfers are not carried over; the client resumes them with
-    /// `resume_from_segment`).
-    fn reattach(&mut self, session: &mut PlatformSession, previous: Uuid) {
-        if previous.is_nil() || previous == self.session_id {
-            return;
-        }
-        if !self.platform.reattach(self.session_id, previous) {
-            return;
-        }
-        tracing::info!("re-attaching session {previous} (was {})", self.session_id);
-        *session = PlatformSession::new(self.config.clone(), now(), previous);
-        self.session_id = previous;
-    }
-
     /// Tells the observer, if any, that a segment was stored.
     fn observe_stored(&self, header: &SegmentHeader, transfer: TransferId, index: u32, bytes: u64) {
         self.observe(Observed::SegmentStored {
@@ -386,7 +362,13 @@ impl Connection {
                 match sent {
                     Ok(seq) => {
                         // Requests whose caller stopped waiting (timed out) are dropped.
-                        self.pending.retain(|_, (waiting, _)| !waiting.is_closed());
+                        self.pending.retain(|&seq, (waiting, _)| {
+                            let keep = !waiting.is_closed();
+                            if !keep {
+                                session.cancel_request(seq);
+                            }
+                            keep
+                        });
                         self.pending.insert(seq, (reply, at));
                         // Only a FileRequest's time goes into a report (D50).
                         if is_file {
@@ -468,6 +450,16 @@ impl Connection {
                 tracing::debug!("transfer {transfer} finishing ({outcome:?})");
                 session.handle_output_finished(now(), transfer, finished);
             }
+            PlatformAction::LookupSession { previous } => {
+                // The registry answers (and re-keys this connection's entry); the machine
+                // decides (D52).
+                let held = self.platform.reattach(self.session_id, previous);
+                if held {
+                    tracing::info!("re-attaching session {previous} (was {})", self.session_id);
+                    self.session_id = previous;
+                }
+                session.handle_session_lookup(now(), previous, held);
+            }
             PlatformAction::Close { code, reason } => self.close(code, &reason).await,
         }
     }
@@ -528,7 +520,7 @@ impl Connection {
 
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
-            PlatformEvent::SessionReady { session_id } => {
+            PlatformEvent::SessionReady { session_id, .. } => {
                 tracing::info!("session {session_id} ready");
                 let old = self.session_id;
                 self.session_id = session_id;

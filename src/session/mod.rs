@@ -298,6 +298,14 @@ pub enum PlatformAction {
         /// Why it ends.
         outcome: TransferOutcome,
     },
+    /// A reconnecting client named `previous` in SessionStart's envelope: ask the session
+    /// registry whether it holds that finished session (and, if it does, give this
+    /// connection its id), then call `handle_session_lookup` with the answer. The
+    /// handshake's reply waits for it (D52).
+    LookupSession {
+        /// The session id the client named.
+        previous: Uuid,
+    },
     /// Close the connection with this application error code.
     Close {
         /// The status code, used as the QUIC application error code.
@@ -314,6 +322,9 @@ pub enum PlatformEvent {
     SessionReady {
         /// The session id assigned (or re-attached).
         session_id: Uuid,
+        /// True when `session_id` is the previous session the client named, re-attached
+        /// because the registry held it (D52).
+        reattached: bool,
     },
     /// The client's version was refused (1008): the connection closes.
     VersionRefused {

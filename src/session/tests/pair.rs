@@ -70,6 +70,8 @@ pub(crate) struct Pair {
     /// The platform's disk fills after this many segment writes: the next write fails
     /// with no space (`handle_output_failed`).
     pub(crate) disk_full_after: Option<u64>,
+    /// Finished sessions the platform's registry holds (answers `LookupSession`).
+    pub(crate) registry: Vec<Uuid>,
     /// Segments whose every copy arrives damaged (`handle_segment_failed`, 1005).
     pub(crate) always_damaged: std::collections::BTreeSet<u32>,
     rng: u64,
@@ -109,6 +111,7 @@ impl Pair {
             drop_to_client: 0,
             hold_segments: false,
             disk_full_after: None,
+            registry: Vec::new(),
             always_damaged: Default::default(),
             drop_segments: Default::default(),
             foreign_ids: false,
@@ -313,6 +316,11 @@ impl Pair {
                 };
                 self.platform
                     .handle_output_finished(self.now, transfer, file);
+            }
+            PlatformAction::LookupSession { previous } => {
+                let held = self.registry.contains(&previous);
+                self.platform
+                    .handle_session_lookup(self.now, previous, held);
             }
             PlatformAction::Close { code, .. } => self.platform_closed = Some(code),
         }
