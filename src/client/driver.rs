@@ -3,11 +3,11 @@
 use super::sender::{open_in_order, Outgoing};
 use super::streams::{prepare, read_binary, read_control};
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
-use crate::bridge::{wall_clock, InOrder};
 use crate::catalog::Catalog;
+use crate::net::wall_clock;
 use crate::session::{
-    ClientAction, ClientEvent, ClientSession, PreparedTransfer, SendSummary, TransferOutcome,
-    TransferRefusal,
+    ClientAction, ClientEvent, ClientSession, InOrder, PreparedTransfer, SendSummary,
+    TransferOutcome, TransferRefusal,
 };
 use crate::store::mbps;
 use crate::wire::{FileEntry, JsonEnvelope, SegmentMode, StatusCode, TransferId, WireError};

@@ -8,9 +8,9 @@ use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
     TransferProgress, TransferResult,
 };
-use crate::bridge::{json_to_binary, InOrder};
 use crate::session::{
-    PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure, TransferOutcome,
+    InOrder, PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure,
+    TransferOutcome,
 };
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
@@ -81,10 +81,9 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     let session_id = platform.next_session_id();
     let mut config = platform.config().session.clone();
     config.seed = config.seed.wrapping_add(number);
-    config.epoch = crate::bridge::wall_clock();
+    config.epoch = crate::net::wall_clock();
     let bounds = Bounds {
         control: platform.config().max_control_len,
-        stream: config.max_stream_len,
     };
     let mut session = PlatformSession::new(config, now(), session_id);
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
@@ -339,7 +338,9 @@ impl Connection {
     /// The machine's verdict, with the direct write target of a fixed-size transfer.
     fn verdict_with_target(&self, verdict: SegmentVerdict) -> Verdict {
         let target = match &verdict {
-            SegmentVerdict::Write { transfer, index } => self
+            SegmentVerdict::Write {
+                transfer, index, ..
+            } => self
                 .outputs
                 .get(transfer)
                 .and_then(|output| output.direct_target(*index)),
@@ -467,7 +468,7 @@ impl Connection {
     async fn send_control(&mut self, envelope: JsonEnvelope) {
         if let Some(reply) = self.binary_reply.take() {
             // The first answer to a binary-enveloped request goes back on its stream.
-            match json_to_binary(&envelope) {
+            match crate::wire::BinaryEnvelope::from_json(&envelope) {
                 Ok(binary) => {
                     let bytes = binary.to_bytes();
                     self.control_sends

@@ -30,11 +30,13 @@
 
 mod client;
 mod failure;
+mod order;
 mod platform;
 mod util;
 
 pub use client::ClientSession;
 pub use failure::{StorageFailure, DEFAULT_MAX_RETRIES};
+pub(crate) use order::InOrder;
 pub use platform::PlatformSession;
 
 use crate::media::plan::SegmentPlan;
@@ -248,23 +250,35 @@ pub enum ClientEvent {
 }
 
 /// What the platform driver should do with an incoming segment stream, decided from its
-/// header.
+/// header. The machine also decides the stream's byte bound and the code a stream that
+/// breaks it is stopped with (D53): the driver chooses no status code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SegmentVerdict {
-    /// Read the data and write it through the transfer's output file at `index`.
+    /// Read exactly `len` data bytes and write them through the transfer's output file at
+    /// `index`; a stream carrying more is stopped with `too_long`.
     Write {
         /// Transfer.
         transfer: TransferId,
         /// Index.
         index: u32,
+        /// The data bytes the header announced (within `max_stream_len`).
+        len: u64,
+        /// The stop code of a stream longer than announced (1006).
+        too_long: StatusCode,
     },
-    /// Already received: read and discard the data, write nothing.
+    /// Already received: read and discard the data (at most the header's length, else stop
+    /// with [`SegmentVerdict::TOO_LONG`]), write nothing.
     Duplicate,
     /// The transfer is not acknowledged yet: keep the stream unread and ask again after
     /// the next control message, until `unknown_transfer_grace` has passed.
     NotYetKnown,
     /// Refuse: stop the stream with this code (the machine has queued the ErrorReport).
     Refuse(StatusCode),
+}
+
+impl SegmentVerdict {
+    /// The stop code of a stream carrying more than its header announced (1006).
+    pub const TOO_LONG: StatusCode = StatusCode::StreamTooLong;
 }
 
 /// What the platform driver must do.

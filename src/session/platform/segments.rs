@@ -85,7 +85,12 @@ impl PlatformSession {
             return SegmentVerdict::Duplicate;
         }
         t.writing.insert(index);
-        SegmentVerdict::Write { transfer, index }
+        SegmentVerdict::Write {
+            transfer,
+            index,
+            len: u64::from(header.data_length()),
+            too_long: SegmentVerdict::TOO_LONG,
+        }
     }
 
     /// The (transfer, index) of a segment id: the profile's form, else the slot a foreign

@@ -379,7 +379,9 @@ impl Pair {
                     self.sent(job);
                 }
             }
-            SegmentVerdict::Write { transfer, index } => {
+            SegmentVerdict::Write {
+                transfer, index, ..
+            } => {
                 let written: u64 = self.outputs.values().map(|o| o.writes).sum();
                 if self.disk_full_after.is_some_and(|n| written >= n) {
                     let failure = crate::session::StorageFailure::NoSpace;
