@@ -220,6 +220,8 @@ impl Runner {
                             c.handle_file_list(now, request_seq, files);
                         }
                     }
+                    // The source is the driver's business (D54).
+                    ClientAction::OpenSource { .. } | ClientAction::CloseSource { .. } => {}
                     ClientAction::SendSegment(job) => {
                         self.segments.push_back(format!("{job:?}"));
                         self.issued += 1;

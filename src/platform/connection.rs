@@ -6,7 +6,7 @@ use super::output::TransferOutput;
 use super::streams::{read_bi, read_uni, Bounds, StreamInput, Verdict};
 use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
-    TransferProgress, TransferResult,
+    TransferProgress, TransferResult, TransferStatus,
 };
 use crate::session::{
     InOrder, PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure,
@@ -172,14 +172,20 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
 }
 
 impl Connection {
+    /// Drains the machine: its actions until none is left, then its events (D54: every
+    /// action carries what it needs, so the order matters only for the logs).
     async fn drain(&mut self, session: &mut PlatformSession) {
         loop {
+            while let Some(action) = session.poll_action() {
+                self.perform(session, action).await;
+            }
+            let mut any = false;
             while let Some(event) = session.poll_event() {
+                any = true;
                 self.on_event(session, event);
             }
-            match session.poll_action() {
-                Some(action) => self.perform(session, action).await,
-                None => break,
+            if !any {
+                break;
             }
         }
         if let Some(mut unanswered) = self.binary_reply.take() {
@@ -592,9 +598,10 @@ impl Connection {
                 outcome,
                 file,
                 sha256_ok,
+                status,
             } => {
                 self.observe(Observed::TransferFinished { transfer, outcome });
-                self.finish_transfer(session, transfer, outcome, file, sha256_ok)
+                self.finish_transfer(transfer, (outcome, sha256_ok), file, &status)
             }
             PlatformEvent::PeerError(report) => {
                 tracing::warn!(
@@ -621,11 +628,10 @@ impl Connection {
     /// Writes the report with the machine's verdict and hands the result to its waiter.
     fn finish_transfer(
         &mut self,
-        session: &PlatformSession,
         transfer: TransferId,
-        outcome: TransferOutcome,
+        (outcome, sha256_ok): (TransferOutcome, bool),
         file: FinishedFile,
-        sha256_ok: bool,
+        status: &TransferStatus,
     ) {
         if let TransferOutcome::Failed(code) = outcome {
             tracing::error!("transfer {transfer} failed: {code}");
@@ -641,16 +647,12 @@ impl Connection {
             }
             return;
         };
-        let status = session
-            .transfers()
-            .into_iter()
-            .find(|t| t.transfer == transfer);
         let report = output.report(
             &self.session_id.to_string(),
             outcome,
             &file,
             sha256_ok,
-            status.as_ref(),
+            Some(status),
             now(),
         );
         if let Some(done) = self.done.remove(&transfer) {

@@ -14,9 +14,17 @@
 //!    segment and file events, `handle_timeout(now)` when the deadline of `poll_timeout`
 //!    passes;
 //! 2. drain `poll_action()` until `None`, performing each action (send an envelope on a new
-//!    unidirectional stream, send a segment, open or finish an output file, close);
+//!    unidirectional stream, open a source, send a segment, open or finish an output file,
+//!    close);
 //! 3. drain `poll_event()` for what the application and the logs want to know;
 //! 4. re-arm one timer at `poll_timeout()`.
+//!
+//! Actions are self-sufficient (D54): each carries what performing it needs (the source
+//! file is opened by `ClientAction::OpenSource` before the first `SendSegment` of its
+//! transfer; `PlatformEvent::TransferFinished` carries the transfer's final status), so no
+//! action depends on an event having been handled first, and the drain order of steps 2
+//! and 3 does not matter (`session::tests::pair`'s both-orders test proves it). Both
+//! drivers drain actions first.
 //!
 //! # Who decides what
 //! - The machines decide every protocol outcome: which reply, which status code, which
@@ -144,8 +152,22 @@ pub enum ClientAction {
         /// The request, already validated.
         request: FileRequest,
     },
-    /// Send one segment.
+    /// Open the source file of an accepted transfer for reading (issued before its first
+    /// `SendSegment`); if it cannot be opened, call `handle_source_failed`.
+    OpenSource {
+        /// The transfer.
+        transfer: TransferId,
+        /// The file to read (the prepared transfer's `local_path`).
+        path: std::path::PathBuf,
+    },
+    /// Send one segment (its transfer's source was opened by an earlier `OpenSource`).
     SendSegment(SegmentJob),
+    /// The transfer ended for good (stopped, failed, connection lost): its source may be
+    /// closed. A completed transfer keeps it (a retransmission request may follow, D26).
+    CloseSource {
+        /// The transfer.
+        transfer: TransferId,
+    },
     /// List the served files matching `filter` (catalog I/O), then call
     /// `handle_file_list` with the same `request_seq`.
     ListFiles {
@@ -380,6 +402,8 @@ pub enum PlatformEvent {
         file: FinishedFile,
         /// True when the digest equals the acknowledged checksum.
         sha256_ok: bool,
+        /// Its final counts and ranges (for the report), as of its end.
+        status: Box<TransferStatus>,
     },
     /// The client reported an error not tied to a request.
     PeerError(ErrorReport),

@@ -669,11 +669,13 @@ impl PlatformSession {
         };
         t.state = TransferState::Finished(outcome);
         let sha256_ok = file.checksum.as_deref() == Some(t.ack.checksum.as_str());
+        let status = Box::new(status_of(transfer, t));
         self.events.push_back(PlatformEvent::TransferFinished {
             transfer,
             outcome,
             file,
             sha256_ok,
+            status,
         });
     }
 
@@ -718,20 +720,7 @@ impl PlatformSession {
     pub fn transfers(&self) -> Vec<TransferStatus> {
         self.transfers
             .iter()
-            .map(|(&id, t)| TransferStatus {
-                transfer: id,
-                file_path: t.ack.file_path.clone(),
-                received_segments: t.received.len(),
-                total_segments: t.ack.total_segments,
-                expected_start: t.expected_start.min(t.ack.total_segments),
-                bytes: t.bytes,
-                state: t.state,
-                frames: t.frames,
-                keyframes: t.keyframes,
-                index_ranges: t.received.runs(),
-                media_ranges: t.media.clone(),
-                client_statistics: t.statistics.clone(),
-            })
+            .map(|(&id, t)| status_of(id, t))
             .collect()
     }
 
@@ -760,5 +749,23 @@ impl PlatformSession {
     /// The next thing the application should know.
     pub fn poll_event(&mut self) -> Option<PlatformEvent> {
         self.events.pop_front()
+    }
+}
+
+/// The status of transfer `id`.
+fn status_of(id: TransferId, t: &Incoming) -> TransferStatus {
+    TransferStatus {
+        transfer: id,
+        file_path: t.ack.file_path.clone(),
+        received_segments: t.received.len(),
+        total_segments: t.ack.total_segments,
+        expected_start: t.expected_start.min(t.ack.total_segments),
+        bytes: t.bytes,
+        state: t.state,
+        frames: t.frames,
+        keyframes: t.keyframes,
+        index_ranges: t.received.runs(),
+        media_ranges: t.media.clone(),
+        client_statistics: t.statistics.clone(),
     }
 }
