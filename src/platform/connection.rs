@@ -13,18 +13,15 @@ use crate::session::{
     TransferOutcome,
 };
 use crate::store::FinishedFile;
-use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
+use crate::wire::{JsonEnvelope, SegmentHeader, SegmentId, StatusCode, TransferId};
 use order::Ordered;
 // Ordered maps: what is drained at the end is answered in the same order every run.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-/// How often parked segment streams (transfer not yet known) are shown to the machine
-/// again when no control message arrives.
-const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// quinn's default max_ack_delay: how long a receiver may hold an acknowledgement.
@@ -63,8 +60,9 @@ struct Connection {
     outputs: HashMap<TransferId, TransferOutput>,
     /// Waiters for each transfer's end.
     done: BTreeMap<TransferId, DoneSender>,
-    /// Segment streams whose transfer the machine does not know yet.
-    parked: Vec<(SegmentHeader, oneshot::Sender<Verdict>)>,
+    /// Segment streams whose header the machine parked (`NotYetKnown`), by segment id,
+    /// oldest first: answered when the machine issues `SegmentJudged` (D55).
+    parked: HashMap<SegmentId, VecDeque<oneshot::Sender<Verdict>>>,
     /// Where the answer to a binary-enveloped request goes.
     binary_reply: Option<quinn::SendStream>,
     control_sends: JoinSet<()>,
@@ -111,7 +109,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         requested_at: HashMap::new(),
         outputs: HashMap::new(),
         done: BTreeMap::new(),
-        parked: Vec::new(),
+        parked: HashMap::new(),
         binary_reply: None,
         control_sends: JoinSet::new(),
         in_order: InOrder::default(),
@@ -125,13 +123,6 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
                 None => std::future::pending().await,
-            }
-        };
-        let park_retry = async {
-            if c.parked.is_empty() {
-                std::future::pending().await
-            } else {
-                tokio::time::sleep(PARK_RETRY).await
             }
         };
         // Branches in a fixed order: tokio's default random order would make a simulated
@@ -153,7 +144,6 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             Some(input) = rx.recv() => c.handle_input(&mut session, input),
             Some(command) = commands.recv() => c.handle_command(&mut session, command).await,
             () = timer => session.handle_timeout(now()),
-            () = park_retry => c.retry_parked(&mut session),
         }
     };
     tracing::info!("session {} ended: {lost}", c.session_id);
@@ -207,7 +197,6 @@ impl Connection {
                     None => item.into_iter().collect(),
                 };
                 self.deliver(session, ready, binary_reply);
-                self.retry_parked(session);
             }
             StreamInput::SegmentHeader {
                 order,
@@ -311,19 +300,8 @@ impl Connection {
         });
     }
 
-    /// Shows parked segment headers to the machine again.
-    fn retry_parked(&mut self, session: &mut PlatformSession) {
-        let at = now();
-        for (header, verdict) in std::mem::take(&mut self.parked) {
-            if verdict.is_closed() {
-                continue;
-            }
-            self.judge_header(session, at, header, verdict);
-        }
-    }
-
     /// Shows a segment header to the machine and answers its stream task with the
-    /// verdict; a header of a transfer not yet known is parked for [`PARK_RETRY`].
+    /// verdict; a header the machine parked (`NotYetKnown`) waits for its `SegmentJudged`.
     fn judge_header(
         &mut self,
         session: &mut PlatformSession,
@@ -334,10 +312,37 @@ impl Connection {
         let judged = session.handle_segment_header(at, &header);
         self.observe_arrival(&header, &judged);
         match judged {
-            SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
+            SegmentVerdict::NotYetKnown => {
+                self.parked
+                    .entry(header.id())
+                    .or_default()
+                    .push_back(verdict);
+            }
             other => {
                 let _ = verdict.send(self.verdict_with_target(other));
             }
+        }
+    }
+
+    /// The machine decided a parked header: the oldest stream waiting with it gets the
+    /// verdict. One whose task is gone gets nothing; if it was to be written, the machine
+    /// hears that it failed (D55).
+    fn judged(&mut self, session: &mut PlatformSession, header: SegmentHeader, v: SegmentVerdict) {
+        self.observe_arrival(&header, &v);
+        let id = header.id();
+        let waiting = self.parked.get_mut(&id).and_then(VecDeque::pop_front);
+        if self.parked.get(&id).is_some_and(VecDeque::is_empty) {
+            self.parked.remove(&id);
+        }
+        let write = matches!(v, SegmentVerdict::Write { .. });
+        let delivered = waiting.is_some_and(|w| w.send(self.verdict_with_target(v)).is_ok());
+        if write && !delivered {
+            let error = crate::wire::WireError::Truncated {
+                kind: "Segment",
+                needed: header.data_length() as usize,
+                available: 0,
+            };
+            session.handle_segment_failed(now(), Some(&header), error);
         }
     }
 
@@ -456,6 +461,9 @@ impl Connection {
                 };
                 tracing::debug!("transfer {transfer} finishing ({outcome:?})");
                 session.handle_output_finished(now(), transfer, finished);
+            }
+            PlatformAction::SegmentJudged { header, verdict } => {
+                self.judged(session, header, verdict);
             }
             PlatformAction::LookupSession { previous } => {
                 // The registry answers (and re-keys this connection's entry); the machine

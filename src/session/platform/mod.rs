@@ -85,6 +85,9 @@ struct Incoming {
     retries: HashMap<u32, u32>,
 }
 
+/// Segment headers of unacknowledged transfers the machine keeps waiting (D55).
+const MAX_PARKED: usize = 1024;
+
 /// Distinct damaged segments one transfer may have before it fails (bounds `retries`).
 const MAX_DAMAGED: usize = 4096;
 
@@ -101,6 +104,8 @@ pub struct PlatformSession {
     transfers: BTreeMap<TransferId, Incoming>,
     /// Transfers seen in segment ids before their acknowledgement (capped, D51).
     unknown: unknown::UnknownTransfers,
+    /// Headers judged `NotYetKnown`, waiting to be judged again (D55), arrival order.
+    parked: Vec<crate::wire::SegmentHeader>,
     /// Transfer ids in the order they were accepted.
     accepted: Vec<TransferId>,
     /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
@@ -121,6 +126,7 @@ impl PlatformSession {
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
             unknown: unknown::UnknownTransfers::default(),
+            parked: Vec::new(),
             accepted: Vec::new(),
             foreign: HashMap::new(),
             actions: VecDeque::new(),
@@ -160,8 +166,14 @@ impl PlatformSession {
         self.send_error(now, ErrorReport::new(code, why).with_ack(ack));
     }
 
-    /// Every control message from the client.
+    /// Every control message from the client (an acknowledgement may decide parked
+    /// segment headers, D55).
     pub fn handle_message(&mut self, now: Instant, envelope: JsonEnvelope) {
+        self.on_message(now, envelope);
+        self.rejudge_parked(now);
+    }
+
+    fn on_message(&mut self, now: Instant, envelope: JsonEnvelope) {
         let seq = envelope.sequence_number;
         let message = match envelope.message() {
             Ok(m) => m,
@@ -682,6 +694,7 @@ impl PlatformSession {
     /// The connection is gone: every open transfer finishes as ConnectionLost.
     pub fn handle_connection_lost(&mut self, _now: Instant) {
         self.phase = Phase::Closed;
+        self.parked.clear();
         self.finish_open(|t| {
             if t.stopped {
                 TransferOutcome::Stopped
@@ -725,12 +738,14 @@ impl PlatformSession {
     }
 
     /// Expires the grace of segments whose transfer was never acknowledged.
+    /// Their parked headers are refused (`SegmentJudged`, D55).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.unknown.expire(now, self.config.unknown_transfer_grace);
+        self.rejudge_parked(now);
     }
 
-    /// The end of the earliest unknown-transfer grace still running: the driver asks its
-    /// `NotYetKnown` streams again then.
+    /// The end of the earliest unknown-transfer grace still running (the machine judges
+    /// its parked headers again then).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.unknown.deadline(self.config.unknown_transfer_grace)
     }
