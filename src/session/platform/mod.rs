@@ -26,9 +26,9 @@ use super::{
 };
 use crate::store::{FinishedFile, Placement};
 use crate::wire::{
-    Ack, ErrorReport, FileListQuery, FileRequest, FileRequestAck, JsonEnvelope, Message,
-    PlaybackAck, PlaybackCommand, PlaybackControl, ProtocolVersion, SegmentId, SegmentMode,
-    StatusCode, StatusResponse, TransferId, WireError,
+    Ack, ErrorReport, FileListQuery, FileListResponse, FileRequest, FileRequestAck, JsonEnvelope,
+    Message, PlaybackAck, PlaybackCommand, PlaybackControl, ProtocolVersion, SegmentId,
+    SegmentMode, SessionStart, StatusCode, StatusResponse, TransferId, WireError,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -191,88 +191,11 @@ impl PlatformSession {
         };
         match (self.phase, message) {
             (Phase::Closed, _) => {}
-            (Phase::AwaitVersion, Message::VersionNegotiation(v)) => {
-                match ProtocolVersion::CURRENT.check_compatible(&v) {
-                    Ok(()) => {
-                        let r = Ack {
-                            ack: seq,
-                            session_id: None,
-                        }
-                        .to_status_response();
-                        self.send(now, &Message::StatusResponse(r));
-                        self.phase = Phase::AwaitStart;
-                    }
-                    Err(e) => {
-                        let r = StatusResponse::new(
-                            StatusCode::ProtocolVersionMismatch,
-                            serde_json::json!({"ack": seq, "error": e.to_string(),
-                                "supported": ProtocolVersion::CURRENT.to_string()})
-                            .to_string(),
-                        );
-                        self.send(now, &Message::StatusResponse(r));
-                        self.phase = Phase::Closed;
-                        self.events.push_back(PlatformEvent::VersionRefused {
-                            theirs: v.to_string(),
-                        });
-                        self.actions.push_back(PlatformAction::Close {
-                            code: StatusCode::ProtocolVersionMismatch,
-                            reason: e.to_string(),
-                        });
-                    }
-                }
-            }
+            (Phase::AwaitVersion, Message::VersionNegotiation(v)) => self.on_version(now, seq, &v),
             (Phase::AwaitStart, Message::SessionStart(s)) => {
-                if !s.is_client_ready() {
-                    self.refuse(
-                        now,
-                        seq,
-                        StatusCode::BadRequest,
-                        "SessionStart is not CLIENT_READY",
-                    );
-                    return;
-                }
-                // A reconnecting client names its previous session (profile section 3):
-                // the registry decides whether it is re-attached (D52).
-                let named = envelope.session_id;
-                if !named.is_nil() && named != self.session_id {
-                    self.requested_session = Some(named);
-                    self.phase = Phase::AwaitRegistry {
-                        ack: seq,
-                        previous: named,
-                    };
-                    self.actions
-                        .push_back(PlatformAction::LookupSession { previous: named });
-                    return;
-                }
-                self.start_session(now, seq, false);
+                self.on_session_start(now, seq, envelope.session_id, &s)
             }
-            (Phase::Ready, Message::FileListResponse(r)) => {
-                // The `ack` extension names the query; without it, the oldest one.
-                let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
-                let first = match r.ack {
-                    Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
-                    None => self
-                        .outstanding
-                        .iter()
-                        .find(|(_, o)| is_query(o))
-                        .map(|(&s, _)| s),
-                };
-                match first {
-                    Some(ack) => {
-                        self.outstanding.remove(&ack);
-                        self.events.push_back(PlatformEvent::FileList {
-                            ack,
-                            files: r.files,
-                        });
-                    }
-                    None => self.refuse(
-                        now,
-                        seq,
-                        StatusCode::BadRequest,
-                        "FileListResponse without a FileListQuery",
-                    ),
-                }
-            }
+            (Phase::Ready, Message::FileListResponse(r)) => self.on_file_list(now, seq, r),
             (Phase::Ready, Message::StatusResponse(r)) => self.on_status(now, seq, r),
             (_, Message::ErrorReport(r)) => self.on_error_report(r),
             (Phase::Ready, Message::SessionEnd) => {
@@ -309,6 +232,94 @@ impl PlatformSession {
                     format!("{name} is not sent by a client"),
                 );
             }
+        }
+    }
+
+    /// VersionNegotiation: 200 when compatible, else 1008 and close (D20).
+    fn on_version(&mut self, now: Instant, seq: u64, v: &ProtocolVersion) {
+        match ProtocolVersion::CURRENT.check_compatible(v) {
+            Ok(()) => {
+                let r = Ack {
+                    ack: seq,
+                    session_id: None,
+                }
+                .to_status_response();
+                self.send(now, &Message::StatusResponse(r));
+                self.phase = Phase::AwaitStart;
+            }
+            Err(e) => {
+                let r = StatusResponse::new(
+                    StatusCode::ProtocolVersionMismatch,
+                    serde_json::json!({"ack": seq, "error": e.to_string(),
+                        "supported": ProtocolVersion::CURRENT.to_string()})
+                    .to_string(),
+                );
+                self.send(now, &Message::StatusResponse(r));
+                self.phase = Phase::Closed;
+                self.events.push_back(PlatformEvent::VersionRefused {
+                    theirs: v.to_string(),
+                });
+                self.actions.push_back(PlatformAction::Close {
+                    code: StatusCode::ProtocolVersionMismatch,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+
+    /// SessionStart `CLIENT_READY`: ready, or first the registry's answer when the
+    /// envelope names a previous session (D52).
+    fn on_session_start(&mut self, now: Instant, seq: u64, named: Uuid, s: &SessionStart) {
+        if !s.is_client_ready() {
+            self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                "SessionStart is not CLIENT_READY",
+            );
+            return;
+        }
+        // A reconnecting client names its previous session (profile section 3):
+        // the registry decides whether it is re-attached (D52).
+        if !named.is_nil() && named != self.session_id {
+            self.requested_session = Some(named);
+            self.phase = Phase::AwaitRegistry {
+                ack: seq,
+                previous: named,
+            };
+            self.actions
+                .push_back(PlatformAction::LookupSession { previous: named });
+            return;
+        }
+        self.start_session(now, seq, false);
+    }
+
+    /// FileListResponse: the `ack` extension names the query; without it, the oldest (D21).
+    fn on_file_list(&mut self, now: Instant, seq: u64, r: FileListResponse) {
+        // The `ack` extension names the query; without it, the oldest one.
+        let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
+        let first = match r.ack {
+            Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
+            None => self
+                .outstanding
+                .iter()
+                .find(|(_, o)| is_query(o))
+                .map(|(&s, _)| s),
+        };
+        match first {
+            Some(ack) => {
+                self.outstanding.remove(&ack);
+                self.events.push_back(PlatformEvent::FileList {
+                    ack,
+                    files: r.files,
+                });
+            }
+            None => self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                "FileListResponse without a FileListQuery",
+            ),
         }
     }
 
@@ -386,32 +397,7 @@ impl PlatformSession {
                 Ok(a) => self.on_transfer_accepted(a),
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
             },
-            Outstanding::Playback { seek } => match PlaybackAck::from_status_response(&r) {
-                Ok(a) => {
-                    if let Some(t) = a.transfer_id.and_then(|id| self.transfers.get_mut(&id)) {
-                        if a.state == crate::wire::PlaybackState::Stopped {
-                            t.stopped = true;
-                        }
-                        if a.statistics.is_some() {
-                            t.statistics = a.statistics.clone();
-                        }
-                        if let (true, Some(k), false) = (seek, a.start_segment, t.stopped) {
-                            // After a seek the expected range runs from the restart
-                            // segment to the last (profile section 7), and the output
-                            // goes on there (D43).
-                            t.expected_start = k;
-                            t.pending_restart = Some(k);
-                        }
-                    }
-                    let id = a.transfer_id;
-                    self.events
-                        .push_back(PlatformEvent::PlaybackAcknowledged(a));
-                    if let Some(id) = id {
-                        self.settle(id);
-                    }
-                }
-                Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
-            },
+            Outstanding::Playback { seek } => self.on_playback_ack(now, seq, seek, &r),
             Outstanding::Stats => {
                 let mut stats: serde_json::Value =
                     serde_json::from_str(&r.message).unwrap_or(serde_json::Value::Null);
@@ -428,6 +414,37 @@ impl PlatformSession {
                     format!("StatusResponse does not answer request {ack}"),
                 );
             }
+        }
+    }
+
+    /// The client's acknowledgement of a playback command: a Stop marks the transfer, a
+    /// seek moves its expected range (D22, D43), statistics are kept.
+    fn on_playback_ack(&mut self, now: Instant, seq: u64, seek: bool, r: &StatusResponse) {
+        match PlaybackAck::from_status_response(r) {
+            Ok(a) => {
+                if let Some(t) = a.transfer_id.and_then(|id| self.transfers.get_mut(&id)) {
+                    if a.state == crate::wire::PlaybackState::Stopped {
+                        t.stopped = true;
+                    }
+                    if a.statistics.is_some() {
+                        t.statistics = a.statistics.clone();
+                    }
+                    if let (true, Some(k), false) = (seek, a.start_segment, t.stopped) {
+                        // After a seek the expected range runs from the restart
+                        // segment to the last (profile section 7), and the output
+                        // goes on there (D43).
+                        t.expected_start = k;
+                        t.pending_restart = Some(k);
+                    }
+                }
+                let id = a.transfer_id;
+                self.events
+                    .push_back(PlatformEvent::PlaybackAcknowledged(a));
+                if let Some(id) = id {
+                    self.settle(id);
+                }
+            }
+            Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
         }
     }
 
