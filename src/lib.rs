@@ -24,13 +24,13 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod auth;
-mod bridge;
 pub mod catalog;
 pub mod client;
 pub mod media;
 pub mod net;
 pub mod platform;
 pub mod session;
+#[cfg(feature = "sim")]
 #[path = "../sim/mod.rs"]
 pub mod sim;
 pub mod store;

@@ -150,9 +150,11 @@ pub fn server_crypto_with(
     Ok(config)
 }
 
-/// The platform's rustls configuration with mutual TLS: as [`server_crypto`], and every
-/// client must present a certificate chained to one of `client_roots` (checked by rustls
-/// during the handshake; a client without one fails the handshake).
+/// The platform's rustls configuration with mutual TLS: as [`server_crypto`], and a client
+/// certificate is asked for; one that is presented must chain to one of `client_roots`
+/// (rustls fails the handshake otherwise). A client that presents none completes the TLS
+/// handshake so that the session machine can refuse it with a readable 1004 at
+/// SessionStart ([`crate::auth::DeviceAuth::require_certificate`], D92).
 pub fn server_crypto_mtls(
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -167,6 +169,7 @@ pub fn server_crypto_mtls(
         Arc::new(roots),
         Arc::clone(&provider),
     )
+    .allow_unauthenticated()
     .build()
     .map_err(|e| TlsError::ClientVerifier(e.to_string()))?;
     let mut config = rustls::ServerConfig::builder_with_provider(provider)

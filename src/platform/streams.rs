@@ -6,15 +6,15 @@
 //! any data is read; anything else is reported to the owner as a bad stream and stopped
 //! with 400. A bidirectional stream carries one binary-enveloped message.
 
-use crate::session::SegmentVerdict;
-use crate::store::write_chunks_at;
+use super::output::DirectTarget;
+use crate::session::{SegmentVerdict, StorageFailure};
+use crate::store::{charge, write_chunks_at};
 use crate::wire::{
-    classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StreamKind, TransferId, WireError,
+    classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StatusCode, StreamKind,
+    TransferId, WireError,
 };
 use bytes::Bytes;
-use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -57,6 +57,13 @@ pub(super) enum StreamInput {
         header: Option<SegmentHeader>,
         error: WireError,
     },
+    /// A segment's data arrived intact but could not be written (→
+    /// `handle_output_failed`, never a retransmission request: D48).
+    OutputFailed {
+        transfer: TransferId,
+        index: u32,
+        error: std::io::Error,
+    },
 }
 
 /// The owner's answer to a segment header: the machine's verdict and, for fixed-size
@@ -64,18 +71,18 @@ pub(super) enum StreamInput {
 /// arrives (so received data never queues in memory behind the connection's task).
 pub(super) struct Verdict {
     pub(super) verdict: SegmentVerdict,
-    pub(super) target: Option<(Arc<File>, u64)>,
+    pub(super) target: Option<DirectTarget>,
 }
 
 /// Bounds of the readers.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Bounds {
     pub(super) control: usize,
-    pub(super) stream: u64,
 }
 
-fn code(status: u16) -> quinn::VarInt {
-    quinn::VarInt::from_u32(u32::from(status))
+/// A status code as a QUIC application error code (the machine or the codec chose it).
+fn code(status: StatusCode) -> quinn::VarInt {
+    quinn::VarInt::from_u32(u32::from(status.to_u16()))
 }
 
 /// Reads one unidirectional stream and reports what it carried.
@@ -110,7 +117,7 @@ pub(super) async fn read_uni(
     };
     match classify_stream(first_byte) {
         Err(error) => {
-            let _ = recv.stop(code(error.status_code()));
+            let _ = recv.stop(code(error.status()));
             let _ = tx.send(control(Some(Err(error))));
         }
         Ok(StreamKind::JsonEnvelope) => {
@@ -121,7 +128,7 @@ pub(super) async fn read_uni(
         }
         Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
             // Its header takes the stream's turn among control messages (D45).
-            read_segment(recv, first.to_vec(), opened, tx, bounds, order).await
+            read_segment(recv, first.to_vec(), opened, tx, order).await
         }
     }
 }
@@ -134,7 +141,7 @@ async fn read_rest(
 ) -> Result<Vec<u8>, WireError> {
     loop {
         if buf.len() > bound {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(StatusCode::StreamTooLong));
             return Err(WireError::StreamTooLong { limit: bound });
         }
         match recv.read_chunk(64 * 1024, true).await {
@@ -173,7 +180,6 @@ async fn read_segment(
     mut buf: Vec<u8>,
     opened: Instant,
     tx: mpsc::UnboundedSender<StreamInput>,
-    bounds: Bounds,
     order: u64,
 ) {
     let fail = |header: Option<SegmentHeader>, error: WireError| {
@@ -209,7 +215,7 @@ async fn read_segment(
                 }
             },
             Err(error) => {
-                let _ = recv.stop(code(error.status_code()));
+                let _ = recv.stop(code(error.status()));
                 pass_turn();
                 return fail(None, error);
             }
@@ -229,16 +235,18 @@ async fn read_segment(
     let Ok(Verdict { verdict, target }) = verdict_rx.await else {
         return;
     };
-    let data_len = header.data_length() as usize;
     let mut data = buf.split_off(consumed);
     match verdict {
-        SegmentVerdict::Write { transfer, index } => {
-            if let Err(error) = header.check_bound(bounds.stream) {
-                let _ = recv.stop(code(error.status_code()));
-                return fail(Some(header), error);
-            }
-            if let Some((file, offset)) = target {
-                match write_through(&mut recv, data, data_len, &file, offset).await {
+        SegmentVerdict::Write {
+            transfer,
+            index,
+            len,
+            too_long,
+        } => {
+            // The machine checked the header against `max_stream_len` and gives the bound.
+            let data_len = usize::try_from(len).unwrap_or(usize::MAX);
+            if let Some(target) = target {
+                match write_through(&mut recv, data, data_len, &target).await {
                     Ok(()) => {
                         let _ = tx.send(StreamInput::SegmentWritten {
                             receive_time: opened.elapsed(),
@@ -248,7 +256,9 @@ async fn read_segment(
                             len: data_len as u64,
                         });
                     }
-                    Err(error) => data_failed(&mut recv, header, error, &tx),
+                    Err(error) => {
+                        data_failed(&mut recv, header, (transfer, index, too_long), error, &tx)
+                    }
                 }
                 return;
             }
@@ -262,7 +272,9 @@ async fn read_segment(
                         data,
                     });
                 }
-                Err(error) => data_failed(&mut recv, header, error, &tx),
+                Err(error) => {
+                    data_failed(&mut recv, header, (transfer, index, too_long), error, &tx)
+                }
             }
         }
         SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
@@ -270,7 +282,7 @@ async fn read_segment(
             let mut seen = data.len() as u64;
             loop {
                 if seen > u64::from(header.data_length()) {
-                    let _ = recv.stop(code(1006));
+                    let _ = recv.stop(code(SegmentVerdict::TOO_LONG));
                     return;
                 }
                 match recv.read_chunk(64 * 1024, true).await {
@@ -280,32 +292,37 @@ async fn read_segment(
             }
         }
         SegmentVerdict::Refuse(status) => {
-            let _ = recv.stop(code(status.to_u16()));
+            let _ = recv.stop(code(status));
         }
     }
 }
 
 /// A segment's data could not be taken: stops the stream with the status the failure
-/// calls for (1006 too long, 500 disk; a truncated stream has already ended) and reports it.
+/// calls for (1006 too long; a disk failure's code, D48; a truncated stream has already
+/// ended) and reports it.
 fn data_failed(
     recv: &mut quinn::RecvStream,
     header: SegmentHeader,
+    (transfer, index, too_long): (TransferId, u32, StatusCode),
     error: DataError,
     tx: &mpsc::UnboundedSender<StreamInput>,
 ) {
     let error = match error {
         DataError::TooLong => {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(too_long));
             let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
             WireError::StreamTooLong { limit }
         }
         DataError::Truncated(have) => truncated(&header, have),
-        DataError::Disk(e) => {
-            let _ = recv.stop(code(500));
-            WireError::CorruptedSegment {
-                kind: "Segment",
-                reason: format!("the platform could not store it: {e}"),
-            }
+        DataError::Disk(error) => {
+            let status = StorageFailure::of(&error).status();
+            let _ = recv.stop(code(status));
+            let _ = tx.send(StreamInput::OutputFailed {
+                transfer,
+                index,
+                error,
+            });
+            return;
         }
     };
     let _ = tx.send(StreamInput::SegmentFailed {
@@ -328,14 +345,16 @@ async fn write_through(
     recv: &mut quinn::RecvStream,
     head: Vec<u8>,
     len: usize,
-    file: &File,
-    offset: u64,
+    target: &DirectTarget,
 ) -> Result<(), DataError> {
     /// Chunks (each about one packet's payload) taken per write.
     const BATCH: usize = 32;
+    let (file, offset) = (&target.file, target.offset);
+    let budget = target.budget.as_deref();
     if head.len() > len {
         return Err(DataError::TooLong);
     }
+    charge(budget, head.len() as u64).map_err(DataError::Disk)?;
     file.write_all_at(&head, offset).map_err(DataError::Disk)?;
     let mut have = head.len();
     let mut chunks: [Bytes; BATCH] = Default::default();
@@ -347,6 +366,7 @@ async fn write_through(
                 if have + got > len {
                     return Err(DataError::TooLong);
                 }
+                charge(budget, got as u64).map_err(DataError::Disk)?;
                 write_chunks_at(file, ready, offset + have as u64).map_err(DataError::Disk)?;
                 have += got;
                 // Release the stream's buffers now, not at the next read.
@@ -392,7 +412,7 @@ pub(super) async fn read_bi(
     let envelope = match recv.read_to_end(bounds.control).await {
         Ok(bytes) => BinaryEnvelope::decode_exact(&bytes),
         Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(StatusCode::StreamTooLong));
             Err(WireError::StreamTooLong {
                 limit: bounds.control,
             })
@@ -402,7 +422,7 @@ pub(super) async fn read_bi(
             return;
         }
     };
-    let envelope = envelope.and_then(|b| crate::bridge::binary_to_json(b, uuid::Uuid::nil()));
+    let envelope = envelope.and_then(|b| b.into_json(uuid::Uuid::nil()));
     let _ = tx.send(StreamInput::Control {
         order: None,
         envelope: Some(envelope),
