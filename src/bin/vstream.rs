@@ -1,5 +1,7 @@
 //! The `vstream` command: platform, client, inspect, sim.
 
+#[path = "vstream/certs.rs"]
+mod certs;
 #[path = "vstream/client.rs"]
 mod client;
 #[path = "vstream/inspect.rs"]
@@ -8,6 +10,8 @@ mod inspect;
 mod platform;
 #[path = "vstream/pull.rs"]
 mod pull;
+#[path = "vstream/security.rs"]
+mod security;
 #[path = "vstream/sim.rs"]
 mod sim;
 
@@ -30,6 +34,10 @@ enum Command {
     Client(client::ClientArgs),
     /// Show how a file would be segmented: the segment table a user debugs with.
     Inspect(inspect::InspectArgs),
+    /// Make a CA, the platform's and devices' certificates (mutual TLS).
+    Certs(certs::CertsArgs),
+    /// Make a device token and the line for the platform's `--tokens` file.
+    Token(certs::TokenArgs),
     /// Run simulation scenarios (quinn in turmoil, seeded faults) and print their figures.
     Sim(sim::SimArgs),
 }
@@ -50,6 +58,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
         Command::Sim(args) => sim::run(&args),
+        Command::Certs(args) => certs::run_certs(&args),
+        Command::Token(args) => certs::run_token(&args),
         Command::Platform(args) => runtime().and_then(|rt| rt.block_on(platform::run(args))),
         Command::Client(args) => runtime().and_then(|rt| rt.block_on(client::run(args))),
     };

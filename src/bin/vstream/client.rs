@@ -8,8 +8,7 @@ use std::sync::Arc;
 use vstream::catalog::Catalog;
 use vstream::client::{run_client, ClientConfig};
 use vstream::net::{
-    client_config, client_crypto, client_endpoint, load_certs_pem, ServerVerification,
-    TransportSettings, ALPN,
+    client_config, client_endpoint, load_certs_pem, ServerVerification, TransportSettings,
 };
 
 /// Arguments of `vstream client`.
@@ -33,6 +32,9 @@ pub(crate) struct ClientArgs {
     /// The name the platform's certificate must carry (default: the host of `--server`).
     #[arg(long)]
     server_name: Option<String>,
+    /// Device authentication (mutual TLS, token).
+    #[command(flatten)]
+    security: super::security::ClientSecurityArgs,
 }
 
 /// Runs the client until the session ends.
@@ -65,7 +67,9 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
         n
     };
     tracing::info!("serving {registered} files from {}", args.dir.display());
-    let crypto = client_crypto(&verification, ALPN)?;
+    let crypto = super::security::client_tls(&args.security, &verification)?;
+    let mut session_config = ClientConfig::default();
+    session_config.session.session_start = super::security::session_start(&args.security)?;
     let config = client_config(crypto, &TransportSettings::default())?;
     let bind: SocketAddr = if server.is_ipv6() {
         "[::]:0".parse()?
@@ -81,7 +85,7 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
         server,
         &server_name,
         Arc::new(catalog),
-        ClientConfig::default(),
+        session_config,
         shutdown,
     )
     .await

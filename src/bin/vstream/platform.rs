@@ -8,8 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vstream::media::SegmentMode;
 use vstream::net::{
-    load_certs_pem, load_key_pem, platform_endpoint, server_config, server_crypto, SelfSignedCert,
-    TransportSettings,
+    load_certs_pem, load_key_pem, platform_endpoint, server_config, TransportSettings,
 };
 use vstream::platform::{Platform, PlatformConfig, PlaybackScript};
 use vstream::wire::Pacing;
@@ -70,6 +69,9 @@ pub(crate) struct PlatformArgs {
     /// With `--pull`: give up after this many seconds (waiting for a client included).
     #[arg(long)]
     timeout: Option<f64>,
+    /// Device authentication and the kept certificate.
+    #[command(flatten)]
+    security: super::security::PlatformSecurityArgs,
 }
 
 fn parse_pacing(s: &str) -> Result<Pacing, String> {
@@ -97,7 +99,8 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
         ),
         _ => {
             let names: Vec<&str> = args.cert_name.iter().map(String::as_str).collect();
-            let generated = SelfSignedCert::generate(&names).context("generating a certificate")?;
+            let generated =
+                super::security::platform_certificate(&args.security, &args.out, &names)?;
             if let Some(path) = &args.write_cert {
                 write_atomically(path, generated.cert_pem.as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -106,13 +109,15 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
             (vec![generated.cert], generated.key.into())
         }
     };
-    let crypto = server_crypto(certs, key).context("TLS configuration")?;
+    let (crypto, auth) = super::security::platform_auth(&args.security, certs, key)?;
     let config = server_config(crypto, &TransportSettings::default())?;
     let endpoint = platform_endpoint(args.listen, config)
         .with_context(|| format!("listening on {}", args.listen))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let platform = Platform::start(endpoint, PlatformConfig::new(&args.out));
+    let mut platform_config = PlatformConfig::new(&args.out);
+    platform_config.session.auth = auth;
+    let platform = Platform::start(endpoint, platform_config);
     tracing::info!("platform listening on {}", platform.local_addr()?);
     let Some(path) = args.pull.clone() else {
         tokio::signal::ctrl_c().await?;
