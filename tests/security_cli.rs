@@ -181,3 +181,72 @@ fn mutual_tls_from_the_cli_and_the_certificate_is_kept_across_restarts() {
     let second = run(false);
     assert_eq!(first, second, "the restarted platform kept its certificate");
 }
+
+#[test]
+fn pull_from_a_device_ignores_a_rogue_client_that_connects_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let (token, line) = new_token("cam-1");
+    let (rogue_token, rogue_line) = new_token("rogue-9");
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("{line}\n{rogue_line}\n")).unwrap();
+    // The rogue serves its own file under the same path.
+    let rogue_dir = dir.path().join("rogue");
+    std::fs::create_dir_all(rogue_dir.join("test_videos")).unwrap();
+    std::fs::write(rogue_dir.join("test_videos/aud.h264"), b"not the video").unwrap();
+    let out = dir.path().join("out");
+    let port = free_port();
+    let p = platform(
+        port,
+        &out,
+        &[
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--from",
+            "cam-1",
+            "--json",
+        ],
+    );
+    let cert = wait_for_cert(&out);
+    let server = format!("127.0.0.1:{port}");
+    let rogue = vstream(&[
+        "client",
+        "--server",
+        &server,
+        "--server-name",
+        "localhost",
+        "--ca",
+        cert.to_str().unwrap(),
+        "--dir",
+        rogue_dir.to_str().unwrap(),
+        "--device-id",
+        "rogue-9",
+        "--token",
+        &rogue_token,
+    ])
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    let good = client(port, &cert, &["--device-id", "cam-1", "--token", &token]);
+    let p = p.wait_with_output().unwrap();
+    let _ = good.wait_with_output().unwrap();
+    let _ = rogue.wait_with_output();
+    assert!(p.status.success(), "platform: {}", stderr(&p));
+    let report: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+    assert_eq!(report["sha256_ok"], true, "{report}");
+    let output = report["output"].as_str().unwrap();
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_videos/aud.h264");
+    assert_eq!(
+        std::fs::read(output).unwrap(),
+        std::fs::read(source).unwrap()
+    );
+}
+
+#[test]
+fn pull_from_without_authentication_is_refused_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = platform(free_port(), dir.path(), &["--from", "cam-1"])
+        .wait_with_output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("--from needs"), "{}", stderr(&o));
+}

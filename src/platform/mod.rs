@@ -345,6 +345,27 @@ impl Platform {
         }
     }
 
+    /// Waits for the first ready session of `device`, authenticated (certificate or token):
+    /// sessions of other devices, and unproven claims to be `device`, are ignored (D94).
+    pub async fn wait_for_device(&self, device: &str) -> SessionInfo {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            let found = self.sessions().into_iter().find(|s| {
+                s.ready
+                    && !s.ended
+                    && s.device.as_ref().is_some_and(|d| {
+                        d.is_authenticated() && d.device_id.as_deref() == Some(device)
+                    })
+            });
+            if let Some(session) = found {
+                return session;
+            }
+            if changed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Waits for the first ready session.
     pub async fn wait_for_session(&self) -> SessionInfo {
         loop {

@@ -71,7 +71,7 @@ pub(crate) struct PlatformArgs {
     timeout: Option<f64>,
     /// Device authentication and the kept certificate.
     #[command(flatten)]
-    security: super::security::PlatformSecurityArgs,
+    pub(crate) security: super::security::PlatformSecurityArgs,
 }
 
 fn parse_pacing(s: &str) -> Result<Pacing, String> {

@@ -26,8 +26,16 @@ pub(crate) async fn pull_one(
     args: &PlatformArgs,
     path: String,
 ) -> Result<Pulled> {
-    tracing::info!("waiting for a client to pull {path}");
-    let session = platform.wait_for_session().await.session_id;
+    let session = match args.security.from_device() {
+        Some(device) => {
+            tracing::info!("waiting for device {device} to pull {path}");
+            platform.wait_for_device(device).await.session_id
+        }
+        None => {
+            tracing::info!("waiting for a client to pull {path}");
+            platform.wait_for_session().await.session_id
+        }
+    };
     let mut request = FileRequest::new(path.clone());
     request.segment_mode = args.mode;
     request.seek_position = args.seek;

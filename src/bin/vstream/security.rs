@@ -26,6 +26,17 @@ pub(crate) struct PlatformSecurityArgs {
     /// (default: `--out`).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// With `--pull`: pull only from this device, once it authenticated (needs
+    /// `--client-ca` or `--tokens`); other clients are left waiting.
+    #[arg(long, requires = "pull")]
+    from: Option<String>,
+}
+
+impl PlatformSecurityArgs {
+    /// The device `--from` names.
+    pub(crate) fn from_device(&self) -> Option<&str> {
+        self.from.as_deref()
+    }
 }
 
 /// The generated (or kept) self-signed certificate of the platform.
@@ -52,6 +63,12 @@ pub(crate) fn platform_auth(
     certs: Vec<rustls::pki_types::CertificateDer<'static>>,
     key: rustls::pki_types::PrivateKeyDer<'static>,
 ) -> Result<(rustls::ServerConfig, DeviceAuth)> {
+    if security.from.is_some() && security.client_ca.is_none() && security.tokens.is_none() {
+        bail!(
+            "--from needs --client-ca or --tokens: without authentication a device id proves \
+             nothing"
+        );
+    }
     let mut auth = DeviceAuth::open();
     let crypto = match &security.client_ca {
         Some(ca) => {
