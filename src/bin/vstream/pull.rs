@@ -26,7 +26,7 @@ pub(crate) async fn pull_one(
     args: &PlatformArgs,
     path: String,
 ) -> Result<Pulled> {
-    let session = match args.security.from_device() {
+    let session = match args.security.pull_device() {
         Some(device) => {
             tracing::info!("waiting for device {device} to pull {path}");
             platform.wait_for_device(device).await.session_id

@@ -34,7 +34,7 @@ pub(crate) struct PlatformSecurityArgs {
 
 impl PlatformSecurityArgs {
     /// The device `--from` names.
-    pub(crate) fn from_device(&self) -> Option<&str> {
+    pub(crate) fn pull_device(&self) -> Option<&str> {
         self.from.as_deref()
     }
 }
