@@ -186,14 +186,7 @@ fn proptest(corpus: &Path, targets: &[&str], secs: u64) -> Result<bool> {
     let mut table = Vec::new();
     for target in targets {
         let output = crate::cargo_command()
-            .args([
-                "test",
-                "-p",
-                "vstream-fuzz",
-                "--release",
-                "--test",
-                "proptest_targets",
-            ])
+            .args(["test", "-p", "vstream-fuzz", "--test", "proptest_targets"])
             .args(["--", "--exact", target, "--nocapture"])
             .env("FUZZ_SECS", secs.to_string())
             .env("FUZZ_CORPUS", corpus)
