@@ -23,6 +23,8 @@
 //! [`PlatformSession`]: crate::session::PlatformSession
 //! [`ReceivedFile`]: crate::store::ReceivedFile
 
+mod limits;
+pub use limits::ConnectionLimits;
 mod budget;
 mod connection;
 mod observe;
@@ -93,6 +95,9 @@ pub struct PlatformConfig {
     /// Finished sessions kept for [`Platform::sessions`] (and for re-attachment, D52);
     /// the oldest is forgotten first. Live sessions are always listed (D51).
     pub session_history: usize,
+    /// Sessions in total, handshake rate per source, Retry under load (D95; default
+    /// [`ConnectionLimits::unlimited`], the CLI's are [`ConnectionLimits::default`]).
+    pub limits: ConnectionLimits,
 }
 
 impl PlatformConfig {
@@ -110,6 +115,7 @@ impl PlatformConfig {
             observer: None,
             disk_budget: None,
             session_history: 1000,
+            limits: ConnectionLimits::unlimited(),
         }
     }
 }
@@ -296,7 +302,31 @@ impl Platform {
         let platform = Platform { shared };
         let accepting = platform.clone();
         tokio::spawn(async move {
+            let mut limiter = limits::HandshakeLimiter::default();
             while let Some(incoming) = endpoint.accept().await {
+                let remote = incoming.remote_address();
+                let live = accepting.registry_size().0;
+                let admission = limiter.admit(
+                    &accepting.shared.config.limits,
+                    tokio::time::Instant::now(),
+                    remote.ip(),
+                    live,
+                    incoming.remote_address_validated(),
+                );
+                match admission {
+                    limits::Admission::Accept => {}
+                    limits::Admission::Retry => {
+                        if let Err(e) = incoming.retry() {
+                            e.into_incoming().ignore();
+                        }
+                        continue;
+                    }
+                    limits::Admission::Refuse(why) => {
+                        tracing::warn!("refused a connection from {remote}: {why}");
+                        incoming.refuse();
+                        continue;
+                    }
+                }
                 let platform = accepting.clone();
                 tokio::spawn(async move {
                     let remote = incoming.remote_address();

@@ -117,6 +117,7 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
         .with_context(|| format!("creating {}", args.out.display()))?;
     let mut platform_config = PlatformConfig::new(&args.out);
     platform_config.session.auth = auth;
+    platform_config.limits = args.security.limits();
     let platform = Platform::start(endpoint, platform_config);
     tracing::info!("platform listening on {}", platform.local_addr()?);
     let Some(path) = args.pull.clone() else {

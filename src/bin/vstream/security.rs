@@ -30,9 +30,28 @@ pub(crate) struct PlatformSecurityArgs {
     /// `--client-ca` or `--tokens`); other clients are left waiting.
     #[arg(long, requires = "pull")]
     from: Option<String>,
+    /// Live sessions at most (further connections are refused).
+    #[arg(long, default_value_t = 1000)]
+    max_sessions: usize,
+    /// Handshakes per second one source address may start (burst: twice as many).
+    #[arg(long, default_value_t = 20.0)]
+    handshakes_per_sec: f64,
+    /// From this many live sessions on, clients prove their address with a QUIC Retry.
+    #[arg(long, default_value_t = 64)]
+    retry_above: usize,
 }
 
 impl PlatformSecurityArgs {
+    /// The connection limits asked for.
+    pub(crate) fn limits(&self) -> vstream::platform::ConnectionLimits {
+        vstream::platform::ConnectionLimits {
+            max_sessions: self.max_sessions,
+            handshakes_per_sec: self.handshakes_per_sec.max(0.001),
+            handshake_burst: (2.0 * self.handshakes_per_sec).max(1.0),
+            retry_above: self.retry_above,
+        }
+    }
+
     /// The device `--from` names.
     pub(crate) fn pull_device(&self) -> Option<&str> {
         self.from.as_deref()
