@@ -55,7 +55,7 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-struct Driver {
+struct Connection {
     conn: quinn::Connection,
     catalog: Arc<Catalog>,
     config: ClientConfig,
@@ -76,7 +76,7 @@ struct Driver {
 }
 
 /// Runs the session on `conn` until the connection ends.
-pub(super) async fn drive(
+pub(super) async fn run(
     conn: quinn::Connection,
     catalog: Arc<Catalog>,
     config: ClientConfig,
@@ -87,28 +87,12 @@ pub(super) async fn drive(
     session_config.epoch = wall_clock();
     let mut session = ClientSession::new(session_config, now(), config.resume_session);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (segments, outgoing) = mpsc::unbounded_channel();
-    tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
-    let mut driver = Driver {
-        conn: conn.clone(),
-        catalog,
-        config,
-        tx,
-        files: HashMap::new(),
-        chunked: HashMap::new(),
-        control_sends: JoinSet::new(),
-        segments,
-        in_order: InOrder::default(),
-        progress: ClientProgress::default(),
-        progress_tx,
-        refused: None,
-        closed_with: None,
-    };
+    let mut c = Connection::new(conn.clone(), catalog, config, tx, progress_tx);
     tokio::pin!(shutdown);
     let mut ending = false;
     let mut accepted_streams: u64 = 0;
     let lost = loop {
-        driver.drain(&mut session).await;
+        c.drain(&mut session).await;
         let deadline = session.poll_timeout();
         let timer = async {
             match deadline {
@@ -121,61 +105,61 @@ pub(super) async fn drive(
         tokio::select! {
             biased;
             () = &mut shutdown, if !ending => {
-                // SessionEnd, then close once it is acknowledged (or after the linger).
-                tracing::info!("ending session");
                 ending = true;
-                session.end_session(now());
-                driver.drain(&mut session).await;
-                driver.close(StatusCode::Success, "session ended by the client").await;
+                c.end_session(&mut session).await;
             }
             stream = conn.accept_uni() => match stream {
                 Ok(recv) => {
                     let order = accepted_streams;
                     accepted_streams += 1;
-                    tokio::spawn(read_control(recv, order, driver.tx.clone(), driver.config.max_control_len));
+                    tokio::spawn(read_control(recv, order, c.tx.clone(), c.config.max_control_len));
                 }
                 Err(e) => break e,
             },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
-                    tokio::spawn(read_binary(send, recv, driver.tx.clone(), driver.config.max_control_len));
+                    tokio::spawn(read_binary(send, recv, c.tx.clone(), c.config.max_control_len));
                 }
                 Err(e) => break e,
             },
-            Some(input) = rx.recv() => driver.handle_input(&mut session, input),
+            Some(input) = rx.recv() => c.handle_input(&mut session, input),
             () = timer => session.handle_timeout(now()),
         }
     };
     // The machine ends what was still running as ConnectionLost (D48).
     session.handle_connection_lost(now());
     while let Some(event) = session.poll_event() {
-        driver.on_event(&session, event);
+        c.on_event(&session, event);
     }
-    driver.progress.active = false;
-    driver.progress_tx.send_replace(driver.progress.clone());
+    c.progress.active = false;
+    c.progress_tx.send_replace(c.progress.clone());
     let summary = ClientSummary {
-        session_id: driver.progress.session_id,
-        transfers: driver.progress.transfers.clone(),
-        closed_with: driver.closed_with.clone(),
+        session_id: c.progress.session_id,
+        transfers: c.progress.transfers.clone(),
+        closed_with: c.closed_with.clone(),
     };
-    if let Some(code) = driver.refused {
+    if let Some(code) = c.refused {
         return Err(ClientError::HandshakeRefused { code });
     }
+    run_result(lost, summary)
+}
+
+/// How the run ended: closed by us or with 200 (or 0) by the platform is a success;
+/// anything else is the connection's error.
+fn run_result(
+    lost: quinn::ConnectionError,
+    summary: ClientSummary,
+) -> Result<ClientSummary, ClientError> {
     match lost {
         quinn::ConnectionError::LocallyClosed => Ok(summary),
         quinn::ConnectionError::ApplicationClosed(close)
             if close.error_code.into_inner() == u64::from(StatusCode::Success.to_u16())
                 || close.error_code.into_inner() == 0 =>
         {
-            tracing::info!(
-                "platform closed the session: {}",
-                String::from_utf8_lossy(&close.reason)
-            );
+            let reason = String::from_utf8_lossy(&close.reason).into_owned();
+            tracing::info!("platform closed the session: {reason}");
             Ok(ClientSummary {
-                closed_with: Some((
-                    close.error_code.into_inner(),
-                    String::from_utf8_lossy(&close.reason).into_owned(),
-                )),
+                closed_with: Some((close.error_code.into_inner(), reason)),
                 ..summary
             })
         }
@@ -183,7 +167,43 @@ pub(super) async fn drive(
     }
 }
 
-impl Driver {
+impl Connection {
+    /// A driver for `conn`, with the task that opens segment streams in order started.
+    fn new(
+        conn: quinn::Connection,
+        catalog: Arc<Catalog>,
+        config: ClientConfig,
+        tx: mpsc::UnboundedSender<Input>,
+        progress_tx: watch::Sender<ClientProgress>,
+    ) -> Connection {
+        let (segments, outgoing) = mpsc::unbounded_channel();
+        tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
+        Connection {
+            conn,
+            catalog,
+            config,
+            tx,
+            files: HashMap::new(),
+            chunked: HashMap::new(),
+            control_sends: JoinSet::new(),
+            segments,
+            in_order: InOrder::default(),
+            progress: ClientProgress::default(),
+            progress_tx,
+            refused: None,
+            closed_with: None,
+        }
+    }
+
+    /// SessionEnd, then close once it is acknowledged (or after the linger).
+    async fn end_session(&mut self, session: &mut ClientSession) {
+        tracing::info!("ending session");
+        session.end_session(now());
+        self.drain(session).await;
+        self.close(StatusCode::Success, "session ended by the client")
+            .await;
+    }
+
     /// Drains the machine: its actions until none is left, then its events. Actions are
     /// self-sufficient (D54: the source is opened by `OpenSource`), so the order matters
     /// only for the logs.
@@ -347,25 +367,7 @@ impl Driver {
                 tracing::error!("the platform refused the session: {code}");
                 self.refused = Some(code);
             }
-            ClientEvent::TransferStarted(ack) => {
-                tracing::info!(
-                    "transfer {} of {} started ({} segments, {})",
-                    ack.transfer_id,
-                    ack.file_path,
-                    ack.total_segments,
-                    ack.segment_mode.name()
-                );
-                self.chunked
-                    .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
-                self.progress.transfers.push(UploadProgress {
-                    transfer: ack.transfer_id,
-                    file_path: ack.file_path.clone(),
-                    total_segments: ack.total_segments,
-                    uploaded_segments: 0,
-                    bytes: 0,
-                    outcome: None,
-                });
-            }
+            ClientEvent::TransferStarted(ack) => self.transfer_started(&ack),
             ClientEvent::SegmentTransmitted {
                 transfer,
                 index,
@@ -412,6 +414,27 @@ impl Driver {
                 );
             }
         }
+    }
+
+    /// A transfer was accepted: logged, and listed in the progress.
+    fn transfer_started(&mut self, ack: &crate::wire::FileRequestAck) {
+        tracing::info!(
+            "transfer {} of {} started ({} segments, {})",
+            ack.transfer_id,
+            ack.file_path,
+            ack.total_segments,
+            ack.segment_mode.name()
+        );
+        self.chunked
+            .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
+        self.progress.transfers.push(UploadProgress {
+            transfer: ack.transfer_id,
+            file_path: ack.file_path.clone(),
+            total_segments: ack.total_segments,
+            uploaded_segments: 0,
+            bytes: 0,
+            outcome: None,
+        });
     }
 
     fn transfer_mut(&mut self, transfer: TransferId) -> Option<&mut UploadProgress> {

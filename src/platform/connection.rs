@@ -86,37 +86,8 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     let mut session = PlatformSession::new(config, now(), session_id);
     session.set_certified_identity(crate::net::peer_certificate_identity(&conn));
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
-    platform.register(
-        SessionInfo {
-            session_id,
-            remote: conn.remote_address(),
-            ready: false,
-            ended: false,
-            ended_with: None,
-            previous_session: None,
-            device: None,
-        },
-        commands_tx,
-    );
-    tracing::info!(
-        "client {} connected (session {session_id})",
-        conn.remote_address()
-    );
+    let mut c = Connection::register(platform, conn.clone(), session_id, commands_tx);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut c = Connection {
-        platform,
-        conn: conn.clone(),
-        session_id,
-        pending: BTreeMap::new(),
-        requested_at: HashMap::new(),
-        outputs: HashMap::new(),
-        done: BTreeMap::new(),
-        parked: HashMap::new(),
-        binary_reply: None,
-        control_sends: JoinSet::new(),
-        in_order: InOrder::default(),
-        closing: false,
-    };
     let mut accepted_streams: u64 = 0;
     let lost = loop {
         c.drain(&mut session).await;
@@ -148,22 +119,65 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             () = timer => session.handle_timeout(now()),
         }
     };
-    tracing::info!("session {} ended: {lost}", c.session_id);
-    session.handle_connection_lost(now());
-    c.drain(&mut session).await;
-    for (_, (reply, _)) in std::mem::take(&mut c.pending) {
-        let _ = reply.send(Err(PlatformError::ConnectionLost));
-    }
-    for (_, done) in std::mem::take(&mut c.done) {
-        let _ = done.send(Err(PlatformError::ConnectionLost));
-    }
-    c.platform.retire(c.session_id, |info| {
-        info.ended = true;
-        info.ended_with = Some(lost);
-    });
+    c.end(&mut session, lost).await;
 }
 
 impl Connection {
+    /// Registers the new connection's session with the platform (not ready yet).
+    fn register(
+        platform: Platform,
+        conn: quinn::Connection,
+        session_id: Uuid,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> Connection {
+        let info = SessionInfo {
+            session_id,
+            remote: conn.remote_address(),
+            ready: false,
+            ended: false,
+            ended_with: None,
+            previous_session: None,
+            device: None,
+        };
+        platform.register(info, commands);
+        tracing::info!(
+            "client {} connected (session {session_id})",
+            conn.remote_address()
+        );
+        Connection {
+            platform,
+            conn,
+            session_id,
+            pending: BTreeMap::new(),
+            requested_at: HashMap::new(),
+            outputs: HashMap::new(),
+            done: BTreeMap::new(),
+            parked: HashMap::new(),
+            binary_reply: None,
+            control_sends: JoinSet::new(),
+            in_order: InOrder::default(),
+            closing: false,
+        }
+    }
+
+    /// The connection ended: the machine finishes what was open (reports written), every
+    /// waiter hears it, and the session moves to the registry's history (D51).
+    async fn end(&mut self, session: &mut PlatformSession, lost: quinn::ConnectionError) {
+        tracing::info!("session {} ended: {lost}", self.session_id);
+        session.handle_connection_lost(now());
+        self.drain(session).await;
+        for (_, (reply, _)) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(PlatformError::ConnectionLost));
+        }
+        for (_, done) in std::mem::take(&mut self.done) {
+            let _ = done.send(Err(PlatformError::ConnectionLost));
+        }
+        self.platform.retire(self.session_id, |info| {
+            info.ended = true;
+            info.ended_with = Some(lost);
+        });
+    }
+
     /// Drains the machine: its actions until none is left, then its events (D54: every
     /// action carries what it needs, so the order matters only for the logs).
     async fn drain(&mut self, session: &mut PlatformSession) {
@@ -538,25 +552,7 @@ impl Connection {
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
             PlatformEvent::SessionReady { session_id, .. } => {
-                let device = session.device().cloned();
-                match &device {
-                    Some(d) => tracing::info!("session {session_id} ready, device {d}"),
-                    None => tracing::info!("session {session_id} ready"),
-                }
-                let old = self.session_id;
-                self.session_id = session_id;
-                let previous = session.requested_session();
-                if let Some(previous) = previous {
-                    tracing::info!("the client named its previous session {previous}");
-                }
-                self.platform.update(old, |info| {
-                    info.session_id = session_id;
-                    info.ready = true;
-                    info.device = device.clone();
-                    if previous.is_some() {
-                        info.previous_session = previous;
-                    }
-                });
+                self.session_ready(session, session_id)
             }
             PlatformEvent::DeviceRefused { reason } => {
                 tracing::warn!(
@@ -573,22 +569,7 @@ impl Connection {
             PlatformEvent::FileList { ack, files } => {
                 self.answer(ack, Ok(RequestReply::FileList(files)));
             }
-            PlatformEvent::TransferAccepted(ack) => {
-                tracing::info!(
-                    "transfer {} of {} accepted ({} bytes, {} segments)",
-                    ack.transfer_id,
-                    ack.file_path,
-                    ack.file_size,
-                    ack.total_segments
-                );
-                let (done_tx, done) = oneshot::channel();
-                self.done.insert(ack.transfer_id, done_tx);
-                let seq = ack.ack;
-                self.answer(
-                    seq,
-                    Ok(RequestReply::Transfer(TransferHandle { ack, done })),
-                );
-            }
+            PlatformEvent::TransferAccepted(ack) => self.transfer_accepted(ack),
             PlatformEvent::RequestRefused { ack, report } => {
                 tracing::warn!(
                     "request {ack} refused: {} {}",
@@ -635,6 +616,47 @@ impl Connection {
                 tracing::info!("client ended session {}", self.session_id);
             }
         }
+    }
+
+    /// The handshake completed: the registry's entry says so (with the id in force).
+    fn session_ready(&mut self, session: &PlatformSession, session_id: Uuid) {
+        let device = session.device().cloned();
+        match &device {
+            Some(d) => tracing::info!("session {session_id} ready, device {d}"),
+            None => tracing::info!("session {session_id} ready"),
+        }
+        let old = self.session_id;
+        self.session_id = session_id;
+        let previous = session.requested_session();
+        if let Some(previous) = previous {
+            tracing::info!("the client named its previous session {previous}");
+        }
+        self.platform.update(old, |info| {
+            info.session_id = session_id;
+            info.ready = true;
+            info.device = device.clone();
+            if previous.is_some() {
+                info.previous_session = previous;
+            }
+        });
+    }
+
+    /// A FileRequest was accepted: its caller gets the handle whose end it can wait for.
+    fn transfer_accepted(&mut self, ack: crate::wire::FileRequestAck) {
+        tracing::info!(
+            "transfer {} of {} accepted ({} bytes, {} segments)",
+            ack.transfer_id,
+            ack.file_path,
+            ack.file_size,
+            ack.total_segments
+        );
+        let (done_tx, done) = oneshot::channel();
+        self.done.insert(ack.transfer_id, done_tx);
+        let seq = ack.ack;
+        self.answer(
+            seq,
+            Ok(RequestReply::Transfer(TransferHandle { ack, done })),
+        );
     }
 
     fn answer(&mut self, seq: u64, result: Result<RequestReply, PlatformError>) {
