@@ -8,6 +8,7 @@
 //! reproduces the source byte for byte.
 
 mod error;
+pub mod fmp4;
 pub mod h264;
 pub mod mp4;
 pub mod plan;

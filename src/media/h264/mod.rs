@@ -25,9 +25,9 @@
 pub mod annexb;
 mod assembler;
 pub(crate) mod info;
-mod slice;
+pub(crate) mod slice;
 mod splitter;
-mod sps;
+pub(crate) mod sps;
 
 pub use info::{probe_h264, H264Info, StreamInfo, DEFAULT_FRAME_RATE};
 pub use splitter::{AccessUnitSplitter, ScanStats};

@@ -92,6 +92,14 @@ impl SliceKey {
         }
     }
 
+    /// `pic_order_cnt_lsb` (pic_order_cnt_type 0 only), when the header could be read.
+    pub(crate) fn pic_order_cnt_lsb(&self) -> Option<u32> {
+        match self.detail.as_ref()?.pic_order_cnt {
+            PocFields::Lsb(lsb, _) => Some(lsb),
+            _ => None,
+        }
+    }
+
     /// True for a slice of a redundant coded picture (`redundant_pic_cnt > 0`).
     pub(crate) fn is_redundant(&self) -> bool {
         self.detail
