@@ -23,6 +23,15 @@
 //! segment-open: <index> [len] [..] (role platform) the same header, judged but not written
 //!                                  yet (its data still arriving)
 //! segment-done: <index> [len] [..] (role platform) that segment's data was written
+//! segment-damaged: <index>         (role platform) that segment's stream failed (1005,
+//!                                  its header read)
+//! output-failed: <kind> [index]    (role platform) the most recent transfer's output could
+//!                                  not be opened or written: no-space | permission | other
+//! connection-lost: -               the connection ended (`handle_connection_lost`)
+//! session: <uuid>                  (role platform) later `C->P` envelopes carry this id
+//! registry: <uuid>                 (role platform) the registry holds this finished
+//!                                  session: `LookupSession` for it is answered true
+//!                                  (others false), at once
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
 //! wait: <ms>                       advance virtual time, then handle_timeout
@@ -54,7 +63,7 @@ use vstream::media::plan::PlanOptions;
 use vstream::media::probe::plan_file;
 use vstream::session::{
     ClientAction, ClientSession, PlatformAction, PlatformSession, PreparedTransfer, SegmentVerdict,
-    SessionConfig, TransferRefusal,
+    SessionConfig, StorageFailure, TransferRefusal,
 };
 use vstream::wire::*;
 
@@ -91,6 +100,10 @@ struct Runner {
     transfer: Option<TransferId>,
     issued: usize,
     checks: usize,
+    /// The session id written in the envelopes of later `C->P` lines (`session:`).
+    envelope_session: Uuid,
+    /// Finished sessions the registry holds (`registry:`), for `LookupSession`.
+    registry: Vec<Uuid>,
 }
 
 use vstream::session::SegmentJob;
@@ -175,6 +188,12 @@ impl Runner {
                         if let PlatformAction::OpenOutput { ack, .. } = &other {
                             self.transfer = Some(ack.transfer_id);
                         }
+                        if let PlatformAction::LookupSession { previous } = &other {
+                            let (now, held) = (self.now, self.registry.contains(previous));
+                            if let Machine::Platform(p) = self.machine() {
+                                p.handle_session_lookup(now, *previous, held);
+                            }
+                        }
                         self.outputs.push_back(Output::Action(format!("{other:?}")));
                     }
                 }
@@ -237,7 +256,8 @@ impl Runner {
                 if e.key != want {
                     return Err(format!("a {} machine receives {want} lines", self.role));
                 }
-                let env = envelope(&self.substitute(&e.value))?;
+                let mut env = envelope(&self.substitute(&e.value))?;
+                env.session_id = self.envelope_session;
                 match self.machine() {
                     Machine::Platform(p) => p.handle_message(now, env),
                     Machine::Client(c) => c.handle_message(now, env),
@@ -328,6 +348,58 @@ impl Runner {
                     Machine::Client(c) => c.handle_bad_stream(now, err),
                 }
             }
+            "segment-damaged" => {
+                let index: u32 = e
+                    .value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "segment-damaged: <index>")?;
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let header = SegmentHeader::Video(VideoHeader {
+                    id: SegmentId::new(t, index),
+                    timestamp: 0.0,
+                    duration: 0.0,
+                    frame_count: 1,
+                    flags: SegmentFlags::empty(),
+                    data_length: 10,
+                    metadata: None,
+                });
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("segment-damaged: needs role platform".into());
+                };
+                let error = WireError::CorruptedSegment {
+                    kind: "VideoSegment",
+                    reason: "damaged".into(),
+                };
+                p.handle_segment_failed(now, Some(&header), error);
+            }
+            "output-failed" => {
+                let mut words = e.value.split_whitespace();
+                let kind = match words.next() {
+                    Some("no-space") => StorageFailure::NoSpace,
+                    Some("permission") => StorageFailure::Permission,
+                    Some("other") => StorageFailure::Other,
+                    _ => return Err("output-failed: no-space|permission|other [index]".into()),
+                };
+                let index = words.next().and_then(|w| w.parse().ok());
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("output-failed: needs role platform".into());
+                };
+                p.handle_output_failed(now, t, index, kind, "as the case says");
+            }
+            "session" => {
+                self.envelope_session =
+                    Uuid::parse_str(e.value.trim()).map_err(|_| "session: <uuid>")?;
+            }
+            "registry" => {
+                let id = Uuid::parse_str(e.value.trim()).map_err(|_| "registry: <uuid>")?;
+                self.registry.push(id);
+            }
+            "connection-lost" => match self.machine() {
+                Machine::Platform(p) => p.handle_connection_lost(now),
+                Machine::Client(c) => c.handle_connection_lost(now),
+            },
             "segments-sent" => {
                 let jobs = std::mem::take(&mut self.jobs);
                 let Machine::Client(c) = self.machine() else {
@@ -437,6 +509,8 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
         transfer: None,
         issued: 0,
         checks: 0,
+        envelope_session: Uuid::nil(),
+        registry: Vec::new(),
     };
     for e in entries {
         let fail = |why: String| format!("line {} `{}`: {why}", e.line, e.key);
@@ -499,6 +573,11 @@ fn is_input(key: &str) -> bool {
             | "segment-done"
             | "bad-stream"
             | "segments-sent"
+            | "segment-damaged"
+            | "output-failed"
+            | "connection-lost"
+            | "session"
+            | "registry"
             | "wait"
     )
 }

@@ -10,7 +10,7 @@ use super::{
 };
 use crate::bridge::{json_to_binary, InOrder};
 use crate::session::{
-    PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, TransferOutcome,
+    PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure, TransferOutcome,
 };
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
@@ -52,10 +52,6 @@ type ReplySender = oneshot::Sender<Result<RequestReply, PlatformError>>;
 type DoneSender = oneshot::Sender<Result<TransferResult, PlatformError>>;
 
 struct Connection {
-    /// The machine's settings (a re-attached session gets a new machine with them).
-    config: crate::session::SessionConfig,
-    /// Whether a control message reached the machine yet (re-attachment happens before).
-    first_message_seen: bool,
     platform: Platform,
     conn: quinn::Connection,
     session_id: Uuid,
@@ -90,7 +86,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         control: platform.config().max_control_len,
         stream: config.max_stream_len,
     };
-    let mut session = PlatformSession::new(config.clone(), now(), session_id);
+    let mut session = PlatformSession::new(config, now(), session_id);
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     platform.register(
         SessionInfo {
@@ -109,8 +105,6 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut c = Connection {
-        config,
-        first_message_seen: false,
         platform,
         conn: conn.clone(),
         session_id,
@@ -172,7 +166,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     for (_, done) in std::mem::take(&mut c.done) {
         let _ = done.send(Err(PlatformError::ConnectionLost));
     }
-    c.platform.update(c.session_id, |info| {
+    c.platform.retire(c.session_id, |info| {
         info.ended = true;
         info.ended_with = Some(lost);
     });
@@ -231,20 +225,12 @@ impl Connection {
                     Some(output) => output.record_written(&header, index, len, receive_time, at),
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
-                match recorded {
-                    Ok(()) => {
-                        self.observe_stored(&header, transfer, index, len);
-                        session.handle_segment_written(at, &header, receive_time)
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot record segment {index} of {transfer}: {e}");
-                        let error = crate::wire::WireError::CorruptedSegment {
-                            kind: "Segment",
-                            reason: format!("the platform could not store it: {e}"),
-                        };
-                        session.handle_segment_failed(at, Some(&header), error);
-                    }
-                }
+                self.stored(
+                    session,
+                    (&header, transfer, index, len),
+                    receive_time,
+                    recorded,
+                );
             }
             StreamInput::SegmentData {
                 header,
@@ -257,21 +243,19 @@ impl Connection {
                     Some(output) => output.write(&header, index, &data, receive_time, at),
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
-                match written {
-                    Ok(()) => {
-                        self.observe_stored(&header, transfer, index, data.len() as u64);
-                        session.handle_segment_written(at, &header, receive_time)
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot write segment {index} of {transfer}: {e}");
-                        let error = crate::wire::WireError::CorruptedSegment {
-                            kind: "Segment",
-                            reason: format!("the platform could not store it: {e}"),
-                        };
-                        session.handle_segment_failed(at, Some(&header), error);
-                    }
-                }
+                let len = data.len() as u64;
+                self.stored(
+                    session,
+                    (&header, transfer, index, len),
+                    receive_time,
+                    written,
+                );
             }
+            StreamInput::OutputFailed {
+                transfer,
+                index,
+                error,
+            } => self.output_failed(session, transfer, Some(index), &error),
             StreamInput::SegmentFailed { header, error } => {
                 tracing::warn!("segment stream failed: {error}");
                 session.handle_segment_failed(at, header.as_ref(), error);
@@ -279,22 +263,36 @@ impl Connection {
         }
     }
 
-    /// Re-attachment (profile section 3, docs/protocol.md D20): a reconnecting client's
-    /// envelopes carry its previous session id from the first one on. If the platform
-    /// holds that session and its connection ended, this connection takes its id: a new
-    /// machine constructed with it replaces the untouched one (the old machine's
-    /// transfers are not carried over; the client resumes them with
-    /// `resume_from_segment`).
-    fn reattach(&mut self, session: &mut PlatformSession, previous: Uuid) {
-        if previous.is_nil() || previous == self.session_id {
-            return;
+    /// A segment's data was written (or could not be): the machine counts it, or fails
+    /// its transfer (D48).
+    fn stored(
+        &mut self,
+        session: &mut PlatformSession,
+        (header, transfer, index, len): (&SegmentHeader, TransferId, u32, u64),
+        receive_time: Duration,
+        result: std::io::Result<()>,
+    ) {
+        match result {
+            Ok(()) => {
+                self.observe_stored(header, transfer, index, len);
+                session.handle_segment_written(now(), header, receive_time);
+            }
+            Err(e) => self.output_failed(session, transfer, Some(index), &e),
         }
-        if !self.platform.reattach(self.session_id, previous) {
-            return;
-        }
-        tracing::info!("re-attaching session {previous} (was {})", self.session_id);
-        *session = PlatformSession::new(self.config.clone(), now(), previous);
-        self.session_id = previous;
+    }
+
+    /// The output of `transfer` could not be opened or written: the machine decides
+    /// (one ErrorReport, the transfer `Failed`); logged once, when it finishes.
+    fn output_failed(
+        &mut self,
+        session: &mut PlatformSession,
+        transfer: TransferId,
+        index: Option<u32>,
+        error: &std::io::Error,
+    ) {
+        tracing::debug!("cannot store segment {index:?} of {transfer}: {error}");
+        let failure = StorageFailure::of(error);
+        session.handle_output_failed(now(), transfer, index, failure, &error.to_string());
     }
 
     /// Tells the observer, if any, that a segment was stored.
@@ -354,6 +352,7 @@ impl Connection {
         let at = now();
         match command {
             Command::Request { request, reply } => {
+                let is_file = matches!(request, Request::File(_));
                 let sent = match request {
                     Request::Query(filter) => session.query_files(at, filter),
                     Request::File(file) => session.request_file(at, file),
@@ -362,9 +361,20 @@ impl Connection {
                 };
                 match sent {
                     Ok(seq) => {
+                        // Requests whose caller stopped waiting (timed out) are dropped.
+                        self.pending.retain(|&seq, (waiting, _)| {
+                            let keep = !waiting.is_closed();
+                            if !keep {
+                                session.cancel_request(seq);
+                            }
+                            keep
+                        });
                         self.pending.insert(seq, (reply, at));
-                        self.requested_at
-                            .insert(seq, (at, crate::net::system_time()));
+                        // Only a FileRequest's time goes into a report (D50).
+                        if is_file {
+                            self.requested_at
+                                .insert(seq, (at, crate::net::system_time()));
+                        }
                     }
                     Err(e) => {
                         let _ = reply.send(Err(PlatformError::Session(e)));
@@ -406,8 +416,8 @@ impl Connection {
                 match TransferOutput::open(
                     &self.platform.config().out_dir,
                     &self.session_id.to_string(),
-                    ack,
-                    placement,
+                    (ack, placement),
+                    self.platform.shared.disk.clone(),
                     requested_at,
                     requested_wall,
                 ) {
@@ -419,7 +429,7 @@ impl Connection {
                         );
                         self.outputs.insert(transfer, output);
                     }
-                    Err(e) => tracing::error!("cannot create the output of {transfer}: {e}"),
+                    Err(e) => self.output_failed(session, transfer, None, &e),
                 }
             }
             PlatformAction::RestartOutput { transfer, index } => {
@@ -439,6 +449,16 @@ impl Connection {
                 };
                 tracing::debug!("transfer {transfer} finishing ({outcome:?})");
                 session.handle_output_finished(now(), transfer, finished);
+            }
+            PlatformAction::LookupSession { previous } => {
+                // The registry answers (and re-keys this connection's entry); the machine
+                // decides (D52).
+                let held = self.platform.reattach(self.session_id, previous);
+                if held {
+                    tracing::info!("re-attaching session {previous} (was {})", self.session_id);
+                    self.session_id = previous;
+                }
+                session.handle_session_lookup(now(), previous, held);
             }
             PlatformAction::Close { code, reason } => self.close(code, &reason).await,
         }
@@ -500,7 +520,7 @@ impl Connection {
 
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
-            PlatformEvent::SessionReady { session_id } => {
+            PlatformEvent::SessionReady { session_id, .. } => {
                 tracing::info!("session {session_id} ready");
                 let old = self.session_id;
                 self.session_id = session_id;
@@ -606,8 +626,18 @@ impl Connection {
         file: FinishedFile,
         sha256_ok: bool,
     ) {
+        if let TransferOutcome::Failed(code) = outcome {
+            tracing::error!("transfer {transfer} failed: {code}");
+        }
         let Some(output) = self.outputs.remove(&transfer) else {
-            tracing::warn!("transfer {transfer} finished without an output");
+            // Its output could not even be created.
+            let error = match outcome {
+                TransferOutcome::Failed(code) => PlatformError::TransferFailed { code },
+                _ => PlatformError::ConnectionLost,
+            };
+            if let Some(done) = self.done.remove(&transfer) {
+                let _ = done.send(Err(error));
+            }
             return;
         };
         let status = session

@@ -11,16 +11,18 @@
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
 mod segments;
+mod unknown;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use uuid::Uuid;
 
+use super::failure::{failed_transfer, transfer_failed_report};
 use super::util::{Outbox, RunSet};
 use super::{
-    PlatformAction, PlatformEvent, SessionConfig, SessionError, TransferOutcome, TransferState,
-    TransferStatus,
+    PlatformAction, PlatformEvent, SessionConfig, SessionError, StorageFailure, TransferOutcome,
+    TransferState, TransferStatus,
 };
 use crate::store::{FinishedFile, Placement};
 use crate::wire::{
@@ -33,6 +35,12 @@ use crate::wire::{
 enum Phase {
     AwaitVersion,
     AwaitStart,
+    /// SessionStart named a previous session: waiting for the registry's answer
+    /// (`handle_session_lookup`) before replying to request `ack`.
+    AwaitRegistry {
+        ack: u64,
+        previous: Uuid,
+    },
     Ready,
     /// SessionEnd received, version refused, or connection lost.
     Closed,
@@ -48,7 +56,6 @@ enum Outstanding {
         seek: bool,
     },
     Stats,
-    Retransmission,
 }
 
 /// One transfer as the platform receives it.
@@ -74,7 +81,12 @@ struct Incoming {
     statistics: Option<serde_json::Value>,
     /// Next index given to a foreign (non-v8) segment id.
     next_foreign: u32,
+    /// Retransmissions requested per damaged segment (at most `MAX_DAMAGED` entries).
+    retries: HashMap<u32, u32>,
 }
+
+/// Distinct damaged segments one transfer may have before it fails (bounds `retries`).
+const MAX_DAMAGED: usize = 4096;
 
 /// The platform's sans-IO machine: see the [module docs](self).
 #[derive(Debug)]
@@ -87,9 +99,8 @@ pub struct PlatformSession {
     phase: Phase,
     outstanding: BTreeMap<u64, Outstanding>,
     transfers: BTreeMap<TransferId, Incoming>,
-    /// Transfers seen in segment ids before their acknowledgement: first sighting, and
-    /// whether its grace has expired (then it no longer arms the timer).
-    unknown: HashMap<TransferId, (Instant, bool)>,
+    /// Transfers seen in segment ids before their acknowledgement (capped, D51).
+    unknown: unknown::UnknownTransfers,
     /// Transfer ids in the order they were accepted.
     accepted: Vec<TransferId>,
     /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
@@ -109,7 +120,7 @@ impl PlatformSession {
             phase: Phase::AwaitVersion,
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
-            unknown: HashMap::new(),
+            unknown: unknown::UnknownTransfers::default(),
             accepted: Vec::new(),
             foreign: HashMap::new(),
             actions: VecDeque::new(),
@@ -208,23 +219,20 @@ impl PlatformSession {
                     );
                     return;
                 }
-                // A reconnecting client names its previous session (profile section 3);
-                // this machine holds no other session: it answers with the id it was
-                // given and records the one named (docs/protocol.md D20).
+                // A reconnecting client names its previous session (profile section 3):
+                // the registry decides whether it is re-attached (D52).
                 let named = envelope.session_id;
                 if !named.is_nil() && named != self.session_id {
                     self.requested_session = Some(named);
+                    self.phase = Phase::AwaitRegistry {
+                        ack: seq,
+                        previous: named,
+                    };
+                    self.actions
+                        .push_back(PlatformAction::LookupSession { previous: named });
+                    return;
                 }
-                let r = Ack {
-                    ack: seq,
-                    session_id: Some(self.session_id),
-                }
-                .to_status_response();
-                self.send(now, &Message::StatusResponse(r));
-                self.phase = Phase::Ready;
-                self.events.push_back(PlatformEvent::SessionReady {
-                    session_id: self.session_id,
-                });
+                self.start_session(now, seq, false);
             }
             (Phase::Ready, Message::FileListResponse(r)) => {
                 // The `ack` extension names the query; without it, the oldest one.
@@ -290,6 +298,42 @@ impl PlatformSession {
                 );
             }
         }
+    }
+
+    /// The handshake's last step: 200 with the session id to `ack`, then ready.
+    fn start_session(&mut self, now: Instant, ack: u64, reattached: bool) {
+        let r = Ack {
+            ack,
+            session_id: Some(self.session_id),
+        }
+        .to_status_response();
+        self.send(now, &Message::StatusResponse(r));
+        self.phase = Phase::Ready;
+        self.events.push_back(PlatformEvent::SessionReady {
+            session_id: self.session_id,
+            reattached,
+        });
+    }
+
+    /// The registry's answer to [`PlatformAction::LookupSession`]: `held` when it holds
+    /// the finished session `previous` (and gave this connection its id). The machine then
+    /// takes that id (re-attached) or keeps its own, and completes the handshake (D52).
+    pub fn handle_session_lookup(&mut self, now: Instant, previous: Uuid, held: bool) {
+        let Phase::AwaitRegistry {
+            ack,
+            previous: asked,
+        } = self.phase
+        else {
+            return;
+        };
+        if asked != previous {
+            return;
+        }
+        if held {
+            self.session_id = previous;
+            self.requested_session = None;
+        }
+        self.start_session(now, ack, held);
     }
 
     fn on_status(&mut self, now: Instant, seq: u64, r: StatusResponse) {
@@ -364,7 +408,7 @@ impl PlatformSession {
                 }
                 self.events.push_back(PlatformEvent::Stats { ack, stats });
             }
-            Outstanding::FileList | Outstanding::Retransmission => {
+            Outstanding::FileList => {
                 self.refuse(
                     now,
                     seq,
@@ -382,7 +426,7 @@ impl PlatformSession {
             }
             _ => Placement::InOrder,
         };
-        self.unknown.remove(&a.transfer_id);
+        self.unknown.accepted(a.transfer_id);
         self.accepted.push(a.transfer_id);
         self.transfers.insert(
             a.transfer_id,
@@ -400,6 +444,7 @@ impl PlatformSession {
                 pending_restart: None,
                 statistics: None,
                 next_foreign: 0,
+                retries: HashMap::new(),
             },
         );
         self.events
@@ -418,8 +463,56 @@ impl PlatformSession {
                 self.events
                     .push_back(PlatformEvent::RequestRefused { ack, report: r });
             }
-            _ => self.events.push_back(PlatformEvent::PeerError(r)),
+            _ => {
+                // The client gave a transfer up (a segment past `max_retries`, D49).
+                if let Some(id) = failed_transfer(&r) {
+                    self.finish(id, TransferOutcome::Failed(r.error_code));
+                }
+                self.events.push_back(PlatformEvent::PeerError(r));
+            }
         }
+    }
+
+    /// Ends `transfer` as `Failed(code)` and tells the client once (ErrorReport with
+    /// `details.transfer_id`, D48): its later segment streams are stopped with `code`.
+    /// Nothing happens when it is no longer receiving, so a failure seen by many streams
+    /// is reported once.
+    pub(super) fn fail_transfer(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        code: StatusCode,
+        why: String,
+    ) {
+        let receiving = self
+            .transfers
+            .get(&transfer)
+            .is_some_and(|t| t.state == TransferState::Receiving);
+        if !receiving {
+            return;
+        }
+        if self.phase != Phase::Closed {
+            self.send_error(now, transfer_failed_report(transfer, code, why));
+        }
+        self.finish(transfer, TransferOutcome::Failed(code));
+    }
+
+    /// The driver could not open or write the output of `transfer` (`index`: the segment
+    /// being written, if any): the transfer fails with 1003 StorageFull (no space) or 500,
+    /// the client gets one ErrorReport, and no segment is asked for again (D48).
+    pub fn handle_output_failed(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        index: Option<u32>,
+        failure: StorageFailure,
+        reason: &str,
+    ) {
+        if let (Some(t), Some(i)) = (self.transfers.get_mut(&transfer), index) {
+            t.writing.remove(&i);
+        }
+        let why = format!("the platform cannot store transfer {transfer}: {reason}");
+        self.fail_transfer(now, transfer, failure.status(), why);
     }
 
     /// Garbage on a stream: ErrorReport with the error's status code; the connection lives.
@@ -444,6 +537,12 @@ impl PlatformSession {
         let seq = self.send(now, message);
         self.outstanding.insert(seq, o);
         Ok(seq)
+    }
+
+    /// Forgets request `seq` (its caller stopped waiting): a late answer is then refused
+    /// like any unknown ack, and nothing is kept for it (D50).
+    pub fn cancel_request(&mut self, seq: u64) {
+        self.outstanding.remove(&seq);
     }
 
     /// Sends FileListQuery; the answer comes as [`PlatformEvent::FileList`] with this number.
@@ -534,15 +633,23 @@ impl PlatformSession {
         self.command(now, &message, o)
     }
 
-    /// Asks the client to send segment `id` again (ErrorReport 1005, `details.segment_id`).
+    /// Asks the client to send segment `id` again (ErrorReport 1005, `details.segment_id`,
+    /// `max_retries`). The client answers with the segment, not with a message, so nothing
+    /// is kept for an answer (D50).
     pub fn request_retransmission(
         &mut self,
         now: Instant,
         id: SegmentId,
         reason: Option<&str>,
     ) -> Result<u64, SessionError> {
-        let m = Message::ErrorReport(ErrorReport::retransmission(id, reason));
-        self.command(now, &m, Outstanding::Retransmission)
+        match self.phase {
+            Phase::Ready => {}
+            Phase::Closed => return Err(SessionError::Closed),
+            _ => return Err(SessionError::NotReady),
+        }
+        let mut report = ErrorReport::retransmission(id, reason);
+        report.max_retries = Some(self.config.max_retries);
+        Ok(self.send(now, &Message::ErrorReport(report)))
     }
 
     /// The output of `transfer` is final.
@@ -630,25 +737,19 @@ impl PlatformSession {
 
     /// Expires the grace of segments whose transfer was never acknowledged.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let grace = self.config.unknown_transfer_grace;
-        // Entries past their grace stay (so a late segment is refused) but no longer arm
-        // the timer.
-        for (first, expired) in self.unknown.values_mut() {
-            if first.checked_add(grace).is_some_and(|end| end <= now) {
-                *expired = true;
-            }
-        }
+        self.unknown.expire(now, self.config.unknown_transfer_grace);
     }
 
     /// The end of the earliest unknown-transfer grace still running: the driver asks its
     /// `NotYetKnown` streams again then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let grace = self.config.unknown_transfer_grace;
-        self.unknown
-            .values()
-            .filter(|(_, expired)| !expired)
-            .filter_map(|(first, _)| first.checked_add(grace))
-            .min()
+        self.unknown.deadline(self.config.unknown_transfer_grace)
+    }
+
+    /// Unknown transfer ids remembered (for tests of the bound, D51).
+    #[cfg(test)]
+    pub(crate) fn unknown_transfers(&self) -> usize {
+        self.unknown.len()
     }
 
     /// The next thing the driver must do.
