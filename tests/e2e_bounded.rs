@@ -34,9 +34,19 @@ async fn cycles(total: usize, warmup: usize) {
             .unwrap()
             .await
             .unwrap();
-        send(&conn, &Message::VersionNegotiation(ProtocolVersion::CURRENT), 1).await;
+        send(
+            &conn,
+            &Message::VersionNegotiation(ProtocolVersion::CURRENT),
+            1,
+        )
+        .await;
         assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
-        send(&conn, &Message::SessionStart(SessionStart::client_ready()), 2).await;
+        send(
+            &conn,
+            &Message::SessionStart(SessionStart::client_ready()),
+            2,
+        )
+        .await;
         assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
         conn.close(0u32.into(), b"cycle");
         if i % 500 == 0 {
@@ -46,7 +56,10 @@ async fn cycles(total: usize, warmup: usize) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             let (live, finished) = h.platform.registry_size();
-            println!("{i} cycles: RSS {} KiB, registry {live} live, {finished} finished", rss() / 1024);
+            println!(
+                "{i} cycles: RSS {} KiB, registry {live} live, {finished} finished",
+                rss() / 1024
+            );
             assert_eq!(live, 0, "every connection ended");
             assert_eq!(finished, HISTORY, "the history is full and capped");
             assert!(h.platform.sessions().len() <= HISTORY);

@@ -93,6 +93,9 @@ pub struct PlatformConfig {
     /// Finished sessions kept for [`Platform::sessions`] (and for re-attachment, D52);
     /// the oldest is forgotten first. Live sessions are always listed (D51).
     pub session_history: usize,
+    /// What is written for an H.264 pull in frame, GOP or time mode: the byte-exact stream,
+    /// a playable fragmented MP4 beside it (`<name>.mp4`), or both (D76).
+    pub container: crate::store::container::Container,
 }
 
 impl PlatformConfig {
@@ -110,6 +113,7 @@ impl PlatformConfig {
             observer: None,
             disk_budget: None,
             session_history: 1000,
+            container: crate::store::container::Container::Both,
         }
     }
 }

@@ -12,6 +12,7 @@ use vstream::net::{
     TransportSettings,
 };
 use vstream::platform::{Platform, PlatformConfig, PlaybackScript};
+use vstream::store::container::Container;
 use vstream::wire::Pacing;
 
 /// Arguments of `vstream platform`.
@@ -70,6 +71,15 @@ pub(crate) struct PlatformArgs {
     /// With `--pull`: give up after this many seconds (waiting for a client included).
     #[arg(long)]
     timeout: Option<f64>,
+    /// What an H.264 pull in frame, GOP or time mode writes: `raw` (the byte-exact
+    /// stream), `mp4` (a playable fragmented MP4, `<name>.mp4`) or `both`.
+    #[arg(long, default_value = "both", value_parser = parse_container)]
+    container: Container,
+}
+
+fn parse_container(s: &str) -> Result<Container, String> {
+    Container::from_name(s)
+        .ok_or_else(|| format!("unknown container {s:?} (expected raw, mp4 or both)"))
 }
 
 fn parse_pacing(s: &str) -> Result<Pacing, String> {
@@ -112,7 +122,9 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let platform = Platform::start(endpoint, PlatformConfig::new(&args.out));
+    let mut config = PlatformConfig::new(&args.out);
+    config.container = args.container;
+    let platform = Platform::start(endpoint, config);
     tracing::info!("platform listening on {}", platform.local_addr()?);
     let Some(path) = args.pull.clone() else {
         tokio::signal::ctrl_c().await?;

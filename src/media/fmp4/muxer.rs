@@ -103,6 +103,8 @@ pub struct H264Fmp4Muxer<W: Write + Seek> {
     /// Stream bytes from `pending_base` on that belong to access units not yet taken.
     pending: Vec<u8>,
     pending_base: u64,
+    /// Stream offset up to which access units were taken (`pending` is compacted to it).
+    consumed: u64,
     ctx: Context,
     track: Option<VideoTrack>,
     initialized: bool,
@@ -127,6 +129,7 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
             splitter: AccessUnitSplitter::new(),
             pending: Vec::new(),
             pending_base: 0,
+            consumed: 0,
             ctx: Context::new(),
             track: None,
             initialized: false,
@@ -148,10 +151,21 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
     pub fn push(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.pending.extend_from_slice(bytes);
         self.splitter.push(bytes);
+        let mut taken = Ok(());
         while let Some(unit) = self.splitter.poll_access_unit() {
-            self.take_unit(unit)?;
+            taken = taken.and(self.take_unit(unit));
         }
-        Ok(())
+        self.compact();
+        taken
+    }
+
+    /// Drops the bytes of the access units already taken (once per push, not per unit).
+    fn compact(&mut self) {
+        let used = usize::try_from(self.consumed - self.pending_base)
+            .unwrap_or(self.pending.len())
+            .min(self.pending.len());
+        self.pending.drain(..used);
+        self.pending_base += used as u64;
     }
 
     /// Ends the current run of the stream and restarts the timeline at `time` seconds: the
@@ -185,6 +199,7 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
         self.splitter = AccessUnitSplitter::new();
         self.pending.clear();
         self.pending_base = 0;
+        self.consumed = 0;
         Ok(())
     }
 
@@ -197,28 +212,21 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
         let start = start.min(end);
         let result = self.access_unit(&pending[start..end], &unit);
         self.pending = pending;
-        self.pending.drain(..end);
-        self.pending_base += end as u64;
+        self.consumed = self.pending_base + end as u64;
         result
     }
 
     fn access_unit(&mut self, au: &[u8], unit: &AccessUnit) -> io::Result<()> {
-        let mut sample = Vec::with_capacity(au.len() + 16);
         let mut first_slice = None;
         for nal in nal_units(au) {
-            let Some(&header) = nal.first() else { continue };
-            match header & 0x1f {
-                7 => self.read_sps(nal),
-                8 => self.read_pps(nal),
-                9 => continue, // access unit delimiter: the sample's bounds say it
-                1 | 5 if first_slice.is_none() => {
-                    first_slice = Some(SliceKey::parse(nal, &self.ctx))
+            match nal.first().map(|h| h & 0x1f) {
+                Some(7) => self.read_sps(nal),
+                Some(8) => self.read_pps(nal),
+                Some(1 | 5) if first_slice.is_none() => {
+                    first_slice = Some(SliceKey::parse(nal, &self.ctx));
                 }
                 _ => {}
             }
-            let len = u32::try_from(nal.len()).unwrap_or(u32::MAX);
-            sample.extend_from_slice(&len.to_be_bytes());
-            sample.extend_from_slice(nal);
         }
         let (Some(key), true) = (first_slice, unit.has_picture()) else {
             return Ok(()); // parameter sets or bytes after the last picture
@@ -238,13 +246,20 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
         {
             self.write_fragment()?;
         }
+        // The sample: each NAL unit with a 4-byte length (access unit delimiters dropped:
+        // the sample's bounds say it).
+        let start = self.data.len();
+        for nal in nal_units(au).filter(|n| n.first().is_some_and(|h| h & 0x1f != 9)) {
+            let len = u32::try_from(nal.len()).unwrap_or(u32::MAX);
+            self.data.extend_from_slice(&len.to_be_bytes());
+            self.data.extend_from_slice(nal);
+        }
         self.max_poc = self.max_poc.max(poc);
         self.samples.push(PendingSample {
-            size: u32::try_from(sample.len()).unwrap_or(u32::MAX),
+            size: u32::try_from(self.data.len() - start).unwrap_or(u32::MAX),
             poc,
             sync: idr,
         });
-        self.data.extend_from_slice(&sample);
         Ok(())
     }
 
