@@ -31,8 +31,8 @@
 //! it has no fragment writer. `mp4-atom` encodes `moof`/`traf`/`trun`, but would be a new
 //! dependency (and its tree) on a 2-core build machine for ~250 lines of box layout that
 //! sit beside our own box reader (`media::mp4`), which the tests read the output back with.
-//! The muxer costs about as much as the splitter's own scan: see `benches/media.rs`
-//! (`fmp4_mux`).
+//! `cargo xtask bench media` prints the muxer's throughput ("fMP4 muxing") beside the
+//! splitter's.
 
 mod boxes;
 mod muxer;
