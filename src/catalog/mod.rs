@@ -91,7 +91,9 @@ impl Catalog {
         let mut files = self.lock();
         for file in found {
             let cached = CachedFile {
-                format: FileFormat::from_path(Path::new(&file.key)),
+                // The content decides (D72); an unreadable file keeps its extension's.
+                format: FileFormat::detect(&self.root.join(&file.key))
+                    .unwrap_or_else(|_| FileFormat::from_path(Path::new(&file.key))),
                 size: file.size,
                 probed: None,
             };

@@ -449,7 +449,8 @@ impl Connection {
                     requested_at,
                     requested_wall,
                 ) {
-                    Ok(output) => {
+                    Ok(mut output) => {
+                        output.attach_container(self.platform.config().container);
                         tracing::info!(
                             "receiving {} into {}",
                             output.ack.file_path,

@@ -98,6 +98,9 @@ pub struct PlatformConfig {
     /// Sessions in total, handshake rate per source, Retry under load (D95; default
     /// [`ConnectionLimits::unlimited`], the CLI's are [`ConnectionLimits::default`]).
     pub limits: ConnectionLimits,
+    /// What is written for an H.264 pull in frame, GOP or time mode: the byte-exact stream,
+    /// a playable fragmented MP4 beside it (`<name>.mp4`), or both (D76).
+    pub container: crate::store::container::Container,
 }
 
 impl PlatformConfig {
@@ -116,6 +119,7 @@ impl PlatformConfig {
             disk_budget: None,
             session_history: 1000,
             limits: ConnectionLimits::unlimited(),
+            container: crate::store::container::Container::Both,
         }
     }
 }

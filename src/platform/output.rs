@@ -65,8 +65,17 @@ impl TransferOutput {
         let Some(file) = self.file.as_mut() else {
             return Err(io::Error::other("output already finished"));
         };
+        file.note_timestamp(index, header.timestamp());
         file.write_segment(index, data)?;
         self.record(header, index, data.len() as u64, receive_time, now)
+    }
+
+    /// Writes a playable MP4 copy beside the file as well (D76), when `container` asks
+    /// for one and segments come in order (frame, GOP and time modes).
+    pub(super) fn attach_container(&mut self, container: crate::store::container::Container) {
+        if let Some(file) = self.file.as_mut() {
+            file.attach_mp4(container);
+        }
     }
 
     /// A seek moved the range to start at `index`: see [`ReceivedFile::restart_at`].

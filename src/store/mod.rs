@@ -10,6 +10,7 @@
 //! is what was sent and players recognise it.
 
 mod budget;
+pub mod container;
 mod debug_log;
 mod output;
 mod report;

@@ -11,6 +11,7 @@ use vstream::net::{
     load_certs_pem, load_key_pem, platform_endpoint, server_config, TransportSettings,
 };
 use vstream::platform::{Platform, PlatformConfig, PlaybackScript};
+use vstream::store::container::Container;
 use vstream::wire::Pacing;
 
 /// Arguments of `vstream platform`.
@@ -72,6 +73,15 @@ pub(crate) struct PlatformArgs {
     /// Device authentication and the kept certificate.
     #[command(flatten)]
     pub(crate) security: super::security::PlatformSecurityArgs,
+    /// What an H.264 pull in frame, GOP or time mode writes: `raw` (the byte-exact
+    /// stream), `mp4` (a playable fragmented MP4, `<name>.mp4`) or `both`.
+    #[arg(long, default_value = "both", value_parser = parse_container)]
+    container: Container,
+}
+
+fn parse_container(s: &str) -> Result<Container, String> {
+    Container::from_name(s)
+        .ok_or_else(|| format!("unknown container {s:?} (expected raw, mp4 or both)"))
 }
 
 fn parse_pacing(s: &str) -> Result<Pacing, String> {
@@ -118,6 +128,7 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
     let mut platform_config = PlatformConfig::new(&args.out);
     platform_config.session.auth = auth;
     platform_config.limits = args.security.limits();
+    platform_config.container = args.container;
     let platform = Platform::start(endpoint, platform_config);
     tracing::info!("platform listening on {}", platform.local_addr()?);
     let Some(path) = args.pull.clone() else {
