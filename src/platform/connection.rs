@@ -575,6 +575,12 @@ impl Connection {
                 self.observe(Observed::TransferFinished { transfer, outcome });
                 self.finish_transfer(session, transfer, outcome, file, sha256_ok)
             }
+            PlatformEvent::ChecksumKnown { transfer, checksum } => {
+                tracing::info!("transfer {transfer}: the client announced {checksum}");
+                if let Some(output) = self.outputs.get_mut(&transfer) {
+                    output.ack.checksum = Some(checksum);
+                }
+            }
             PlatformEvent::PeerError(report) => {
                 tracing::warn!(
                     "client reported {}: {}",

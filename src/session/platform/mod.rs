@@ -24,9 +24,9 @@ use super::{
 };
 use crate::store::{FinishedFile, Placement};
 use crate::wire::{
-    Ack, ErrorReport, FileListQuery, FileRequest, FileRequestAck, JsonEnvelope, Message,
-    PlaybackAck, PlaybackCommand, PlaybackControl, ProtocolVersion, SegmentId, SegmentMode,
-    StatusCode, StatusResponse, TransferId, WireError,
+    Ack, ChecksumNotice, ErrorReport, FileListQuery, FileRequest, FileRequestAck, JsonEnvelope,
+    Message, PlaybackAck, PlaybackCommand, PlaybackControl, ProtocolVersion, SegmentId,
+    SegmentMode, StatusCode, StatusResponse, TransferId, WireError,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +74,11 @@ struct Incoming {
     statistics: Option<serde_json::Value>,
     /// Next index given to a foreign (non-v8) segment id.
     next_foreign: u32,
+    /// The output finished before the checksum of a transfer acknowledged with
+    /// `"checksum": null` arrived: the verdict waits for it (D101).
+    awaiting_checksum: Option<(TransferOutcome, FinishedFile)>,
+    /// The client reported that it could not compute the checksum (D101).
+    checksum_failed: bool,
 }
 
 /// The platform's sans-IO machine: see the [module docs](self).
@@ -257,6 +262,7 @@ impl PlatformSession {
             (_, Message::ErrorReport(r)) => self.on_error_report(r),
             (Phase::Ready, Message::SessionEnd) => {
                 self.phase = Phase::Closed;
+                self.give_all_parked_verdicts();
                 self.finish_open(|t| {
                     if t.stopped {
                         TransferOutcome::Stopped
@@ -294,6 +300,12 @@ impl PlatformSession {
 
     fn on_status(&mut self, now: Instant, seq: u64, r: StatusResponse) {
         let Some(ack) = r.ack() else {
+            if r.code == StatusCode::Success {
+                if let Ok(notice) = ChecksumNotice::from_status_response(&r) {
+                    self.on_checksum_notice(now, seq, notice);
+                    return;
+                }
+            }
             self.refuse(
                 now,
                 seq,
@@ -400,6 +412,8 @@ impl PlatformSession {
                 pending_restart: None,
                 statistics: None,
                 next_foreign: 0,
+                awaiting_checksum: None,
+                checksum_failed: false,
             },
         );
         self.events
@@ -411,7 +425,65 @@ impl PlatformSession {
         self.check_complete(id);
     }
 
+    /// A [`ChecksumNotice`] (D101): the checksum of a transfer acknowledged with
+    /// `"checksum": null`. Refused (400) for a transfer not known or one whose checksum is
+    /// already known and differs; the verdict of an output already finished is given now.
+    fn on_checksum_notice(&mut self, now: Instant, seq: u64, notice: ChecksumNotice) {
+        let id = notice.transfer_id;
+        let Some(t) = self.transfers.get_mut(&id) else {
+            let why = format!("checksum for unknown transfer {id}");
+            self.refuse(now, seq, StatusCode::BadRequest, why);
+            return;
+        };
+        match &t.ack.checksum {
+            Some(known) if *known == notice.checksum => return,
+            Some(_) => {
+                let why = format!("transfer {id} already has another checksum");
+                self.refuse(now, seq, StatusCode::BadRequest, why);
+                return;
+            }
+            None => t.ack.checksum = Some(notice.checksum.clone()),
+        }
+        self.events.push_back(PlatformEvent::ChecksumKnown {
+            transfer: id,
+            checksum: notice.checksum,
+        });
+        self.give_parked_verdict(id);
+    }
+
+    /// Emits the verdict of a transfer whose output finished while its checksum was still
+    /// expected (D101), if it has one parked.
+    fn give_parked_verdict(&mut self, id: TransferId) {
+        let Some(t) = self.transfers.get_mut(&id) else {
+            return;
+        };
+        let Some((outcome, file)) = t.awaiting_checksum.take() else {
+            return;
+        };
+        t.state = TransferState::Finished(outcome);
+        let sha256_ok = file.checksum.is_some() && file.checksum == t.ack.checksum;
+        self.events.push_back(PlatformEvent::TransferFinished {
+            transfer: id,
+            outcome,
+            file,
+            sha256_ok,
+        });
+    }
+
     fn on_error_report(&mut self, r: ErrorReport) {
+        // The client could not hash a file served with `"checksum": null` (D101).
+        let named = (r.details.as_ref())
+            .and_then(|d| d.get("transfer_id"))
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse::<TransferId>().ok());
+        if let Some(id) = named.filter(|_| r.ack().is_none()) {
+            if let Some(t) = self.transfers.get_mut(&id) {
+                if t.ack.checksum.is_none() {
+                    t.checksum_failed = true;
+                    self.give_parked_verdict(id);
+                }
+            }
+        }
         match r.ack() {
             Some(ack) if self.outstanding.contains_key(&ack) => {
                 self.outstanding.remove(&ack);
@@ -560,8 +632,14 @@ impl PlatformSession {
             TransferState::Receiving => TransferOutcome::ConnectionLost,
             TransferState::Finished(_) => return,
         };
+        let checksum_expected = t.ack.checksum.is_none() && !t.checksum_failed;
+        if checksum_expected && file.checksum.is_some() && self.phase != Phase::Closed {
+            // The whole file is here but its checksum is not yet (D101): the verdict waits.
+            t.awaiting_checksum = Some((outcome, file));
+            return;
+        }
         t.state = TransferState::Finished(outcome);
-        let sha256_ok = file.checksum.as_deref() == Some(t.ack.checksum.as_str());
+        let sha256_ok = file.checksum.is_some() && file.checksum == t.ack.checksum;
         self.events.push_back(PlatformEvent::TransferFinished {
             transfer,
             outcome,
@@ -570,9 +648,11 @@ impl PlatformSession {
         });
     }
 
-    /// The connection is gone: every open transfer finishes as ConnectionLost.
+    /// The connection is gone: every open transfer finishes as ConnectionLost (and one whose
+    /// checksum never came is given its verdict: not verified).
     pub fn handle_connection_lost(&mut self, _now: Instant) {
         self.phase = Phase::Closed;
+        self.give_all_parked_verdicts();
         self.finish_open(|t| {
             if t.stopped {
                 TransferOutcome::Stopped
@@ -580,6 +660,16 @@ impl PlatformSession {
                 TransferOutcome::ConnectionLost
             }
         });
+    }
+
+    fn give_all_parked_verdicts(&mut self) {
+        let parked: Vec<TransferId> = (self.transfers.iter())
+            .filter(|(_, t)| t.awaiting_checksum.is_some())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in parked {
+            self.give_parked_verdict(id);
+        }
     }
 
     fn finish_open(&mut self, outcome: impl Fn(&Incoming) -> TransferOutcome) {
