@@ -8,6 +8,7 @@
 //! - `bench upload`: vstream against plain quinn on loopback, and peak RSS (release build).
 //! - `bench first-segment`: FileRequest to first segment stored before the checksum is
 //!   known, 1 MiB / 256 MiB / 4 GiB (release build).
+//! - `bench datagrams`: 1452 vs 8952-byte datagrams, plain quinn and vstream (release).
 //! - `sim`: the simulation scenarios over K seeds in the release binary, as a table (see
 //!   `sim.rs` for the options); a failure prints the command that replays it.
 
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
         ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload|first-segment | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures]>"
+                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload|first-segment|datagrams | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures]>"
             );
             return ExitCode::from(2);
         }
