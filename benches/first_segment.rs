@@ -18,6 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vstream::catalog::Catalog;
 use vstream::client::{Client, ClientConfig};
+use vstream::media::plan::PlanOptions;
+use vstream::media::probe::plan_file;
 use vstream::media::SegmentMode;
 use vstream::net::{
     client_config, client_crypto, client_endpoint, platform_endpoint, server_config, server_crypto,
@@ -28,8 +30,6 @@ use vstream::wire::{FileRequest, ResumePoint};
 
 const MIB: u64 = 1024 * 1024;
 const LOOPBACK: &str = "127.0.0.1:0";
-/// Fixed mode's default segment size.
-const SEGMENT: u64 = 256 * 1024;
 /// 1 RTT (loopback: under 1 ms) + 10 ms.
 const TARGET: Duration = Duration::from_millis(11);
 
@@ -173,7 +173,9 @@ async fn first_segment(root: &Path, file: &str, size: u64) -> Duration {
     let session = platform.wait_for_session().await.session_id;
     let mut request = FileRequest::new(file);
     request.segment_mode = SegmentMode::Fixed;
-    let last = u32::try_from(size.div_ceil(SEGMENT) - 1).unwrap();
+    let (_, plan, _) =
+        plan_file(&root.join(file), SegmentMode::Fixed, PlanOptions::default()).unwrap();
+    let last = plan.len().saturating_sub(1);
     request.resume_from_segment = Some(ResumePoint::Index(last));
     let handle = platform.request_file(session, request).await.unwrap();
     assert_eq!(handle.ack.checksum, None, "{file}: checksum already known");
