@@ -22,13 +22,13 @@
 //! segment flags; `wire` uses nothing of the crate.
 #![warn(missing_docs, unreachable_pub)]
 
-mod bridge;
 pub mod catalog;
 pub mod client;
 pub mod media;
 pub mod net;
 pub mod platform;
 pub mod session;
+#[cfg(feature = "sim")]
 #[path = "../sim/mod.rs"]
 pub mod sim;
 pub mod store;

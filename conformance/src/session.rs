@@ -23,6 +23,15 @@
 //! segment-open: <index> [len] [..] (role platform) the same header, judged but not written
 //!                                  yet (its data still arriving)
 //! segment-done: <index> [len] [..] (role platform) that segment's data was written
+//! segment-damaged: <index>         (role platform) that segment's stream failed (1005,
+//!                                  its header read)
+//! output-failed: <kind> [index]    (role platform) the most recent transfer's output could
+//!                                  not be opened or written: no-space | permission | other
+//! connection-lost: -               the connection ended (`handle_connection_lost`)
+//! session: <uuid>                  (role platform) later `C->P` envelopes carry this id
+//! registry: <uuid>                 (role platform) the registry holds this finished
+//!                                  session: `LookupSession` for it is answered true
+//!                                  (others false), at once
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
 //! checksum-known: <seq> [fail]     (role client, with `config: checksum_later 1`: every
@@ -59,7 +68,7 @@ use vstream::media::plan::PlanOptions;
 use vstream::media::probe::plan_file;
 use vstream::session::{
     ClientAction, ClientSession, PlatformAction, PlatformSession, PreparedTransfer, SegmentVerdict,
-    SessionConfig, TransferRefusal,
+    SessionConfig, StorageFailure, TransferRefusal,
 };
 use vstream::wire::*;
 
@@ -99,6 +108,10 @@ struct Runner {
     /// Prepare FileRequests without their checksum (D101) and keep it here by request.
     checksum_later: bool,
     later: std::collections::BTreeMap<u64, String>,
+    /// The session id written in the envelopes of later `C->P` lines (`session:`).
+    envelope_session: Uuid,
+    /// Finished sessions the registry holds (`registry:`), for `LookupSession`.
+    registry: Vec<Uuid>,
 }
 
 use vstream::session::SegmentJob;
@@ -183,6 +196,12 @@ impl Runner {
                         if let PlatformAction::OpenOutput { ack, .. } = &other {
                             self.transfer = Some(ack.transfer_id);
                         }
+                        if let PlatformAction::LookupSession { previous } = &other {
+                            let (now, held) = (self.now, self.registry.contains(previous));
+                            if let Machine::Platform(p) = self.machine() {
+                                p.handle_session_lookup(now, *previous, held);
+                            }
+                        }
                         self.outputs.push_back(Output::Action(format!("{other:?}")));
                     }
                 }
@@ -214,6 +233,8 @@ impl Runner {
                             c.handle_file_list(now, request_seq, files);
                         }
                     }
+                    // The source is the driver's business (D54).
+                    ClientAction::OpenSource { .. } | ClientAction::CloseSource { .. } => {}
                     ClientAction::SendSegment(job) => {
                         self.segments.push_back(format!("{job:?}"));
                         self.issued += 1;
@@ -250,7 +271,8 @@ impl Runner {
                 if e.key != want {
                     return Err(format!("a {} machine receives {want} lines", self.role));
                 }
-                let env = envelope(&self.substitute(&e.value))?;
+                let mut env = envelope(&self.substitute(&e.value))?;
+                env.session_id = self.envelope_session;
                 match self.machine() {
                     Machine::Platform(p) => p.handle_message(now, env),
                     Machine::Client(c) => c.handle_message(now, env),
@@ -341,6 +363,58 @@ impl Runner {
                     Machine::Client(c) => c.handle_bad_stream(now, err),
                 }
             }
+            "segment-damaged" => {
+                let index: u32 = e
+                    .value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "segment-damaged: <index>")?;
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let header = SegmentHeader::Video(VideoHeader {
+                    id: SegmentId::new(t, index),
+                    timestamp: 0.0,
+                    duration: 0.0,
+                    frame_count: 1,
+                    flags: SegmentFlags::empty(),
+                    data_length: 10,
+                    metadata: None,
+                });
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("segment-damaged: needs role platform".into());
+                };
+                let error = WireError::CorruptedSegment {
+                    kind: "VideoSegment",
+                    reason: "damaged".into(),
+                };
+                p.handle_segment_failed(now, Some(&header), error);
+            }
+            "output-failed" => {
+                let mut words = e.value.split_whitespace();
+                let kind = match words.next() {
+                    Some("no-space") => StorageFailure::NoSpace,
+                    Some("permission") => StorageFailure::Permission,
+                    Some("other") => StorageFailure::Other,
+                    _ => return Err("output-failed: no-space|permission|other [index]".into()),
+                };
+                let index = words.next().and_then(|w| w.parse().ok());
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("output-failed: needs role platform".into());
+                };
+                p.handle_output_failed(now, t, index, kind, "as the case says");
+            }
+            "session" => {
+                self.envelope_session =
+                    Uuid::parse_str(e.value.trim()).map_err(|_| "session: <uuid>")?;
+            }
+            "registry" => {
+                let id = Uuid::parse_str(e.value.trim()).map_err(|_| "registry: <uuid>")?;
+                self.registry.push(id);
+            }
+            "connection-lost" => match self.machine() {
+                Machine::Platform(p) => p.handle_connection_lost(now),
+                Machine::Client(c) => c.handle_connection_lost(now),
+            },
             "segments-sent" => {
                 let jobs = std::mem::take(&mut self.jobs);
                 let Machine::Client(c) = self.machine() else {
@@ -488,6 +562,8 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
         checks: 0,
         checksum_later: false,
         later: Default::default(),
+        envelope_session: Uuid::nil(),
+        registry: Vec::new(),
     };
     for e in entries {
         let fail = |why: String| format!("line {} `{}`: {why}", e.line, e.key);
@@ -553,6 +629,11 @@ fn is_input(key: &str) -> bool {
             | "segments-sent"
             | "checksum-known"
             | "output-finished"
+            | "segment-damaged"
+            | "output-failed"
+            | "connection-lost"
+            | "session"
+            | "registry"
             | "wait"
     )
 }
