@@ -60,7 +60,7 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-struct Driver {
+struct Connection {
     conn: quinn::Connection,
     catalog: Arc<Catalog>,
     config: ClientConfig,
@@ -81,7 +81,7 @@ struct Driver {
 }
 
 /// Runs the session on `conn` until the connection ends.
-pub(super) async fn drive(
+pub(super) async fn run(
     conn: quinn::Connection,
     catalog: Arc<Catalog>,
     config: ClientConfig,
@@ -92,12 +92,12 @@ pub(super) async fn drive(
     session_config.epoch = wall_clock();
     let mut session = ClientSession::new(session_config, now(), config.resume_session);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut driver = Driver::new(conn.clone(), catalog, config, tx, progress_tx);
+    let mut c = Connection::new(conn.clone(), catalog, config, tx, progress_tx);
     tokio::pin!(shutdown);
     let mut ending = false;
     let mut accepted_streams: u64 = 0;
     let lost = loop {
-        driver.drain(&mut session).await;
+        c.drain(&mut session).await;
         let deadline = session.poll_timeout();
         let timer = async {
             match deadline {
@@ -111,39 +111,39 @@ pub(super) async fn drive(
             biased;
             () = &mut shutdown, if !ending => {
                 ending = true;
-                driver.end_session(&mut session).await;
+                c.end_session(&mut session).await;
             }
             stream = conn.accept_uni() => match stream {
                 Ok(recv) => {
                     let order = accepted_streams;
                     accepted_streams += 1;
-                    tokio::spawn(read_control(recv, order, driver.tx.clone(), driver.config.max_control_len));
+                    tokio::spawn(read_control(recv, order, c.tx.clone(), c.config.max_control_len));
                 }
                 Err(e) => break e,
             },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
-                    tokio::spawn(read_binary(send, recv, driver.tx.clone(), driver.config.max_control_len));
+                    tokio::spawn(read_binary(send, recv, c.tx.clone(), c.config.max_control_len));
                 }
                 Err(e) => break e,
             },
-            Some(input) = rx.recv() => driver.handle_input(&mut session, input),
+            Some(input) = rx.recv() => c.handle_input(&mut session, input),
             () = timer => session.handle_timeout(now()),
         }
     };
     // The machine ends what was still running as ConnectionLost (D48).
     session.handle_connection_lost(now());
     while let Some(event) = session.poll_event() {
-        driver.on_event(&session, event);
+        c.on_event(&session, event);
     }
-    driver.progress.active = false;
-    driver.progress_tx.send_replace(driver.progress.clone());
+    c.progress.active = false;
+    c.progress_tx.send_replace(c.progress.clone());
     let summary = ClientSummary {
-        session_id: driver.progress.session_id,
-        transfers: driver.progress.transfers.clone(),
-        closed_with: driver.closed_with.clone(),
+        session_id: c.progress.session_id,
+        transfers: c.progress.transfers.clone(),
+        closed_with: c.closed_with.clone(),
     };
-    if let Some(code) = driver.refused {
+    if let Some(code) = c.refused {
         return Err(ClientError::HandshakeRefused { code });
     }
     run_result(lost, summary)
@@ -172,7 +172,7 @@ fn run_result(
     }
 }
 
-impl Driver {
+impl Connection {
     /// A driver for `conn`, with the task that opens segment streams in order started.
     fn new(
         conn: quinn::Connection,
@@ -180,10 +180,10 @@ impl Driver {
         config: ClientConfig,
         tx: mpsc::UnboundedSender<Input>,
         progress_tx: watch::Sender<ClientProgress>,
-    ) -> Driver {
+    ) -> Connection {
         let (segments, outgoing) = mpsc::unbounded_channel();
         tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
-        Driver {
+        Connection {
             conn,
             catalog,
             config,

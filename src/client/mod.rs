@@ -146,7 +146,7 @@ pub async fn run_client(
 ) -> Result<ClientSummary, ClientError> {
     let conn = endpoint.connect(server, server_name)?.await?;
     let (progress_tx, _progress_rx) = watch::channel(ClientProgress::default());
-    driver::drive(conn, catalog, config, shutdown, progress_tx).await
+    driver::run(conn, catalog, config, shutdown, progress_tx).await
 }
 
 /// A running client, for integrators (the specification's client example): connect,
@@ -175,7 +175,7 @@ impl Client {
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        let task = tokio::spawn(driver::drive(
+        let task = tokio::spawn(driver::run(
             conn,
             Arc::clone(&catalog),
             config,
