@@ -5,7 +5,7 @@
 //! ```text
 //! role: platform | client         the machine under test (the runner plays the other
 //!                                  side and the machine's driver); first entry
-//! config: max_in_flight N | max_stream_len N | grace_ms N
+//! config: max_in_flight N | max_stream_len N | grace_ms N | checksum_later 1
 //!                                  before the first input
 //! C->P: <seq> <Type> [payload]     (role platform) a message from the client
 //! P->C: <seq> <Type> [payload]     (role client) a message from the platform
@@ -34,6 +34,11 @@
 //!                                  (others false), at once
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
+//! checksum-known: <seq> [fail]     (role client, with `config: checksum_later 1`: every
+//!                                  FileRequest is prepared without its checksum) the
+//!                                  driver's checksum of request <seq> (or a hashing error)
+//! output-finished: <sha256:..|none> (role platform) the most recent transfer's output was
+//!                                  finished, its digest this (or none: a gap remains)
 //! wait: <ms>                       advance virtual time, then handle_timeout
 //! expect P->C: / expect C->P: <Type> [<code>] [<JSON subset>]
 //!                                  the next message the machine sent: its type, its status
@@ -100,6 +105,9 @@ struct Runner {
     transfer: Option<TransferId>,
     issued: usize,
     checks: usize,
+    /// Prepare FileRequests without their checksum (D101) and keep it here by request.
+    checksum_later: bool,
+    later: std::collections::BTreeMap<u64, String>,
     /// The session id written in the envelopes of later `C->P` lines (`session:`).
     envelope_session: Uuid,
     /// Finished sessions the registry holds (`registry:`), for `LookupSession`.
@@ -206,7 +214,12 @@ impl Runner {
                         request_seq,
                         request,
                     } => {
-                        let r = prepare(&request);
+                        let mut r = prepare(&request);
+                        if let (true, Ok(p)) = (self.checksum_later, r.as_mut()) {
+                            if let Some(c) = p.checksum.take() {
+                                self.later.insert(request_seq, c);
+                            }
+                        }
                         if let Machine::Client(c) = self.machine() {
                             c.handle_transfer_prepared(now, request_seq, r);
                         }
@@ -411,6 +424,42 @@ impl Runner {
                     c.handle_segment_sent(now, j.transfer, j.index, Duration::from_millis(1));
                 }
             }
+            "checksum-known" => {
+                let mut it = e.value.split_whitespace();
+                let seq: u64 = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("checksum-known: <seq> [fail]")?;
+                let checksum = match it.next() {
+                    Some("fail") => Err("disk error".to_string()),
+                    _ => self
+                        .later
+                        .get(&seq)
+                        .cloned()
+                        .map(Ok)
+                        .ok_or("no checksum kept")?,
+                };
+                let Machine::Client(c) = self.machine() else {
+                    return Err("checksum-known: needs role client".into());
+                };
+                c.handle_checksum_known(now, seq, checksum);
+            }
+            "output-finished" => {
+                let checksum = match e.value.trim() {
+                    "none" => None,
+                    c => Some(c.to_string()),
+                };
+                let t = self.transfer.ok_or("output-finished: no transfer")?;
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("output-finished: needs role platform".into());
+                };
+                let file = vstream::store::FinishedFile {
+                    path: PathBuf::from("out"),
+                    size: 0,
+                    checksum,
+                };
+                p.handle_output_finished(now, t, file);
+            }
             "wait" => {
                 let ms: u64 = e.value.trim().parse().map_err(|_| "wait: <ms>")?;
                 self.now += Duration::from_millis(ms);
@@ -511,6 +560,8 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
         transfer: None,
         issued: 0,
         checks: 0,
+        checksum_later: false,
+        later: Default::default(),
         envelope_session: Uuid::nil(),
         registry: Vec::new(),
     };
@@ -534,6 +585,7 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
                     "max_in_flight" => r.config.max_in_flight_segments = n as usize,
                     "max_stream_len" => r.config.max_stream_len = n,
                     "grace_ms" => r.config.unknown_transfer_grace = Duration::from_millis(n),
+                    "checksum_later" => r.checksum_later = n != 0,
                     _ => return Err(fail(format!("unknown config `{k}`"))),
                 }
                 continue;
@@ -575,6 +627,8 @@ fn is_input(key: &str) -> bool {
             | "segment-done"
             | "bad-stream"
             | "segments-sent"
+            | "checksum-known"
+            | "output-finished"
             | "segment-damaged"
             | "output-failed"
             | "connection-lost"
@@ -725,7 +779,7 @@ fn prepare(request: &FileRequest) -> Result<PreparedTransfer, TransferRefusal> {
         local_path: resolved.path,
         file_path: request.file_path.clone(),
         file_size: plan.file_size(),
-        checksum: resolved.checksum,
+        checksum: Some(resolved.checksum),
         plan,
         media,
     })

@@ -38,6 +38,11 @@ pub(super) enum Input {
         request_seq: u64,
         result: Box<Result<PreparedTransfer, TransferRefusal>>,
     },
+    /// The checksum of a file served before it was known (D101), or why it is not.
+    ChecksumKnown {
+        request_seq: u64,
+        checksum: Result<String, String>,
+    },
     SegmentSent {
         transfer: TransferId,
         index: u32,
@@ -249,6 +254,10 @@ impl Connection {
                 request_seq,
                 result,
             } => session.handle_transfer_prepared(at, request_seq, *result),
+            Input::ChecksumKnown {
+                request_seq,
+                checksum,
+            } => session.handle_checksum_known(at, request_seq, checksum),
             Input::SegmentSent {
                 transfer,
                 index,
@@ -298,7 +307,8 @@ impl Connection {
                 let catalog = Arc::clone(&self.catalog);
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let result = crate::net::run_blocking(move || prepare(&catalog, &request))
+                    let preparing = Arc::clone(&catalog);
+                    let result = crate::net::run_blocking(move || prepare(&preparing, &request))
                         .await
                         .unwrap_or_else(|| {
                             Err(TransferRefusal {
@@ -306,10 +316,26 @@ impl Connection {
                                 message: "preparing the file failed".into(),
                             })
                         });
+                    let (result, later) = match result {
+                        Ok((prepared, later)) => (Ok(prepared), later),
+                        Err(refusal) => (Err(refusal), None),
+                    };
                     let _ = tx.send(Input::Prepared {
                         request_seq,
                         result: Box::new(result),
                     });
+                    // Served before its checksum was known: send it when it is (D101).
+                    if let Some(served) = later {
+                        let checksum = crate::net::run_blocking(move || {
+                            catalog.checksum(&served).map_err(|e| e.to_string())
+                        })
+                        .await
+                        .unwrap_or_else(|| Err("hashing failed".into()));
+                        let _ = tx.send(Input::ChecksumKnown {
+                            request_seq,
+                            checksum,
+                        });
+                    }
                 });
             }
             ClientAction::SendSegment(job) => {

@@ -2,7 +2,7 @@
 //! and resolving and planning requested files on a blocking thread.
 
 use super::driver::Input;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ServedFile};
 use crate::media::plan::PlanOptions;
 use crate::media::probe::plan_file;
 use crate::session::{PreparedTransfer, TransferRefusal};
@@ -12,29 +12,33 @@ use crate::wire::{
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Resolves and plans a requested file (runs on a blocking thread).
+/// Resolves and plans a requested file (runs on a blocking thread) without waiting for its
+/// checksum (D101): when the catalog does not know it yet, the file is also returned, for
+/// [`Catalog::checksum`] to hash once the acknowledgement is on its way.
 pub(super) fn prepare(
     catalog: &Catalog,
     request: &FileRequest,
-) -> Result<PreparedTransfer, TransferRefusal> {
+) -> Result<(PreparedTransfer, Option<ServedFile>), TransferRefusal> {
     let refusal = |code: u16, message: String| TransferRefusal {
         code: StatusCode::from_u16(code),
         message,
     };
     let resolved = catalog
-        .resolve(&request.file_path)
+        .resolve_at_once(&request.file_path)
         .map_err(|e| refusal(e.status_code(), e.to_string()))?;
     let (_format, plan, media) =
         plan_file(&resolved.path, request.segment_mode, PlanOptions::default())
             .map_err(|e| refusal(e.status_code(), e.to_string()))?;
-    Ok(PreparedTransfer {
+    let later = resolved.checksum.is_none().then(|| resolved.clone());
+    let prepared = PreparedTransfer {
         local_path: resolved.path,
         file_path: resolved.file_path,
         file_size: resolved.size,
         checksum: resolved.checksum,
         plan,
         media,
-    })
+    };
+    Ok((prepared, later))
 }
 
 /// Reads one control stream to its end (bounded) and hands the envelope to the owner.

@@ -18,8 +18,8 @@ mod transport;
 
 pub use deterministic::SeededCrypto;
 pub use endpoint::{
-    bind_udp, build_endpoint, client_config, client_endpoint, platform_endpoint, server_config,
-    EndpointError,
+    bind_udp, build_endpoint, client_config, client_endpoint, client_endpoint_with,
+    platform_endpoint, platform_endpoint_with, server_config, EndpointError,
 };
 pub use runtime::{run_blocking, system_time, wall_clock};
 #[cfg(feature = "sim")]

@@ -606,6 +606,12 @@ impl Connection {
                 self.observe(Observed::TransferFinished { transfer, outcome });
                 self.finish_transfer(transfer, (outcome, sha256_ok), file, &status)
             }
+            PlatformEvent::ChecksumKnown { transfer, checksum } => {
+                tracing::info!("transfer {transfer}: the client announced {checksum}");
+                if let Some(output) = self.outputs.get_mut(&transfer) {
+                    output.ack.checksum = Some(checksum);
+                }
+            }
             PlatformEvent::PeerError(report) => {
                 tracing::warn!(
                     "client reported {}: {}",

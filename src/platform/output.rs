@@ -203,7 +203,7 @@ impl TransferOutput {
             index_ranges: status.map_or_else(Vec::new, |s| s.index_ranges.clone()),
             media_ranges: status.map_or_else(Vec::new, |s| s.media_ranges.clone()),
             client_statistics: status.and_then(|s| s.client_statistics.clone()),
-            expected_checksum: Some(self.ack.checksum.clone()),
+            expected_checksum: self.ack.checksum.clone(),
             actual_checksum: file.checksum.clone(),
             sha256_ok,
             output: self.paths.file.clone(),

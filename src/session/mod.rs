@@ -129,8 +129,10 @@ pub struct PreparedTransfer {
     pub file_path: String,
     /// Size in bytes.
     pub file_size: u64,
-    /// `sha256:<hex>` of the whole file.
-    pub checksum: String,
+    /// `sha256:<hex>` of the whole file; `None` when not known yet: the acknowledgement then
+    /// carries `"checksum": null` and the driver calls
+    /// [`ClientSession::handle_checksum_known`] when it is (D101).
+    pub checksum: Option<String>,
     /// How the file is cut.
     pub plan: SegmentPlan,
     /// What is known of its media.
@@ -398,6 +400,13 @@ pub enum PlatformEvent {
     },
     /// A FileRequest was accepted.
     TransferAccepted(FileRequestAck),
+    /// The checksum of a transfer acknowledged with `"checksum": null` arrived (D101).
+    ChecksumKnown {
+        /// Transfer.
+        transfer: TransferId,
+        /// `sha256:<hex>` of the whole file.
+        checksum: String,
+    },
     /// A request (FileRequest, playback command, stats) was refused.
     RequestRefused {
         /// The request's sequence number.
@@ -422,7 +431,8 @@ pub enum PlatformEvent {
         outcome: TransferOutcome,
         /// The written file and its digest.
         file: FinishedFile,
-        /// True when the digest equals the acknowledged checksum.
+        /// True when the digest equals the acknowledged checksum (or, for a transfer
+        /// acknowledged with `"checksum": null`, the one that followed: D101).
         sha256_ok: bool,
         /// Its final counts and ranges (for the report), as of its end.
         status: Box<TransferStatus>,

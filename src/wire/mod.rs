@@ -42,7 +42,7 @@ mod stream;
 mod timestamp;
 mod version;
 
-pub use acks::{Ack, FileRequestAck, PlaybackAck, PlaybackState};
+pub use acks::{Ack, ChecksumNotice, FileRequestAck, PlaybackAck, PlaybackState};
 pub use binary_envelope::BinaryEnvelope;
 pub use error::WireError;
 pub use error_report::{

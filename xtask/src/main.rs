@@ -6,6 +6,9 @@
 //!   values in `vstream_conformance::golden` (the golden test never writes them).
 //! - `bench media`: the media segmentation benchmark (release build).
 //! - `bench upload`: vstream against plain quinn on loopback, and peak RSS (release build).
+//! - `bench first-segment`: FileRequest to first segment stored before the checksum is
+//!   known, 1 MiB / 256 MiB / 4 GiB (release build).
+//! - `bench datagrams`: 1452 vs 8952-byte datagrams, plain quinn and vstream (release).
 //! - `sim`: the simulation scenarios over K seeds in the release binary, as a table (see
 //!   `sim.rs` for the options); a failure prints the command that replays it.
 //! - `fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]`: every fuzz target for
@@ -27,9 +30,13 @@ fn main() -> ExitCode {
         ["bench", bench @ ("media" | "upload"), rest @ ..] => {
             cargo(&["bench", "-p", "vstream", "--bench", bench, "--"], rest)
         }
+        ["bench", "first-segment", rest @ ..] => cargo(
+            &["bench", "-p", "vstream", "--bench", "first_segment", "--"],
+            rest,
+        ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures] | fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]>"
+                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload|first-segment|datagrams | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures] | fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]>"
             );
             return ExitCode::from(2);
         }

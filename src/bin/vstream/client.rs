@@ -8,12 +8,20 @@ use std::sync::Arc;
 use vstream::catalog::Catalog;
 use vstream::client::{run_client, ClientConfig};
 use vstream::net::{
-    client_config, client_endpoint, load_certs_pem, ServerVerification, TransportSettings,
+    client_config, client_endpoint_with, load_certs_pem, ServerVerification, TransportSettings,
 };
 
 /// Arguments of `vstream client`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct ClientArgs {
+    /// Largest UDP payload sent and accepted; MTU discovery climbs up to it (D102). E.g.
+    /// 8952 on a LAN with 9000-byte jumbo frames. The peer must allow it too.
+    #[arg(long, value_name = "BYTES", default_value_t = 1452, value_parser = clap::value_parser!(u16).range(1200..=65527))]
+    max_udp_payload: u16,
+    /// UDP payload the path is known to carry: where MTU discovery starts and what it
+    /// falls back to when large packets are lost (D102).
+    #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u16).range(1200..=65527))]
+    min_udp_payload: u16,
     /// The platform, HOST:PORT.
     #[arg(long)]
     server: String,
@@ -23,6 +31,13 @@ pub(crate) struct ClientArgs {
     /// Serve only these files or folders under `--dir` (default: everything under it).
     #[arg(long)]
     register: Vec<PathBuf>,
+    /// Keep the files' checksums here across restarts (default:
+    /// `$XDG_CACHE_HOME/vstream/checksums.json`, else `~/.cache/vstream/checksums.json`).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_checksum_cache")]
+    checksum_cache: Option<PathBuf>,
+    /// Keep no checksum cache: every file is hashed again after a restart.
+    #[arg(long)]
+    no_checksum_cache: bool,
     /// Trust this certificate (PEM), e.g. the one `vstream platform --write-cert` saved.
     #[arg(long, conflicts_with = "insecure")]
     ca: Option<PathBuf>,
@@ -53,8 +68,14 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
     };
     let (server, host) = resolve(&args.server).await?;
     let server_name = args.server_name.clone().unwrap_or(host);
-    let catalog =
-        Catalog::new(&args.dir).with_context(|| format!("serving {}", args.dir.display()))?;
+    let catalog = match checksum_cache(&args) {
+        Some(cache) => {
+            tracing::info!("checksum cache: {}", cache.display());
+            Catalog::with_checksum_cache(&args.dir, cache)
+        }
+        None => Catalog::new(&args.dir),
+    }
+    .with_context(|| format!("serving {}", args.dir.display()))?;
     let registered = if args.register.is_empty() {
         catalog.register_root()?
     } else {
@@ -70,13 +91,18 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
     let crypto = super::security::client_tls(&args.security, &verification)?;
     let mut session_config = ClientConfig::default();
     session_config.session.session_start = super::security::session_start(&args.security)?;
-    let config = client_config(crypto, &TransportSettings::default())?;
+    let transport = TransportSettings {
+        max_udp_payload: args.max_udp_payload,
+        min_udp_payload: args.min_udp_payload,
+        ..TransportSettings::default()
+    };
+    let config = client_config(crypto, &transport)?;
     let bind: SocketAddr = if server.is_ipv6() {
         "[::]:0".parse()?
     } else {
         "0.0.0.0:0".parse()?
     };
-    let endpoint = client_endpoint(bind, config)?;
+    let endpoint = client_endpoint_with(bind, config, &transport)?;
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -119,4 +145,19 @@ async fn resolve(server: &str) -> Result<(SocketAddr, String)> {
         .next()
         .with_context(|| format!("{server} resolves to no address"))?;
     Ok((addr, host))
+}
+
+/// Where the catalog keeps checksums across restarts (D100), if anywhere.
+fn checksum_cache(args: &ClientArgs) -> Option<PathBuf> {
+    if args.no_checksum_cache {
+        return None;
+    }
+    if let Some(file) = &args.checksum_cache {
+        return Some(file.clone());
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("vstream").join("checksums.json"))
 }

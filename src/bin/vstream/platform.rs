@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vstream::media::SegmentMode;
 use vstream::net::{
-    load_certs_pem, load_key_pem, platform_endpoint, server_config, TransportSettings,
+    load_certs_pem, load_key_pem, platform_endpoint_with, server_config, TransportSettings,
 };
 use vstream::platform::{Platform, PlatformConfig, PlaybackScript};
 use vstream::store::container::Container;
@@ -17,6 +17,14 @@ use vstream::wire::Pacing;
 /// Arguments of `vstream platform`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct PlatformArgs {
+    /// Largest UDP payload sent and accepted; MTU discovery climbs up to it (D102). E.g.
+    /// 8952 on a LAN with 9000-byte jumbo frames. The peer must allow it too.
+    #[arg(long, value_name = "BYTES", default_value_t = 1452, value_parser = clap::value_parser!(u16).range(1200..=65527))]
+    max_udp_payload: u16,
+    /// UDP payload the path is known to carry: where MTU discovery starts and what it
+    /// falls back to when large packets are lost (D102).
+    #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u16).range(1200..=65527))]
+    min_udp_payload: u16,
     /// UDP address to listen on.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
@@ -120,8 +128,13 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
         }
     };
     let (crypto, auth) = super::security::platform_auth(&args.security, certs, key)?;
-    let config = server_config(crypto, &TransportSettings::default())?;
-    let endpoint = platform_endpoint(args.listen, config)
+    let transport = TransportSettings {
+        max_udp_payload: args.max_udp_payload,
+        min_udp_payload: args.min_udp_payload,
+        ..TransportSettings::default()
+    };
+    let config = server_config(crypto, &transport)?;
+    let endpoint = platform_endpoint_with(args.listen, config, &transport)
         .with_context(|| format!("listening on {}", args.listen))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;

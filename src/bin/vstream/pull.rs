@@ -114,6 +114,7 @@ pub(crate) fn print_result(p: &Pulled, as_json: bool) -> Result<()> {
         "debug_file": r.debug_file,
         "report_file": r.report_file,
         "total_secs": f.total_secs,
+        "first_segment_secs": f.first_segment_secs,
         "reception_secs": f.reception_secs,
         "overall_mbps": f.overall_mbps,
         "peak_mbps": f.peak_mbps,

@@ -25,9 +25,9 @@ use super::{
     DEFAULT_MAX_RETRIES,
 };
 use crate::wire::{
-    Ack, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck, JsonEnvelope,
-    Message, ProtocolVersion, ResumePoint, SessionStart, StatsRequest, StatusCode, StatusResponse,
-    TransferId, WireError,
+    Ack, ChecksumNotice, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck,
+    JsonEnvelope, Message, ProtocolVersion, ResumePoint, SessionStart, StatsRequest, StatusCode,
+    StatusResponse, TransferId, WireError,
 };
 use transfer::Transfer;
 
@@ -55,6 +55,9 @@ pub struct ClientSession {
     pending: BTreeMap<u64, FileRequest>,
     /// FileListQueries waiting for `handle_file_list`.
     pending_lists: Vec<u64>,
+    /// Transfers acknowledged with `"checksum": null`, by FileRequest sequence number,
+    /// waiting for `handle_checksum_known` (D101).
+    awaiting_checksum: BTreeMap<u64, TransferId>,
     /// Transfers in the order they were accepted (the last is the "most recent").
     transfers: Vec<Transfer>,
     actions: VecDeque<ClientAction>,
@@ -74,6 +77,7 @@ impl ClientSession {
             resume_session,
             pending: BTreeMap::new(),
             pending_lists: Vec::new(),
+            awaiting_checksum: BTreeMap::new(),
             transfers: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -410,6 +414,9 @@ impl ClientSession {
             start_segment: start,
         };
         self.send_status(now, ack.to_status_response());
+        if ack.checksum.is_none() {
+            self.awaiting_checksum.insert(request_seq, id);
+        }
         self.events.push_back(ClientEvent::TransferStarted(ack));
         self.actions.push_back(ClientAction::OpenSource {
             transfer: id,
@@ -418,6 +425,42 @@ impl ClientSession {
         self.transfers
             .push(Transfer::new(id, request, prepared, start, now));
         self.pump(now);
+    }
+
+    /// The driver's checksum of a file whose FileRequest (`request_seq`) was acknowledged
+    /// with `"checksum": null` (D101): sends it in a [`ChecksumNotice`] naming the transfer,
+    /// or, if the file could not be hashed (`Err`: why), ErrorReport 500 naming it, so the
+    /// platform stops waiting and reports the file unverified. Ignored once the session is
+    /// closed, or for a request not acknowledged that way.
+    pub fn handle_checksum_known(
+        &mut self,
+        now: Instant,
+        request_seq: u64,
+        checksum: Result<String, String>,
+    ) {
+        let Some(transfer_id) = self.awaiting_checksum.remove(&request_seq) else {
+            return;
+        };
+        if self.phase != Phase::Established {
+            return;
+        }
+        match checksum {
+            Ok(checksum) => {
+                let notice = ChecksumNotice {
+                    transfer_id,
+                    checksum,
+                };
+                self.send_status(now, notice.to_status_response());
+            }
+            Err(why) => {
+                let report = ErrorReport::new(
+                    StatusCode::InternalError,
+                    format!("checksum of transfer {transfer_id} not computed: {why}"),
+                )
+                .with_detail("transfer_id", transfer_id.to_string());
+                self.send_error(now, report);
+            }
+        }
     }
 
     /// A segment stream finished.

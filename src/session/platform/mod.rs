@@ -10,6 +10,7 @@
 //! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
+mod checksum;
 mod requests;
 mod segments;
 mod unknown;
@@ -81,6 +82,11 @@ struct Incoming {
     statistics: Option<serde_json::Value>,
     /// Next index given to a foreign (non-v8) segment id.
     next_foreign: u32,
+    /// The output finished before the checksum of a transfer acknowledged with
+    /// `"checksum": null` arrived: the verdict waits for it (D101).
+    awaiting_checksum: Option<(TransferOutcome, FinishedFile)>,
+    /// The client reported that it could not compute the checksum (D101).
+    checksum_failed: bool,
     /// Retransmissions requested per damaged segment (at most `MAX_DAMAGED` entries).
     retries: HashMap<u32, u32>,
 }
@@ -217,6 +223,7 @@ impl PlatformSession {
             (_, Message::ErrorReport(r)) => self.on_error_report(r),
             (Phase::Ready, Message::SessionEnd) => {
                 self.phase = Phase::Closed;
+                self.give_all_parked_verdicts();
                 self.finish_open(|t| {
                     if t.stopped {
                         TransferOutcome::Stopped
@@ -400,6 +407,12 @@ impl PlatformSession {
 
     fn on_status(&mut self, now: Instant, seq: u64, r: StatusResponse) {
         let Some(ack) = r.ack() else {
+            if r.code == StatusCode::Success {
+                if let Ok(notice) = crate::wire::ChecksumNotice::from_status_response(&r) {
+                    self.on_checksum_notice(now, seq, notice);
+                    return;
+                }
+            }
             self.refuse(
                 now,
                 seq,
@@ -512,6 +525,8 @@ impl PlatformSession {
                 pending_restart: None,
                 statistics: None,
                 next_foreign: 0,
+                awaiting_checksum: None,
+                checksum_failed: false,
                 retries: HashMap::new(),
             },
         );
@@ -525,6 +540,7 @@ impl PlatformSession {
     }
 
     fn on_error_report(&mut self, r: ErrorReport) {
+        self.on_checksum_failure(&r);
         match r.ack() {
             Some(ack) if self.outstanding.contains_key(&ack) => {
                 self.outstanding.remove(&ack);
@@ -606,8 +622,14 @@ impl PlatformSession {
             TransferState::Receiving => TransferOutcome::ConnectionLost,
             TransferState::Finished(_) => return,
         };
+        let checksum_expected = t.ack.checksum.is_none() && !t.checksum_failed;
+        if checksum_expected && file.checksum.is_some() && self.phase != Phase::Closed {
+            // The whole file is here but its checksum is not yet (D101): the verdict waits.
+            t.awaiting_checksum = Some((outcome, file));
+            return;
+        }
         t.state = TransferState::Finished(outcome);
-        let sha256_ok = file.checksum.as_deref() == Some(t.ack.checksum.as_str());
+        let sha256_ok = file.checksum.is_some() && file.checksum == t.ack.checksum;
         let status = Box::new(status_of(transfer, t));
         self.events.push_back(PlatformEvent::TransferFinished {
             transfer,
@@ -618,10 +640,12 @@ impl PlatformSession {
         });
     }
 
-    /// The connection is gone: every open transfer finishes as ConnectionLost.
+    /// The connection is gone: every open transfer finishes as ConnectionLost (and one whose
+    /// checksum never came is given its verdict: not verified).
     pub fn handle_connection_lost(&mut self, _now: Instant) {
         self.phase = Phase::Closed;
         self.parked.clear();
+        self.give_all_parked_verdicts();
         self.finish_open(|t| {
             if t.stopped {
                 TransferOutcome::Stopped

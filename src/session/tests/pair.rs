@@ -188,7 +188,7 @@ impl Pair {
             local_path: path.clone(),
             file_path: request.file_path.clone(),
             file_size: plan.file_size(),
-            checksum: self.checksum(&path),
+            checksum: Some(self.checksum(&path)),
             plan,
             media,
         })

@@ -35,7 +35,7 @@ fn file_request_ack_carries_every_profile_field() {
     assert_eq!(a.ack, seq);
     assert_eq!(a.file_path, "av.mp4");
     assert_eq!(a.file_size, bytes.len() as u64);
-    assert_eq!(a.checksum, sha256_hex(&bytes));
+    assert_eq!(a.checksum, Some(sha256_hex(&bytes)));
     assert_eq!(a.segment_mode, SegmentMode::Fixed);
     assert_eq!(a.segment_size, Some(256 * 1024));
     assert_eq!(a.total_segments, bytes.len().div_ceil(256 * 1024) as u32);
