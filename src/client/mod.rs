@@ -16,8 +16,11 @@
 //! [`ClientSession`]: crate::session::ClientSession
 
 mod driver;
+mod reconnect;
 mod sender;
 mod streams;
+
+pub use reconnect::{Backoff, ReconnectPolicy, RecoveryStrategy, UnknownStrategy};
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::session::{SessionConfig, TransferOutcome};
@@ -41,6 +44,9 @@ pub struct ClientConfig {
     pub read_chunk: usize,
     /// Bound on one incoming control stream.
     pub max_control_len: usize,
+    /// How to reconnect after the connection broke (None: the run ends with the
+    /// connection, as before).
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +56,7 @@ impl Default for ClientConfig {
             resume_session: None,
             read_chunk: 128 * 1024,
             max_control_len: 1024 * 1024,
+            reconnect: None,
         }
     }
 }

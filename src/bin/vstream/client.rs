@@ -5,8 +5,9 @@ use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use vstream::catalog::Catalog;
-use vstream::client::{run_client, ClientConfig};
+use vstream::client::{run_client, ClientConfig, ReconnectPolicy, RecoveryStrategy};
 use vstream::net::{
     client_config, client_crypto, client_endpoint, load_certs_pem, ServerVerification,
     TransportSettings, ALPN,
@@ -33,6 +34,48 @@ pub(crate) struct ClientArgs {
     /// The name the platform's certificate must carry (default: the host of `--server`).
     #[arg(long)]
     server_name: Option<String>,
+    /// Reconnect after the connection breaks: immediate, exponential (100 ms x 2^n),
+    /// linear (1 s x n), adaptive (500 ms + 200 ms x n), or none.
+    #[arg(long, default_value = "exponential", value_parser = parse_reconnect)]
+    reconnect: Option<RecoveryStrategy>,
+    /// Give up after this many failed reconnection attempts in a row (default: never).
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// The longest wait between two reconnection attempts, in seconds.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+    max_backoff: f64,
+}
+
+/// `--reconnect`: a strategy name, or `none` for no reconnection.
+fn parse_reconnect(s: &str) -> Result<Option<RecoveryStrategy>, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(|e| format!("{e} (or none)"))
+}
+
+/// `--max-backoff`: finite, non-negative seconds.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected seconds between 0 and 86400, got {s:?}")),
+    }
+}
+
+impl ClientArgs {
+    /// The reconnection policy the flags describe (None with `--reconnect none`). The
+    /// jitter seed is drawn from the OS so that devices that lost the platform together
+    /// do not come back together.
+    fn reconnect_policy(&self) -> Option<ReconnectPolicy> {
+        let strategy = self.reconnect?;
+        Some(ReconnectPolicy {
+            strategy,
+            max_retries: self.max_retries,
+            max_backoff: Duration::from_secs_f64(self.max_backoff),
+            seed: uuid::Uuid::new_v4().as_u64_pair().0,
+            ..ReconnectPolicy::default()
+        })
+    }
 }
 
 /// Runs the client until the session ends.
@@ -81,7 +124,10 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
         server,
         &server_name,
         Arc::new(catalog),
-        ClientConfig::default(),
+        ClientConfig {
+            reconnect: args.reconnect_policy(),
+            ..ClientConfig::default()
+        },
         shutdown,
     )
     .await
