@@ -10,6 +10,8 @@
 //! is what was sent and players recognise it.
 
 mod debug_log;
+pub mod durable_fs;
+pub mod journal;
 mod output;
 mod report;
 mod vectored;
