@@ -37,7 +37,7 @@ pub(crate) struct ClientArgs {
     /// Reconnect after the connection breaks: immediate, exponential (100 ms x 2^n),
     /// linear (1 s x n), adaptive (500 ms + 200 ms x n), or none.
     #[arg(long, default_value = "exponential", value_parser = parse_reconnect)]
-    reconnect: Option<RecoveryStrategy>,
+    reconnect: ReconnectChoice,
     /// Give up after this many failed reconnection attempts in a row (default: never).
     #[arg(long)]
     max_retries: Option<u32>,
@@ -46,12 +46,18 @@ pub(crate) struct ClientArgs {
     max_backoff: f64,
 }
 
+/// `--reconnect`: a strategy, or None for `none`.
+#[derive(Debug, Clone, Copy)]
+struct ReconnectChoice(Option<RecoveryStrategy>);
+
 /// `--reconnect`: a strategy name, or `none` for no reconnection.
-fn parse_reconnect(s: &str) -> Result<Option<RecoveryStrategy>, String> {
+fn parse_reconnect(s: &str) -> Result<ReconnectChoice, String> {
     if s.eq_ignore_ascii_case("none") {
-        return Ok(None);
+        return Ok(ReconnectChoice(None));
     }
-    s.parse().map(Some).map_err(|e| format!("{e} (or none)"))
+    s.parse()
+        .map(|strategy| ReconnectChoice(Some(strategy)))
+        .map_err(|e| format!("{e} (or none)"))
 }
 
 /// `--max-backoff`: finite, non-negative seconds.
@@ -67,7 +73,7 @@ impl ClientArgs {
     /// jitter seed is drawn from the OS so that devices that lost the platform together
     /// do not come back together.
     fn reconnect_policy(&self) -> Option<ReconnectPolicy> {
-        let strategy = self.reconnect?;
+        let strategy = self.reconnect.0?;
         Some(ReconnectPolicy {
             strategy,
             max_retries: self.max_retries,
