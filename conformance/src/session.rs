@@ -23,6 +23,11 @@
 //! segment-open: <index> [len] [..] (role platform) the same header, judged but not written
 //!                                  yet (its data still arriving)
 //! segment-done: <index> [len] [..] (role platform) that segment's data was written
+//! segment-damaged: <index>         (role platform) that segment's stream failed (1005,
+//!                                  its header read)
+//! output-failed: <kind> [index]    (role platform) the most recent transfer's output could
+//!                                  not be opened or written: no-space | permission | other
+//! connection-lost: -               the connection ended (`handle_connection_lost`)
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
 //! wait: <ms>                       advance virtual time, then handle_timeout
@@ -54,7 +59,7 @@ use vstream::media::plan::PlanOptions;
 use vstream::media::probe::plan_file;
 use vstream::session::{
     ClientAction, ClientSession, PlatformAction, PlatformSession, PreparedTransfer, SegmentVerdict,
-    SessionConfig, TransferRefusal,
+    SessionConfig, StorageFailure, TransferRefusal,
 };
 use vstream::wire::*;
 
@@ -328,6 +333,50 @@ impl Runner {
                     Machine::Client(c) => c.handle_bad_stream(now, err),
                 }
             }
+            "segment-damaged" => {
+                let index: u32 = e
+                    .value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "segment-damaged: <index>")?;
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let header = SegmentHeader::Video(VideoHeader {
+                    id: SegmentId::new(t, index),
+                    timestamp: 0.0,
+                    duration: 0.0,
+                    frame_count: 1,
+                    flags: SegmentFlags::empty(),
+                    data_length: 10,
+                    metadata: None,
+                });
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("segment-damaged: needs role platform".into());
+                };
+                let error = WireError::CorruptedSegment {
+                    kind: "VideoSegment",
+                    reason: "damaged".into(),
+                };
+                p.handle_segment_failed(now, Some(&header), error);
+            }
+            "output-failed" => {
+                let mut words = e.value.split_whitespace();
+                let kind = match words.next() {
+                    Some("no-space") => StorageFailure::NoSpace,
+                    Some("permission") => StorageFailure::Permission,
+                    Some("other") => StorageFailure::Other,
+                    _ => return Err("output-failed: no-space|permission|other [index]".into()),
+                };
+                let index = words.next().and_then(|w| w.parse().ok());
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("output-failed: needs role platform".into());
+                };
+                p.handle_output_failed(now, t, index, kind, "as the case says");
+            }
+            "connection-lost" => match self.machine() {
+                Machine::Platform(p) => p.handle_connection_lost(now),
+                Machine::Client(c) => c.handle_connection_lost(now),
+            },
             "segments-sent" => {
                 let jobs = std::mem::take(&mut self.jobs);
                 let Machine::Client(c) = self.machine() else {
@@ -499,6 +548,9 @@ fn is_input(key: &str) -> bool {
             | "segment-done"
             | "bad-stream"
             | "segments-sent"
+            | "segment-damaged"
+            | "output-failed"
+            | "connection-lost"
             | "wait"
     )
 }

@@ -150,6 +150,11 @@ pub(super) async fn drive(
             () = timer => session.handle_timeout(now()),
         }
     };
+    // The machine ends what was still running as ConnectionLost (D48).
+    session.handle_connection_lost(now());
+    while let Some(event) = session.poll_event() {
+        driver.on_event(&session, event);
+    }
     driver.progress.active = false;
     driver.progress_tx.send_replace(driver.progress.clone());
     let summary = ClientSummary {
@@ -392,6 +397,9 @@ impl Driver {
                 summary,
             } => {
                 let chunked = self.chunked.remove(&transfer).unwrap_or(false);
+                if let TransferOutcome::Failed(code) = outcome {
+                    tracing::error!("transfer {transfer} failed: {code}");
+                }
                 log_completion(&session_id, chunked, outcome, &summary);
                 self.files.remove(&transfer);
                 if let Some(p) = self.transfer_mut(transfer) {

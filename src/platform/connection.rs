@@ -10,7 +10,7 @@ use super::{
 };
 use crate::bridge::{json_to_binary, InOrder};
 use crate::session::{
-    PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, TransferOutcome,
+    PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure, TransferOutcome,
 };
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
@@ -231,20 +231,12 @@ impl Connection {
                     Some(output) => output.record_written(&header, index, len, receive_time, at),
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
-                match recorded {
-                    Ok(()) => {
-                        self.observe_stored(&header, transfer, index, len);
-                        session.handle_segment_written(at, &header, receive_time)
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot record segment {index} of {transfer}: {e}");
-                        let error = crate::wire::WireError::CorruptedSegment {
-                            kind: "Segment",
-                            reason: format!("the platform could not store it: {e}"),
-                        };
-                        session.handle_segment_failed(at, Some(&header), error);
-                    }
-                }
+                self.stored(
+                    session,
+                    (&header, transfer, index, len),
+                    receive_time,
+                    recorded,
+                );
             }
             StreamInput::SegmentData {
                 header,
@@ -257,26 +249,56 @@ impl Connection {
                     Some(output) => output.write(&header, index, &data, receive_time, at),
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
-                match written {
-                    Ok(()) => {
-                        self.observe_stored(&header, transfer, index, data.len() as u64);
-                        session.handle_segment_written(at, &header, receive_time)
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot write segment {index} of {transfer}: {e}");
-                        let error = crate::wire::WireError::CorruptedSegment {
-                            kind: "Segment",
-                            reason: format!("the platform could not store it: {e}"),
-                        };
-                        session.handle_segment_failed(at, Some(&header), error);
-                    }
-                }
+                let len = data.len() as u64;
+                self.stored(
+                    session,
+                    (&header, transfer, index, len),
+                    receive_time,
+                    written,
+                );
             }
+            StreamInput::OutputFailed {
+                transfer,
+                index,
+                error,
+            } => self.output_failed(session, transfer, Some(index), &error),
             StreamInput::SegmentFailed { header, error } => {
                 tracing::warn!("segment stream failed: {error}");
                 session.handle_segment_failed(at, header.as_ref(), error);
             }
         }
+    }
+
+    /// A segment's data was written (or could not be): the machine counts it, or fails
+    /// its transfer (D48).
+    fn stored(
+        &mut self,
+        session: &mut PlatformSession,
+        (header, transfer, index, len): (&SegmentHeader, TransferId, u32, u64),
+        receive_time: Duration,
+        result: std::io::Result<()>,
+    ) {
+        match result {
+            Ok(()) => {
+                self.observe_stored(header, transfer, index, len);
+                session.handle_segment_written(now(), header, receive_time);
+            }
+            Err(e) => self.output_failed(session, transfer, Some(index), &e),
+        }
+    }
+
+    /// The output of `transfer` could not be opened or written: the machine decides
+    /// (one ErrorReport, the transfer `Failed`); logged once, when it finishes.
+    fn output_failed(
+        &mut self,
+        session: &mut PlatformSession,
+        transfer: TransferId,
+        index: Option<u32>,
+        error: &std::io::Error,
+    ) {
+        tracing::debug!("cannot store segment {index:?} of {transfer}: {error}");
+        let failure = StorageFailure::of(error);
+        session.handle_output_failed(now(), transfer, index, failure, &error.to_string());
     }
 
     /// Re-attachment (profile section 3, docs/protocol.md D20): a reconnecting client's
@@ -354,6 +376,7 @@ impl Connection {
         let at = now();
         match command {
             Command::Request { request, reply } => {
+                let is_file = matches!(request, Request::File(_));
                 let sent = match request {
                     Request::Query(filter) => session.query_files(at, filter),
                     Request::File(file) => session.request_file(at, file),
@@ -362,9 +385,14 @@ impl Connection {
                 };
                 match sent {
                     Ok(seq) => {
+                        // Requests whose caller stopped waiting (timed out) are dropped.
+                        self.pending.retain(|_, (waiting, _)| !waiting.is_closed());
                         self.pending.insert(seq, (reply, at));
-                        self.requested_at
-                            .insert(seq, (at, crate::net::system_time()));
+                        // Only a FileRequest's time goes into a report (D50).
+                        if is_file {
+                            self.requested_at
+                                .insert(seq, (at, crate::net::system_time()));
+                        }
                     }
                     Err(e) => {
                         let _ = reply.send(Err(PlatformError::Session(e)));
@@ -406,8 +434,8 @@ impl Connection {
                 match TransferOutput::open(
                     &self.platform.config().out_dir,
                     &self.session_id.to_string(),
-                    ack,
-                    placement,
+                    (ack, placement),
+                    self.platform.shared.disk.clone(),
                     requested_at,
                     requested_wall,
                 ) {
@@ -419,7 +447,7 @@ impl Connection {
                         );
                         self.outputs.insert(transfer, output);
                     }
-                    Err(e) => tracing::error!("cannot create the output of {transfer}: {e}"),
+                    Err(e) => self.output_failed(session, transfer, None, &e),
                 }
             }
             PlatformAction::RestartOutput { transfer, index } => {
@@ -606,8 +634,18 @@ impl Connection {
         file: FinishedFile,
         sha256_ok: bool,
     ) {
+        if let TransferOutcome::Failed(code) = outcome {
+            tracing::error!("transfer {transfer} failed: {code}");
+        }
         let Some(output) = self.outputs.remove(&transfer) else {
-            tracing::warn!("transfer {transfer} finished without an output");
+            // Its output could not even be created.
+            let error = match outcome {
+                TransferOutcome::Failed(code) => PlatformError::TransferFailed { code },
+                _ => PlatformError::ConnectionLost,
+            };
+            if let Some(done) = self.done.remove(&transfer) {
+                let _ = done.send(Err(error));
+            }
             return;
         };
         let status = session

@@ -33,7 +33,7 @@ mod streams;
 
 use crate::net::TransportSettings;
 use crate::session::{SessionConfig, SessionError, TransferOutcome};
-use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
+use crate::store::{DiskBudget, FinishedFile, ReceptionFigures, ReceptionReport};
 use crate::wire::{
     FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
     SegmentId, StatsRequest, StatusCode,
@@ -85,6 +85,10 @@ pub struct PlatformConfig {
     /// arrival times, acknowledgements...), if anywhere: tests, simulations and progress
     /// displays.
     pub observer: Option<Observer>,
+    /// Bytes of received data the platform may write under `out_dir` in all (files and
+    /// their spools), None for no limit: past it a write fails as on a full disk, and the
+    /// transfer fails with 1003 StorageFull (D48).
+    pub disk_budget: Option<u64>,
 }
 
 impl PlatformConfig {
@@ -100,6 +104,7 @@ impl PlatformConfig {
             receive_budget: 64 * 1024 * 1024,
             max_receive_window: u64::from(TransportSettings::default().receive_window),
             observer: None,
+            disk_budget: None,
         }
     }
 }
@@ -128,6 +133,13 @@ pub enum PlatformError {
     /// The connection ended before the answer.
     #[error("connection lost")]
     ConnectionLost,
+    /// The transfer failed before any of it could be stored (its output could not be
+    /// created): 1003 StorageFull or 500 (D48).
+    #[error("transfer failed: {code}")]
+    TransferFailed {
+        /// Why.
+        code: StatusCode,
+    },
     /// The answer was not of the kind the call expects.
     #[error("unexpected answer: {0}")]
     UnexpectedReply(String),
@@ -141,6 +153,7 @@ impl PlatformError {
             PlatformError::Session(SessionError::Invalid(e)) => Some(e.status()),
             PlatformError::Session(SessionError::NotReady) => Some(StatusCode::ServiceUnavailable),
             PlatformError::Timeout => Some(StatusCode::ConnectionTimeout),
+            PlatformError::TransferFailed { code } => Some(*code),
             _ => None,
         }
     }
@@ -249,6 +262,8 @@ struct Shared {
     ids: Mutex<Option<rand::rngs::StdRng>>,
     connections: Mutex<u64>,
     budget: Arc<ReceiveBudget>,
+    /// What may still be written under the output folder (`PlatformConfig::disk_budget`).
+    disk: Option<Arc<DiskBudget>>,
 }
 
 /// A running platform: cloneable handle over the accept loop and its sessions.
@@ -263,6 +278,7 @@ impl Platform {
     pub fn start(endpoint: quinn::Endpoint, config: PlatformConfig) -> Platform {
         let ids = config.seed.map(rand::rngs::StdRng::seed_from_u64);
         let config_budget = (config.receive_budget, config.max_receive_window);
+        let config_disk = config.disk_budget;
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             config,
@@ -272,6 +288,7 @@ impl Platform {
             ids: Mutex::new(ids),
             connections: Mutex::new(0),
             budget: ReceiveBudget::new(config_budget.0, config_budget.1),
+            disk: config_disk.map(|bytes| Arc::new(DiskBudget::new(bytes))),
         });
         let platform = Platform { shared };
         let accepting = platform.clone();

@@ -3,13 +3,22 @@
 
 use crate::session::{TransferOutcome, TransferStatus};
 use crate::store::{
-    DebugLog, FinishedFile, OutputPaths, Placement, ReceivedFile, ReceptionFigures,
+    DebugLog, DiskBudget, FinishedFile, OutputPaths, Placement, ReceivedFile, ReceptionFigures,
     ReceptionReport, ReceptionStats, SegmentKind, SegmentRecord,
 };
 use crate::wire::{FileRequestAck, SegmentHeader};
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Where a stream task writes a fixed-size segment itself: the file, the segment's offset,
+/// and the disk budget to charge.
+pub(super) struct DirectTarget {
+    pub(super) file: Arc<std::fs::File>,
+    pub(super) offset: u64,
+    pub(super) budget: Option<Arc<DiskBudget>>,
+}
 
 /// Bookkeeping of one transfer being received.
 pub(super) struct TransferOutput {
@@ -25,13 +34,14 @@ impl TransferOutput {
     pub(super) fn open(
         out_dir: &Path,
         session_id: &str,
-        ack: FileRequestAck,
-        placement: Placement,
+        (ack, placement): (FileRequestAck, Placement),
+        budget: Option<Arc<DiskBudget>>,
         requested_at: Instant,
         requested_wall: SystemTime,
     ) -> io::Result<Self> {
         let paths = OutputPaths::new(out_dir, session_id, &ack.file_path);
-        let file = ReceivedFile::create(&paths.file, placement, ack.start_segment)?;
+        let mut file = ReceivedFile::create(&paths.file, placement, ack.start_segment)?;
+        file.set_budget(budget);
         let debug = DebugLog::create(&paths.debug)?;
         Ok(TransferOutput {
             ack,
@@ -69,8 +79,14 @@ impl TransferOutput {
 
     /// Where a stream task may write segment `index` itself as its data arrives (fixed-size
     /// placement), so that received data never queues in the connection's task.
-    pub(super) fn direct_target(&self, index: u32) -> Option<(std::sync::Arc<std::fs::File>, u64)> {
-        self.file.as_ref().and_then(|f| f.direct_target(index))
+    pub(super) fn direct_target(&self, index: u32) -> Option<DirectTarget> {
+        let file = self.file.as_ref()?;
+        let (file_handle, offset) = file.direct_target(index)?;
+        Some(DirectTarget {
+            file: file_handle,
+            offset,
+            budget: file.budget(),
+        })
     }
 
     /// A segment a stream task wrote at its direct target: digest, `.debug`, figures, log.
@@ -167,7 +183,10 @@ impl TransferOutput {
             file_path: self.ack.file_path.clone(),
             session_id: session_id.to_string(),
             transfer_id: self.ack.transfer_id.to_string(),
-            outcome: outcome_name(outcome).to_string(),
+            outcome: match outcome {
+                TransferOutcome::Failed(code) => format!("failed ({code})"),
+                other => other.name().to_string(),
+            },
             figures: self.stats.figures(now),
             frames: status.map_or(0, |s| s.frames),
             keyframes: status.map_or(0, |s| s.keyframes),
@@ -189,13 +208,5 @@ impl TransferOutput {
             tracing::info!("{line}");
         }
         report
-    }
-}
-
-fn outcome_name(outcome: TransferOutcome) -> &'static str {
-    match outcome {
-        TransferOutcome::Completed => "completed",
-        TransferOutcome::Stopped => "stopped",
-        TransferOutcome::ConnectionLost => "connection_lost",
     }
 }

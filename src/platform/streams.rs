@@ -6,15 +6,14 @@
 //! any data is read; anything else is reported to the owner as a bad stream and stopped
 //! with 400. A bidirectional stream carries one binary-enveloped message.
 
-use crate::session::SegmentVerdict;
-use crate::store::write_chunks_at;
+use super::output::DirectTarget;
+use crate::session::{SegmentVerdict, StorageFailure};
+use crate::store::{charge, write_chunks_at};
 use crate::wire::{
     classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StreamKind, TransferId, WireError,
 };
 use bytes::Bytes;
-use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -57,6 +56,13 @@ pub(super) enum StreamInput {
         header: Option<SegmentHeader>,
         error: WireError,
     },
+    /// A segment's data arrived intact but could not be written (→
+    /// `handle_output_failed`, never a retransmission request: D48).
+    OutputFailed {
+        transfer: TransferId,
+        index: u32,
+        error: std::io::Error,
+    },
 }
 
 /// The owner's answer to a segment header: the machine's verdict and, for fixed-size
@@ -64,7 +70,7 @@ pub(super) enum StreamInput {
 /// arrives (so received data never queues in memory behind the connection's task).
 pub(super) struct Verdict {
     pub(super) verdict: SegmentVerdict,
-    pub(super) target: Option<(Arc<File>, u64)>,
+    pub(super) target: Option<DirectTarget>,
 }
 
 /// Bounds of the readers.
@@ -237,8 +243,8 @@ async fn read_segment(
                 let _ = recv.stop(code(error.status_code()));
                 return fail(Some(header), error);
             }
-            if let Some((file, offset)) = target {
-                match write_through(&mut recv, data, data_len, &file, offset).await {
+            if let Some(target) = target {
+                match write_through(&mut recv, data, data_len, &target).await {
                     Ok(()) => {
                         let _ = tx.send(StreamInput::SegmentWritten {
                             receive_time: opened.elapsed(),
@@ -248,7 +254,7 @@ async fn read_segment(
                             len: data_len as u64,
                         });
                     }
-                    Err(error) => data_failed(&mut recv, header, error, &tx),
+                    Err(error) => data_failed(&mut recv, header, (transfer, index), error, &tx),
                 }
                 return;
             }
@@ -262,7 +268,7 @@ async fn read_segment(
                         data,
                     });
                 }
-                Err(error) => data_failed(&mut recv, header, error, &tx),
+                Err(error) => data_failed(&mut recv, header, (transfer, index), error, &tx),
             }
         }
         SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
@@ -286,10 +292,12 @@ async fn read_segment(
 }
 
 /// A segment's data could not be taken: stops the stream with the status the failure
-/// calls for (1006 too long, 500 disk; a truncated stream has already ended) and reports it.
+/// calls for (1006 too long; a disk failure's code, D48; a truncated stream has already
+/// ended) and reports it.
 fn data_failed(
     recv: &mut quinn::RecvStream,
     header: SegmentHeader,
+    (transfer, index): (TransferId, u32),
     error: DataError,
     tx: &mpsc::UnboundedSender<StreamInput>,
 ) {
@@ -300,12 +308,15 @@ fn data_failed(
             WireError::StreamTooLong { limit }
         }
         DataError::Truncated(have) => truncated(&header, have),
-        DataError::Disk(e) => {
-            let _ = recv.stop(code(500));
-            WireError::CorruptedSegment {
-                kind: "Segment",
-                reason: format!("the platform could not store it: {e}"),
-            }
+        DataError::Disk(error) => {
+            let status = StorageFailure::of(&error).status();
+            let _ = recv.stop(code(status.to_u16()));
+            let _ = tx.send(StreamInput::OutputFailed {
+                transfer,
+                index,
+                error,
+            });
+            return;
         }
     };
     let _ = tx.send(StreamInput::SegmentFailed {
@@ -328,14 +339,16 @@ async fn write_through(
     recv: &mut quinn::RecvStream,
     head: Vec<u8>,
     len: usize,
-    file: &File,
-    offset: u64,
+    target: &DirectTarget,
 ) -> Result<(), DataError> {
     /// Chunks (each about one packet's payload) taken per write.
     const BATCH: usize = 32;
+    let (file, offset) = (&target.file, target.offset);
+    let budget = target.budget.as_deref();
     if head.len() > len {
         return Err(DataError::TooLong);
     }
+    charge(budget, head.len() as u64).map_err(DataError::Disk)?;
     file.write_all_at(&head, offset).map_err(DataError::Disk)?;
     let mut have = head.len();
     let mut chunks: [Bytes; BATCH] = Default::default();
@@ -347,6 +360,7 @@ async fn write_through(
                 if have + got > len {
                     return Err(DataError::TooLong);
                 }
+                charge(budget, got as u64).map_err(DataError::Disk)?;
                 write_chunks_at(file, ready, offset + have as u64).map_err(DataError::Disk)?;
                 have += got;
                 // Release the stream's buffers now, not at the next read.

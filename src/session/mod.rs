@@ -29,10 +29,12 @@
 //!   machine never blocks on a disk.
 
 mod client;
+mod failure;
 mod platform;
 mod util;
 
 pub use client::ClientSession;
+pub use failure::{StorageFailure, DEFAULT_MAX_RETRIES};
 pub use platform::PlatformSession;
 
 use crate::media::plan::SegmentPlan;
@@ -63,6 +65,9 @@ pub struct SessionConfig {
     /// this plus the time elapsed since (the machines read no clock). Default: the Unix
     /// epoch; drivers pass the real time, simulations a fixed one.
     pub epoch: Timestamp,
+    /// How many times the platform asks for one segment again before it fails the
+    /// transfer (written as the ErrorReport's `max_retries`; D49).
+    pub max_retries: u32,
 }
 
 impl Default for SessionConfig {
@@ -73,6 +78,7 @@ impl Default for SessionConfig {
             unknown_transfer_grace: Duration::from_secs(5),
             seed: 0,
             epoch: Timestamp::UNIX_EPOCH,
+            max_retries: DEFAULT_MAX_RETRIES,
         }
     }
 }
@@ -164,6 +170,23 @@ pub enum TransferOutcome {
     Stopped,
     /// The connection ended first.
     ConnectionLost,
+    /// Failed with this status code: the platform could not store it (1003 StorageFull,
+    /// 500), or a segment stayed damaged past `max_retries` (1005). Both sides end it so
+    /// (D48, D49).
+    Failed(StatusCode),
+}
+
+impl TransferOutcome {
+    /// The outcome's name in reports and logs: `completed`, `stopped`,
+    /// `connection_lost`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferOutcome::Completed => "completed",
+            TransferOutcome::Stopped => "stopped",
+            TransferOutcome::ConnectionLost => "connection_lost",
+            TransferOutcome::Failed(_) => "failed",
+        }
+    }
 }
 
 /// Sender figures of one finished transfer (the specification's completion line).

@@ -11,6 +11,7 @@
 //! The SHA-256 of the file is computed as its contiguous prefix grows, so the verdict is
 //! ready when the last byte lands, without reading the file again.
 
+use super::budget::{charge, DiskBudget};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -81,6 +82,8 @@ pub struct ReceivedFile {
     memory_bound: usize,
     spool: Option<(PathBuf, File, u64)>,
     size: u64,
+    /// The platform's byte budget, charged for every byte written (D48).
+    budget: Option<Arc<DiskBudget>>,
 }
 
 impl ReceivedFile {
@@ -115,7 +118,18 @@ impl ReceivedFile {
             memory_bound: DEFAULT_REORDER_MEMORY,
             spool: None,
             size: 0,
+            budget: None,
         })
+    }
+
+    /// Charges every byte written (the file, its spool) to `budget` (D48).
+    pub fn set_budget(&mut self, budget: Option<Arc<DiskBudget>>) {
+        self.budget = budget;
+    }
+
+    /// The budget direct writes must charge ([`ReceivedFile::direct_target`]).
+    pub fn budget(&self) -> Option<Arc<DiskBudget>> {
+        self.budget.clone()
     }
 
     /// Sets how many bytes of early segments may wait in memory before spooling to disk.
@@ -190,6 +204,7 @@ impl ReceivedFile {
         match self.placement {
             Placement::AtOffset { segment_size } => {
                 let offset = u64::from(index) * segment_size;
+                charge(self.budget.as_deref(), data.len() as u64)?;
                 self.file.write_all_at(data, offset)?;
                 self.size = self.size.max(offset + data.len() as u64);
                 if index == self.next_index {
@@ -219,6 +234,7 @@ impl ReceivedFile {
     }
 
     fn append_in_order(&mut self, data: &[u8]) -> io::Result<()> {
+        charge(self.budget.as_deref(), data.len() as u64)?;
         self.file.write_all_at(data, self.next_offset)?;
         self.size = self.size.max(self.next_offset + data.len() as u64);
         self.advance_prefix(data)
@@ -277,6 +293,7 @@ impl ReceivedFile {
             self.spool = Some((spool_path, spool, 0));
         }
         if let Some((_, spool, end)) = &mut self.spool {
+            charge(self.budget.as_deref(), data.len() as u64)?;
             spool.write_all_at(data, *end)?;
             self.waiting.insert(
                 index,

@@ -18,9 +18,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::failure::{failed_transfer, transfer_failed_report};
 use super::util::{IdGenerator, Outbox};
 use super::{
     ClientAction, ClientEvent, PreparedTransfer, SessionConfig, TransferOutcome, TransferRefusal,
+    DEFAULT_MAX_RETRIES,
 };
 use crate::wire::{
     Ack, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck, JsonEnvelope,
@@ -242,14 +244,20 @@ impl ClientSession {
 
     fn on_error_report(&mut self, now: Instant, r: ErrorReport) {
         if let Some(req) = r.retransmission_request() {
+            let max_retries = r.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
             let found = req.segment_id.parts().and_then(|(t, i)| {
                 let tr = self.transfers.iter_mut().find(|x| x.id == t)?;
-                (i < tr.total()).then_some(tr)
+                (i < tr.total()).then_some((tr, i))
             });
             match found {
-                Some(tr) => {
-                    if let Some(i) = req.segment_id.index() {
-                        tr.queue_retransmission(i);
+                Some((tr, i)) => {
+                    if !tr.request_resend(i, max_retries) {
+                        let (id, code) = (tr.id, StatusCode::SegmentCorrupted);
+                        let why = format!(
+                            "segment {} asked for more than {max_retries} times",
+                            req.segment_id
+                        );
+                        self.fail_transfer(now, id, code, Some(why));
                     }
                     self.pump(now);
                 }
@@ -264,7 +272,47 @@ impl ClientSession {
             }
             return;
         }
+        if let Some(id) = failed_transfer(&r) {
+            // The platform gave the transfer up (1003 no space, 500, 1005 past max_retries).
+            self.fail_transfer(now, id, r.error_code, None);
+        }
         self.events.push_back(ClientEvent::PeerError(r));
+    }
+
+    /// Ends transfer `id` as `Failed(code)` (once); `tell`: the reason to report to the
+    /// platform in an ErrorReport naming the transfer, when the client is the one giving
+    /// up (D48, D49).
+    fn fail_transfer(
+        &mut self,
+        now: Instant,
+        id: TransferId,
+        code: StatusCode,
+        tell: Option<String>,
+    ) {
+        let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
+        if !t.end() {
+            return;
+        }
+        let ev = Self::finished_event(t, now, TransferOutcome::Failed(code));
+        self.events.push_back(ev);
+        if let Some(why) = tell {
+            self.send_error(now, transfer_failed_report(id, code, why));
+        }
+    }
+
+    /// The connection is gone: every transfer not yet finished ends `ConnectionLost`, and
+    /// the machine produces nothing more.
+    pub fn handle_connection_lost(&mut self, now: Instant) {
+        self.phase = Phase::Closed;
+        self.actions.clear();
+        for t in &mut self.transfers {
+            if !t.is_finished() && t.end() {
+                let ev = Self::finished_event(t, now, TransferOutcome::ConnectionLost);
+                self.events.push_back(ev);
+            }
+        }
     }
 
     /// A control stream from the platform that did not decode: ErrorReport with the
@@ -387,6 +435,10 @@ impl ClientSession {
             return;
         };
         t.on_failed(index, code);
+        if code == Some(StatusCode::StorageFull) {
+            // The platform's disk is full: the stop code says the transfer failed (D48).
+            self.fail_transfer(now, transfer, StatusCode::StorageFull, None);
+        }
         self.pump(now);
     }
 

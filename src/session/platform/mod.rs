@@ -17,10 +17,11 @@ use std::time::Instant;
 
 use uuid::Uuid;
 
+use super::failure::{failed_transfer, transfer_failed_report};
 use super::util::{Outbox, RunSet};
 use super::{
-    PlatformAction, PlatformEvent, SessionConfig, SessionError, TransferOutcome, TransferState,
-    TransferStatus,
+    PlatformAction, PlatformEvent, SessionConfig, SessionError, StorageFailure, TransferOutcome,
+    TransferState, TransferStatus,
 };
 use crate::store::{FinishedFile, Placement};
 use crate::wire::{
@@ -48,7 +49,6 @@ enum Outstanding {
         seek: bool,
     },
     Stats,
-    Retransmission,
 }
 
 /// One transfer as the platform receives it.
@@ -74,7 +74,12 @@ struct Incoming {
     statistics: Option<serde_json::Value>,
     /// Next index given to a foreign (non-v8) segment id.
     next_foreign: u32,
+    /// Retransmissions requested per damaged segment (at most `MAX_DAMAGED` entries).
+    retries: HashMap<u32, u32>,
 }
+
+/// Distinct damaged segments one transfer may have before it fails (bounds `retries`).
+const MAX_DAMAGED: usize = 4096;
 
 /// The platform's sans-IO machine: see the [module docs](self).
 #[derive(Debug)]
@@ -364,7 +369,7 @@ impl PlatformSession {
                 }
                 self.events.push_back(PlatformEvent::Stats { ack, stats });
             }
-            Outstanding::FileList | Outstanding::Retransmission => {
+            Outstanding::FileList => {
                 self.refuse(
                     now,
                     seq,
@@ -400,6 +405,7 @@ impl PlatformSession {
                 pending_restart: None,
                 statistics: None,
                 next_foreign: 0,
+                retries: HashMap::new(),
             },
         );
         self.events
@@ -418,8 +424,56 @@ impl PlatformSession {
                 self.events
                     .push_back(PlatformEvent::RequestRefused { ack, report: r });
             }
-            _ => self.events.push_back(PlatformEvent::PeerError(r)),
+            _ => {
+                // The client gave a transfer up (a segment past `max_retries`, D49).
+                if let Some(id) = failed_transfer(&r) {
+                    self.finish(id, TransferOutcome::Failed(r.error_code));
+                }
+                self.events.push_back(PlatformEvent::PeerError(r));
+            }
         }
+    }
+
+    /// Ends `transfer` as `Failed(code)` and tells the client once (ErrorReport with
+    /// `details.transfer_id`, D48): its later segment streams are stopped with `code`.
+    /// Nothing happens when it is no longer receiving, so a failure seen by many streams
+    /// is reported once.
+    pub(super) fn fail_transfer(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        code: StatusCode,
+        why: String,
+    ) {
+        let receiving = self
+            .transfers
+            .get(&transfer)
+            .is_some_and(|t| t.state == TransferState::Receiving);
+        if !receiving {
+            return;
+        }
+        if self.phase != Phase::Closed {
+            self.send_error(now, transfer_failed_report(transfer, code, why));
+        }
+        self.finish(transfer, TransferOutcome::Failed(code));
+    }
+
+    /// The driver could not open or write the output of `transfer` (`index`: the segment
+    /// being written, if any): the transfer fails with 1003 StorageFull (no space) or 500,
+    /// the client gets one ErrorReport, and no segment is asked for again (D48).
+    pub fn handle_output_failed(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        index: Option<u32>,
+        failure: StorageFailure,
+        reason: &str,
+    ) {
+        if let (Some(t), Some(i)) = (self.transfers.get_mut(&transfer), index) {
+            t.writing.remove(&i);
+        }
+        let why = format!("the platform cannot store transfer {transfer}: {reason}");
+        self.fail_transfer(now, transfer, failure.status(), why);
     }
 
     /// Garbage on a stream: ErrorReport with the error's status code; the connection lives.
@@ -534,15 +588,23 @@ impl PlatformSession {
         self.command(now, &message, o)
     }
 
-    /// Asks the client to send segment `id` again (ErrorReport 1005, `details.segment_id`).
+    /// Asks the client to send segment `id` again (ErrorReport 1005, `details.segment_id`,
+    /// `max_retries`). The client answers with the segment, not with a message, so nothing
+    /// is kept for an answer (D50).
     pub fn request_retransmission(
         &mut self,
         now: Instant,
         id: SegmentId,
         reason: Option<&str>,
     ) -> Result<u64, SessionError> {
-        let m = Message::ErrorReport(ErrorReport::retransmission(id, reason));
-        self.command(now, &m, Outstanding::Retransmission)
+        match self.phase {
+            Phase::Ready => {}
+            Phase::Closed => return Err(SessionError::Closed),
+            _ => return Err(SessionError::NotReady),
+        }
+        let mut report = ErrorReport::retransmission(id, reason);
+        report.max_retries = Some(self.config.max_retries);
+        Ok(self.send(now, &Message::ErrorReport(report)))
     }
 
     /// The output of `transfer` is final.

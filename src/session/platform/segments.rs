@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Incoming, PlatformSession};
+use super::{Incoming, PlatformSession, MAX_DAMAGED};
 use crate::session::util::merge_range;
 use crate::session::{PlatformAction, SegmentVerdict, TransferOutcome, TransferState};
 use crate::wire::{
@@ -69,6 +69,12 @@ impl PlatformSession {
             .with_detail("segment_id", id.to_string());
             self.send_error(now, report);
             return SegmentVerdict::Refuse(StatusCode::BadRequest);
+        }
+        if let TransferState::Finishing(TransferOutcome::Failed(code))
+        | TransferState::Finished(TransferOutcome::Failed(code)) = t.state
+        {
+            // Reported once when it failed; its streams are stopped with its code (D48).
+            return SegmentVerdict::Refuse(code);
         }
         if t.state != TransferState::Receiving
             || t.stopped
@@ -186,6 +192,7 @@ impl PlatformSession {
     /// A segment stream failed (truncated, corrupted, too long): ErrorReport with the
     /// error's code, and when the header was read, a retransmission request (1005 with
     /// `details.segment_id`) unless the stream was too long (1006: resending would fail).
+    /// A segment asked for `max_retries` times already fails its transfer instead (D49).
     pub fn handle_segment_failed(
         &mut self,
         now: Instant,
@@ -198,22 +205,34 @@ impl PlatformSession {
             return;
         };
         let id = h.id();
-        let mut known = false;
+        let mut retry = None;
         let mut settle = None;
         if let Some((transfer, index)) = self.resolve(id) {
             if let Some(t) = self.transfers.get_mut(&transfer) {
                 t.writing.remove(&index);
-                known = t.state == TransferState::Receiving
+                let known = t.state == TransferState::Receiving
                     && !t.stopped
                     && index >= t.expected_start
                     && index < t.ack.total_segments
                     && !t.received.contains(index);
+                if known && code != StatusCode::StreamTooLong {
+                    retry = Some((transfer, count_retry(t, index)));
+                }
                 settle = Some(transfer);
             }
         }
-        if known && code != StatusCode::StreamTooLong {
-            // The retransmission request is itself the report (1005, details.segment_id).
-            let _ = self.request_retransmission(now, id, Some("corrupted"));
+        let max = self.config.max_retries;
+        if let Some((transfer, tries)) = retry {
+            match tries {
+                Some(n) if n <= max => {
+                    // The retransmission request is itself the report (1005, segment_id).
+                    let _ = self.request_retransmission(now, id, Some("corrupted"));
+                }
+                _ => {
+                    let why = format!("segment {id} still damaged after {max} retransmissions");
+                    self.fail_transfer(now, transfer, StatusCode::SegmentCorrupted, why);
+                }
+            }
         } else {
             let report =
                 ErrorReport::new(code, error.to_string()).with_detail("segment_id", id.to_string());
@@ -223,6 +242,17 @@ impl PlatformSession {
             self.settle(transfer);
         }
     }
+}
+
+/// Counts one more failure of segment `index`: the retransmissions it would take, or None
+/// when the transfer already has too many distinct damaged segments to track.
+fn count_retry(t: &mut Incoming, index: u32) -> Option<u32> {
+    if t.retries.len() >= MAX_DAMAGED && !t.retries.contains_key(&index) {
+        return None;
+    }
+    let n = t.retries.entry(index).or_insert(0);
+    *n = n.saturating_add(1);
+    Some(*n)
 }
 
 /// Every index from the expected start to the last has arrived.

@@ -67,6 +67,11 @@ pub(crate) struct Pair {
     pub(crate) foreign_ids: bool,
     /// Keep segment jobs queued instead of delivering them.
     pub(crate) hold_segments: bool,
+    /// The platform's disk fills after this many segment writes: the next write fails
+    /// with no space (`handle_output_failed`).
+    pub(crate) disk_full_after: Option<u64>,
+    /// Segments whose every copy arrives damaged (`handle_segment_failed`, 1005).
+    pub(crate) always_damaged: std::collections::BTreeSet<u32>,
     rng: u64,
     packets: Vec<(Instant, Packet)>,
     pub(crate) held: Vec<SegmentJob>,
@@ -103,6 +108,8 @@ impl Pair {
             duplicate_permille: 0,
             drop_to_client: 0,
             hold_segments: false,
+            disk_full_after: None,
+            always_damaged: Default::default(),
             drop_segments: Default::default(),
             foreign_ids: false,
             rng: 0x1234_5678,
@@ -353,7 +360,36 @@ impl Pair {
         }
         let job = &job;
         match self.platform.handle_segment_header(self.now, &job.header) {
+            SegmentVerdict::Write { .. } if self.always_damaged.contains(&job.index) => {
+                let error = crate::wire::WireError::CorruptedSegment {
+                    kind: "VideoSegment",
+                    reason: "damaged in the test".into(),
+                };
+                self.platform
+                    .handle_segment_failed(self.now, Some(&job.header), error);
+                if !duplicate {
+                    self.sent(job);
+                }
+            }
             SegmentVerdict::Write { transfer, index } => {
+                let written: u64 = self.outputs.values().map(|o| o.writes).sum();
+                if self.disk_full_after.is_some_and(|n| written >= n) {
+                    let failure = crate::session::StorageFailure::NoSpace;
+                    self.platform.handle_output_failed(
+                        self.now,
+                        transfer,
+                        Some(index),
+                        failure,
+                        "full",
+                    );
+                    if !duplicate {
+                        self.release(job.transfer);
+                        let code = Some(failure.status());
+                        self.client
+                            .handle_segment_failed(self.now, transfer, index, code);
+                    }
+                    return;
+                }
                 let data = self.read(job);
                 let out = self.outputs.entry(transfer).or_default();
                 out.writes += 1;
