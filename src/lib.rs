@@ -22,7 +22,6 @@
 //! segment flags; `wire` uses nothing of the crate.
 #![warn(missing_docs, unreachable_pub)]
 
-mod bridge;
 pub mod catalog;
 pub mod client;
 pub mod media;

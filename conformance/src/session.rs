@@ -28,6 +28,10 @@
 //! output-failed: <kind> [index]    (role platform) the most recent transfer's output could
 //!                                  not be opened or written: no-space | permission | other
 //! connection-lost: -               the connection ended (`handle_connection_lost`)
+//! session: <uuid>                  (role platform) later `C->P` envelopes carry this id
+//! registry: <uuid>                 (role platform) the registry holds this finished
+//!                                  session: `LookupSession` for it is answered true
+//!                                  (others false), at once
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
 //! wait: <ms>                       advance virtual time, then handle_timeout
@@ -96,6 +100,10 @@ struct Runner {
     transfer: Option<TransferId>,
     issued: usize,
     checks: usize,
+    /// The session id written in the envelopes of later `C->P` lines (`session:`).
+    envelope_session: Uuid,
+    /// Finished sessions the registry holds (`registry:`), for `LookupSession`.
+    registry: Vec<Uuid>,
 }
 
 use vstream::session::SegmentJob;
@@ -180,6 +188,12 @@ impl Runner {
                         if let PlatformAction::OpenOutput { ack, .. } = &other {
                             self.transfer = Some(ack.transfer_id);
                         }
+                        if let PlatformAction::LookupSession { previous } = &other {
+                            let (now, held) = (self.now, self.registry.contains(previous));
+                            if let Machine::Platform(p) = self.machine() {
+                                p.handle_session_lookup(now, *previous, held);
+                            }
+                        }
                         self.outputs.push_back(Output::Action(format!("{other:?}")));
                     }
                 }
@@ -206,6 +220,8 @@ impl Runner {
                             c.handle_file_list(now, request_seq, files);
                         }
                     }
+                    // The source is the driver's business (D54).
+                    ClientAction::OpenSource { .. } | ClientAction::CloseSource { .. } => {}
                     ClientAction::SendSegment(job) => {
                         self.segments.push_back(format!("{job:?}"));
                         self.issued += 1;
@@ -242,7 +258,8 @@ impl Runner {
                 if e.key != want {
                     return Err(format!("a {} machine receives {want} lines", self.role));
                 }
-                let env = envelope(&self.substitute(&e.value))?;
+                let mut env = envelope(&self.substitute(&e.value))?;
+                env.session_id = self.envelope_session;
                 match self.machine() {
                     Machine::Platform(p) => p.handle_message(now, env),
                     Machine::Client(c) => c.handle_message(now, env),
@@ -373,6 +390,14 @@ impl Runner {
                 };
                 p.handle_output_failed(now, t, index, kind, "as the case says");
             }
+            "session" => {
+                self.envelope_session =
+                    Uuid::parse_str(e.value.trim()).map_err(|_| "session: <uuid>")?;
+            }
+            "registry" => {
+                let id = Uuid::parse_str(e.value.trim()).map_err(|_| "registry: <uuid>")?;
+                self.registry.push(id);
+            }
             "connection-lost" => match self.machine() {
                 Machine::Platform(p) => p.handle_connection_lost(now),
                 Machine::Client(c) => c.handle_connection_lost(now),
@@ -486,6 +511,8 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
         transfer: None,
         issued: 0,
         checks: 0,
+        envelope_session: Uuid::nil(),
+        registry: Vec::new(),
     };
     for e in entries {
         let fail = |why: String| format!("line {} `{}`: {why}", e.line, e.key);
@@ -551,6 +578,8 @@ fn is_input(key: &str) -> bool {
             | "segment-damaged"
             | "output-failed"
             | "connection-lost"
+            | "session"
+            | "registry"
             | "wait"
     )
 }

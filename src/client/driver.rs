@@ -3,18 +3,17 @@
 use super::sender::{open_in_order, Outgoing};
 use super::streams::{prepare, read_binary, read_control};
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
-use crate::bridge::{wall_clock, InOrder};
 use crate::catalog::Catalog;
+use crate::net::wall_clock;
 use crate::session::{
-    ClientAction, ClientEvent, ClientSession, PreparedTransfer, SendSummary, TransferOutcome,
-    TransferRefusal,
+    ClientAction, ClientEvent, ClientSession, InOrder, PreparedTransfer, SendSummary,
+    TransferOutcome, TransferRefusal,
 };
 use crate::store::mbps;
 use crate::wire::{FileEntry, JsonEnvelope, SegmentMode, StatusCode, TransferId, WireError};
 use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -61,8 +60,6 @@ struct Driver {
     catalog: Arc<Catalog>,
     config: ClientConfig,
     tx: mpsc::UnboundedSender<Input>,
-    /// Local paths of prepared FileRequests, by request sequence number.
-    prepared: HashMap<u64, PathBuf>,
     /// Open source files of running transfers.
     files: HashMap<TransferId, Arc<File>>,
     /// Transfers sent as fixed-size chunks (their log lines say `chunk`).
@@ -97,7 +94,6 @@ pub(super) async fn drive(
         catalog,
         config,
         tx,
-        prepared: HashMap::new(),
         files: HashMap::new(),
         chunked: HashMap::new(),
         control_sends: JoinSet::new(),
@@ -188,16 +184,21 @@ pub(super) async fn drive(
 }
 
 impl Driver {
-    /// Drains the machine: events first (they carry what actions need, e.g. which file a
-    /// transfer reads), then one action, until both are empty.
+    /// Drains the machine: its actions until none is left, then its events. Actions are
+    /// self-sufficient (D54: the source is opened by `OpenSource`), so the order matters
+    /// only for the logs.
     async fn drain(&mut self, session: &mut ClientSession) {
         loop {
+            while let Some(action) = session.poll_action() {
+                self.perform(session, action).await;
+            }
+            let mut any = false;
             while let Some(event) = session.poll_event() {
+                any = true;
                 self.on_event(session, event);
             }
-            match session.poll_action() {
-                Some(action) => self.perform(action).await,
-                None => break,
+            if !any {
+                break;
             }
         }
         self.progress_tx.send_replace(self.progress.clone());
@@ -227,13 +228,7 @@ impl Driver {
             Input::Prepared {
                 request_seq,
                 result,
-            } => {
-                if let Ok(prepared) = result.as_ref() {
-                    self.prepared
-                        .insert(request_seq, prepared.local_path.clone());
-                }
-                session.handle_transfer_prepared(at, request_seq, *result)
-            }
+            } => session.handle_transfer_prepared(at, request_seq, *result),
             Input::SegmentSent {
                 transfer,
                 index,
@@ -247,8 +242,20 @@ impl Driver {
         }
     }
 
-    async fn perform(&mut self, action: ClientAction) {
+    async fn perform(&mut self, session: &mut ClientSession, action: ClientAction) {
         match action {
+            ClientAction::OpenSource { transfer, path } => match File::open(&path) {
+                Ok(file) => {
+                    self.files.insert(transfer, Arc::new(file));
+                }
+                Err(e) => {
+                    tracing::warn!("cannot open {}: {e}", path.display());
+                    session.handle_source_failed(now(), transfer, &e.to_string());
+                }
+            },
+            ClientAction::CloseSource { transfer } => {
+                self.files.remove(&transfer);
+            }
             ClientAction::SendControl(envelope) => self.send_control(envelope).await,
             ClientAction::ListFiles {
                 request_seq,
@@ -348,14 +355,6 @@ impl Driver {
                     ack.total_segments,
                     ack.segment_mode.name()
                 );
-                if let Some(path) = self.prepared.remove(&ack.ack) {
-                    match File::open(&path) {
-                        Ok(file) => {
-                            self.files.insert(ack.transfer_id, Arc::new(file));
-                        }
-                        Err(e) => tracing::warn!("cannot open {}: {e}", path.display()),
-                    }
-                }
                 self.chunked
                     .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
                 self.progress.transfers.push(UploadProgress {
@@ -401,7 +400,6 @@ impl Driver {
                     tracing::error!("transfer {transfer} failed: {code}");
                 }
                 log_completion(&session_id, chunked, outcome, &summary);
-                self.files.remove(&transfer);
                 if let Some(p) = self.transfer_mut(transfer) {
                     p.outcome = Some(outcome);
                 }

@@ -2,12 +2,13 @@
 //! and resolving and planning requested files on a blocking thread.
 
 use super::driver::Input;
-use crate::bridge::binary_to_json;
 use crate::catalog::Catalog;
 use crate::media::plan::PlanOptions;
 use crate::media::probe::plan_file;
 use crate::session::{PreparedTransfer, TransferRefusal};
-use crate::wire::{BinaryEnvelope, FileRequest, JsonEnvelope, StatusCode, WireError};
+use crate::wire::{
+    classify_stream, BinaryEnvelope, FileRequest, JsonEnvelope, StatusCode, StreamKind, WireError,
+};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -44,9 +45,12 @@ pub(super) async fn read_control(
     bound: usize,
 ) {
     let decoded = match recv.read_to_end(bound).await {
-        Ok(bytes) => match bytes.first() {
-            Some(b'{') => JsonEnvelope::decode(&bytes),
-            Some(&other) => Err(WireError::UnknownStreamType(other)),
+        // The platform sends only control messages on unidirectional streams: a segment's
+        // first byte is as unexpected here as an unknown one (profile section 2).
+        Ok(bytes) => match bytes.first().map(|&b| (b, classify_stream(b))) {
+            Some((_, Ok(StreamKind::JsonEnvelope))) => JsonEnvelope::decode(&bytes),
+            Some((b, Ok(_))) => Err(WireError::UnknownStreamType(b)),
+            Some((_, Err(e))) => Err(e),
             None => Err(WireError::Truncated {
                 kind: "UniStream",
                 needed: 1,
@@ -54,7 +58,8 @@ pub(super) async fn read_control(
             }),
         },
         Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(quinn::VarInt::from_u32(1006));
+            let too_long = StatusCode::StreamTooLong.to_u16();
+            let _ = recv.stop(quinn::VarInt::from_u32(u32::from(too_long)));
             Err(WireError::StreamTooLong { limit: bound })
         }
         Err(quinn::ReadToEndError::Read(e)) => {
@@ -81,11 +86,10 @@ pub(super) async fn read_binary(
     bound: usize,
 ) {
     let decoded = match recv.read_to_end(bound).await {
-        Ok(bytes) => {
-            BinaryEnvelope::decode_exact(&bytes).and_then(|b| binary_to_json(b, Uuid::nil()))
-        }
+        Ok(bytes) => BinaryEnvelope::decode_exact(&bytes).and_then(|b| b.into_json(Uuid::nil())),
         Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(quinn::VarInt::from_u32(1006));
+            let too_long = StatusCode::StreamTooLong.to_u16();
+            let _ = recv.stop(quinn::VarInt::from_u32(u32::from(too_long)));
             Err(WireError::StreamTooLong { limit: bound })
         }
         Err(_) => return,

@@ -19,7 +19,7 @@ pub use endpoint::{
     bind_udp, build_endpoint, client_config, client_endpoint, platform_endpoint, server_config,
     EndpointError,
 };
-pub use runtime::{run_blocking, system_time};
+pub use runtime::{run_blocking, system_time, wall_clock};
 pub use sim_link::{LinkCounters, LinkFaults};
 pub use sim_socket::SimUdpSocket;
 pub use tls::{

@@ -20,6 +20,17 @@ pub fn system_time() -> SystemTime {
     }
 }
 
+/// The wall-clock time now (simulated inside turmoil) as a protocol timestamp, for the
+/// machines' envelope timestamps (`SessionConfig::epoch`; moved here from the crate's
+/// former `bridge.rs`).
+pub fn wall_clock() -> crate::wire::Timestamp {
+    use crate::wire::Timestamp;
+    let ms = system_time()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_millis(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
 /// Runs blocking work (file reads, hashing) off the async task: on tokio's blocking pool,
 /// or inline inside the simulator. Returns None if the work panicked.
 pub async fn run_blocking<T, F>(work: F) -> Option<T>

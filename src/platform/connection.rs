@@ -6,11 +6,11 @@ use super::output::TransferOutput;
 use super::streams::{read_bi, read_uni, Bounds, StreamInput, Verdict};
 use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
-    TransferProgress, TransferResult,
+    TransferProgress, TransferResult, TransferStatus,
 };
-use crate::bridge::{json_to_binary, InOrder};
 use crate::session::{
-    PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure, TransferOutcome,
+    InOrder, PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure,
+    TransferOutcome,
 };
 use crate::store::FinishedFile;
 use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
@@ -52,10 +52,6 @@ type ReplySender = oneshot::Sender<Result<RequestReply, PlatformError>>;
 type DoneSender = oneshot::Sender<Result<TransferResult, PlatformError>>;
 
 struct Connection {
-    /// The machine's settings (a re-attached session gets a new machine with them).
-    config: crate::session::SessionConfig,
-    /// Whether a control message reached the machine yet (re-attachment happens before).
-    first_message_seen: bool,
     platform: Platform,
     conn: quinn::Connection,
     session_id: Uuid,
@@ -85,12 +81,11 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     let session_id = platform.next_session_id();
     let mut config = platform.config().session.clone();
     config.seed = config.seed.wrapping_add(number);
-    config.epoch = crate::bridge::wall_clock();
+    config.epoch = crate::net::wall_clock();
     let bounds = Bounds {
         control: platform.config().max_control_len,
-        stream: config.max_stream_len,
     };
-    let mut session = PlatformSession::new(config.clone(), now(), session_id);
+    let mut session = PlatformSession::new(config, now(), session_id);
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
     platform.register(
         SessionInfo {
@@ -109,8 +104,6 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     );
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut c = Connection {
-        config,
-        first_message_seen: false,
         platform,
         conn: conn.clone(),
         session_id,
@@ -172,21 +165,27 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     for (_, done) in std::mem::take(&mut c.done) {
         let _ = done.send(Err(PlatformError::ConnectionLost));
     }
-    c.platform.update(c.session_id, |info| {
+    c.platform.retire(c.session_id, |info| {
         info.ended = true;
         info.ended_with = Some(lost);
     });
 }
 
 impl Connection {
+    /// Drains the machine: its actions until none is left, then its events (D54: every
+    /// action carries what it needs, so the order matters only for the logs).
     async fn drain(&mut self, session: &mut PlatformSession) {
         loop {
+            while let Some(action) = session.poll_action() {
+                self.perform(session, action).await;
+            }
+            let mut any = false;
             while let Some(event) = session.poll_event() {
+                any = true;
                 self.on_event(session, event);
             }
-            match session.poll_action() {
-                Some(action) => self.perform(session, action).await,
-                None => break,
+            if !any {
+                break;
             }
         }
         if let Some(mut unanswered) = self.binary_reply.take() {
@@ -301,24 +300,6 @@ impl Connection {
         session.handle_output_failed(now(), transfer, index, failure, &error.to_string());
     }
 
-    /// Re-attachment (profile section 3, docs/protocol.md D20): a reconnecting client's
-    /// envelopes carry its previous session id from the first one on. If the platform
-    /// holds that session and its connection ended, this connection takes its id: a new
-    /// machine constructed with it replaces the untouched one (the old machine's
-    /// transfers are not carried over; the client resumes them with
-    /// `resume_from_segment`).
-    fn reattach(&mut self, session: &mut PlatformSession, previous: Uuid) {
-        if previous.is_nil() || previous == self.session_id {
-            return;
-        }
-        if !self.platform.reattach(self.session_id, previous) {
-            return;
-        }
-        tracing::info!("re-attaching session {previous} (was {})", self.session_id);
-        *session = PlatformSession::new(self.config.clone(), now(), previous);
-        self.session_id = previous;
-    }
-
     /// Tells the observer, if any, that a segment was stored.
     fn observe_stored(&self, header: &SegmentHeader, transfer: TransferId, index: u32, bytes: u64) {
         self.observe(Observed::SegmentStored {
@@ -363,7 +344,9 @@ impl Connection {
     /// The machine's verdict, with the direct write target of a fixed-size transfer.
     fn verdict_with_target(&self, verdict: SegmentVerdict) -> Verdict {
         let target = match &verdict {
-            SegmentVerdict::Write { transfer, index } => self
+            SegmentVerdict::Write {
+                transfer, index, ..
+            } => self
                 .outputs
                 .get(transfer)
                 .and_then(|output| output.direct_target(*index)),
@@ -386,7 +369,13 @@ impl Connection {
                 match sent {
                     Ok(seq) => {
                         // Requests whose caller stopped waiting (timed out) are dropped.
-                        self.pending.retain(|_, (waiting, _)| !waiting.is_closed());
+                        self.pending.retain(|&seq, (waiting, _)| {
+                            let keep = !waiting.is_closed();
+                            if !keep {
+                                session.cancel_request(seq);
+                            }
+                            keep
+                        });
                         self.pending.insert(seq, (reply, at));
                         // Only a FileRequest's time goes into a report (D50).
                         if is_file {
@@ -468,6 +457,16 @@ impl Connection {
                 tracing::debug!("transfer {transfer} finishing ({outcome:?})");
                 session.handle_output_finished(now(), transfer, finished);
             }
+            PlatformAction::LookupSession { previous } => {
+                // The registry answers (and re-keys this connection's entry); the machine
+                // decides (D52).
+                let held = self.platform.reattach(self.session_id, previous);
+                if held {
+                    tracing::info!("re-attaching session {previous} (was {})", self.session_id);
+                    self.session_id = previous;
+                }
+                session.handle_session_lookup(now(), previous, held);
+            }
             PlatformAction::Close { code, reason } => self.close(code, &reason).await,
         }
     }
@@ -475,7 +474,7 @@ impl Connection {
     async fn send_control(&mut self, envelope: JsonEnvelope) {
         if let Some(reply) = self.binary_reply.take() {
             // The first answer to a binary-enveloped request goes back on its stream.
-            match json_to_binary(&envelope) {
+            match crate::wire::BinaryEnvelope::from_json(&envelope) {
                 Ok(binary) => {
                     let bytes = binary.to_bytes();
                     self.control_sends
@@ -528,7 +527,7 @@ impl Connection {
 
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
-            PlatformEvent::SessionReady { session_id } => {
+            PlatformEvent::SessionReady { session_id, .. } => {
                 tracing::info!("session {session_id} ready");
                 let old = self.session_id;
                 self.session_id = session_id;
@@ -599,9 +598,10 @@ impl Connection {
                 outcome,
                 file,
                 sha256_ok,
+                status,
             } => {
                 self.observe(Observed::TransferFinished { transfer, outcome });
-                self.finish_transfer(session, transfer, outcome, file, sha256_ok)
+                self.finish_transfer(transfer, (outcome, sha256_ok), file, &status)
             }
             PlatformEvent::PeerError(report) => {
                 tracing::warn!(
@@ -628,11 +628,10 @@ impl Connection {
     /// Writes the report with the machine's verdict and hands the result to its waiter.
     fn finish_transfer(
         &mut self,
-        session: &PlatformSession,
         transfer: TransferId,
-        outcome: TransferOutcome,
+        (outcome, sha256_ok): (TransferOutcome, bool),
         file: FinishedFile,
-        sha256_ok: bool,
+        status: &TransferStatus,
     ) {
         if let TransferOutcome::Failed(code) = outcome {
             tracing::error!("transfer {transfer} failed: {code}");
@@ -648,16 +647,12 @@ impl Connection {
             }
             return;
         };
-        let status = session
-            .transfers()
-            .into_iter()
-            .find(|t| t.transfer == transfer);
         let report = output.report(
             &self.session_id.to_string(),
             outcome,
             &file,
             sha256_ok,
-            status.as_ref(),
+            Some(status),
             now(),
         );
         if let Some(done) = self.done.remove(&transfer) {

@@ -28,6 +28,7 @@ mod connection;
 mod observe;
 mod output;
 mod playback;
+mod registry;
 pub mod script;
 mod streams;
 
@@ -40,7 +41,7 @@ use crate::wire::{
 };
 use budget::ReceiveBudget;
 use rand::{RngCore, SeedableRng};
-use std::collections::BTreeMap;
+use registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -89,6 +90,9 @@ pub struct PlatformConfig {
     /// their spools), None for no limit: past it a write fails as on a full disk, and the
     /// transfer fails with 1003 StorageFull (D48).
     pub disk_budget: Option<u64>,
+    /// Finished sessions kept for [`Platform::sessions`] (and for re-attachment, D52);
+    /// the oldest is forgotten first. Live sessions are always listed (D51).
+    pub session_history: usize,
 }
 
 impl PlatformConfig {
@@ -105,6 +109,7 @@ impl PlatformConfig {
             max_receive_window: u64::from(TransportSettings::default().receive_window),
             observer: None,
             disk_budget: None,
+            session_history: 1000,
         }
     }
 }
@@ -248,15 +253,10 @@ enum Request {
     Raw(Message),
 }
 
-struct SessionEntry {
-    info: SessionInfo,
-    commands: mpsc::UnboundedSender<Command>,
-}
-
 struct Shared {
     config: PlatformConfig,
     endpoint: quinn::Endpoint,
-    sessions: Mutex<BTreeMap<Uuid, SessionEntry>>,
+    sessions: Mutex<Registry>,
     /// Bumped whenever the session table changes.
     changed: watch::Sender<u64>,
     ids: Mutex<Option<rand::rngs::StdRng>>,
@@ -279,11 +279,12 @@ impl Platform {
         let ids = config.seed.map(rand::rngs::StdRng::seed_from_u64);
         let config_budget = (config.receive_budget, config.max_receive_window);
         let config_disk = config.disk_budget;
+        let session_history = config.session_history;
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             config,
             endpoint: endpoint.clone(),
-            sessions: Mutex::new(BTreeMap::new()),
+            sessions: Mutex::new(Registry::new(session_history)),
             changed,
             ids: Mutex::new(ids),
             connections: Mutex::new(0),
@@ -312,12 +313,16 @@ impl Platform {
         self.shared.endpoint.local_addr()
     }
 
-    /// Every session, ready or not, ended ones included, by session id.
+    /// Every live session, ready or not, by session id, then the finished sessions kept
+    /// (at most `PlatformConfig::session_history`, oldest first).
     pub fn sessions(&self) -> Vec<SessionInfo> {
-        self.lock_sessions()
-            .values()
-            .map(|e| e.info.clone())
-            .collect()
+        self.lock_sessions().list()
+    }
+
+    /// Sessions in the registry: (live, finished kept in the history).
+    pub fn registry_size(&self) -> (usize, usize) {
+        let registry = self.lock_sessions();
+        (registry.live_len(), registry.finished_len())
     }
 
     /// Waits until at least `n` sessions are ready and returns them.
@@ -450,7 +455,7 @@ impl Platform {
     /// sent.
     pub async fn shutdown(&self) {
         self.shared.endpoint.set_server_config(None);
-        let ids: Vec<Uuid> = self.lock_sessions().keys().copied().collect();
+        let ids: Vec<Uuid> = self.lock_sessions().live_ids();
         for id in ids {
             let _ = self.close_session(id);
         }
@@ -484,8 +489,7 @@ impl Platform {
     fn command(&self, session: Uuid, command: Command) -> Result<(), PlatformError> {
         let sessions = self.lock_sessions();
         let entry = sessions
-            .get(&session)
-            .filter(|e| !e.info.ended)
+            .entry(session)
             .ok_or(PlatformError::NoSuchSession(session))?;
         entry
             .commands
@@ -493,7 +497,7 @@ impl Platform {
             .map_err(|_| PlatformError::ConnectionLost)
     }
 
-    fn lock_sessions(&self) -> MutexGuard<'_, BTreeMap<Uuid, SessionEntry>> {
+    fn lock_sessions(&self) -> MutexGuard<'_, Registry> {
         self.shared
             .sessions
             .lock()
@@ -529,38 +533,35 @@ impl Platform {
     }
 
     fn register(&self, info: SessionInfo, commands: mpsc::UnboundedSender<Command>) {
-        self.lock_sessions()
-            .insert(info.session_id, SessionEntry { info, commands });
+        self.lock_sessions().register(info, commands);
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
-    /// Updates a session's entry (re-keyed when the machine re-attached another id).
-    fn update(&self, old_id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
-        let mut sessions = self.lock_sessions();
-        if let Some(mut entry) = sessions.remove(&old_id) {
-            f(&mut entry.info);
-            sessions.insert(entry.info.session_id, entry);
-        }
-        drop(sessions);
+    /// Updates a live session's entry (re-keyed when its id changed).
+    fn update(&self, id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
+        self.lock_sessions().update(id, f);
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
-    /// Gives the connection registered as `current` the id `previous`, if `previous` is a
-    /// session whose connection ended. Returns whether it did.
+    /// The connection of session `id` ended: its entry, updated by `f`, moves to the
+    /// bounded history of finished sessions (D51).
+    fn retire(&self, id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
+        let mut registry = self.lock_sessions();
+        registry.update(id, f);
+        registry.retire(id);
+        drop(registry);
+        self.shared.changed.send_modify(|n| *n += 1);
+    }
+
+    /// The registry's answer to the machine's re-attachment question (D52): the live
+    /// session `current` takes the id `previous` if `previous` is a finished session the
+    /// history holds.
     fn reattach(&self, current: Uuid, previous: Uuid) -> bool {
-        let mut sessions = self.lock_sessions();
-        if !sessions.get(&previous).is_some_and(|e| e.info.ended) {
-            return false;
+        let done = self.lock_sessions().reattach(current, previous);
+        if done {
+            self.shared.changed.send_modify(|n| *n += 1);
         }
-        let Some(mut entry) = sessions.remove(&current) else {
-            return false;
-        };
-        entry.info.session_id = previous;
-        entry.info.previous_session = Some(previous);
-        sessions.insert(previous, entry);
-        drop(sessions);
-        self.shared.changed.send_modify(|n| *n += 1);
-        true
+        done
     }
 
     fn config(&self) -> &PlatformConfig {

@@ -10,7 +10,8 @@ use super::output::DirectTarget;
 use crate::session::{SegmentVerdict, StorageFailure};
 use crate::store::{charge, write_chunks_at};
 use crate::wire::{
-    classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StreamKind, TransferId, WireError,
+    classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StatusCode, StreamKind,
+    TransferId, WireError,
 };
 use bytes::Bytes;
 use std::os::unix::fs::FileExt;
@@ -77,11 +78,11 @@ pub(super) struct Verdict {
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Bounds {
     pub(super) control: usize,
-    pub(super) stream: u64,
 }
 
-fn code(status: u16) -> quinn::VarInt {
-    quinn::VarInt::from_u32(u32::from(status))
+/// A status code as a QUIC application error code (the machine or the codec chose it).
+fn code(status: StatusCode) -> quinn::VarInt {
+    quinn::VarInt::from_u32(u32::from(status.to_u16()))
 }
 
 /// Reads one unidirectional stream and reports what it carried.
@@ -116,7 +117,7 @@ pub(super) async fn read_uni(
     };
     match classify_stream(first_byte) {
         Err(error) => {
-            let _ = recv.stop(code(error.status_code()));
+            let _ = recv.stop(code(error.status()));
             let _ = tx.send(control(Some(Err(error))));
         }
         Ok(StreamKind::JsonEnvelope) => {
@@ -127,7 +128,7 @@ pub(super) async fn read_uni(
         }
         Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
             // Its header takes the stream's turn among control messages (D45).
-            read_segment(recv, first.to_vec(), opened, tx, bounds, order).await
+            read_segment(recv, first.to_vec(), opened, tx, order).await
         }
     }
 }
@@ -140,7 +141,7 @@ async fn read_rest(
 ) -> Result<Vec<u8>, WireError> {
     loop {
         if buf.len() > bound {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(StatusCode::StreamTooLong));
             return Err(WireError::StreamTooLong { limit: bound });
         }
         match recv.read_chunk(64 * 1024, true).await {
@@ -179,7 +180,6 @@ async fn read_segment(
     mut buf: Vec<u8>,
     opened: Instant,
     tx: mpsc::UnboundedSender<StreamInput>,
-    bounds: Bounds,
     order: u64,
 ) {
     let fail = |header: Option<SegmentHeader>, error: WireError| {
@@ -215,7 +215,7 @@ async fn read_segment(
                 }
             },
             Err(error) => {
-                let _ = recv.stop(code(error.status_code()));
+                let _ = recv.stop(code(error.status()));
                 pass_turn();
                 return fail(None, error);
             }
@@ -235,14 +235,16 @@ async fn read_segment(
     let Ok(Verdict { verdict, target }) = verdict_rx.await else {
         return;
     };
-    let data_len = header.data_length() as usize;
     let mut data = buf.split_off(consumed);
     match verdict {
-        SegmentVerdict::Write { transfer, index } => {
-            if let Err(error) = header.check_bound(bounds.stream) {
-                let _ = recv.stop(code(error.status_code()));
-                return fail(Some(header), error);
-            }
+        SegmentVerdict::Write {
+            transfer,
+            index,
+            len,
+            too_long,
+        } => {
+            // The machine checked the header against `max_stream_len` and gives the bound.
+            let data_len = usize::try_from(len).unwrap_or(usize::MAX);
             if let Some(target) = target {
                 match write_through(&mut recv, data, data_len, &target).await {
                     Ok(()) => {
@@ -254,7 +256,9 @@ async fn read_segment(
                             len: data_len as u64,
                         });
                     }
-                    Err(error) => data_failed(&mut recv, header, (transfer, index), error, &tx),
+                    Err(error) => {
+                        data_failed(&mut recv, header, (transfer, index, too_long), error, &tx)
+                    }
                 }
                 return;
             }
@@ -268,7 +272,9 @@ async fn read_segment(
                         data,
                     });
                 }
-                Err(error) => data_failed(&mut recv, header, (transfer, index), error, &tx),
+                Err(error) => {
+                    data_failed(&mut recv, header, (transfer, index, too_long), error, &tx)
+                }
             }
         }
         SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
@@ -276,7 +282,7 @@ async fn read_segment(
             let mut seen = data.len() as u64;
             loop {
                 if seen > u64::from(header.data_length()) {
-                    let _ = recv.stop(code(1006));
+                    let _ = recv.stop(code(SegmentVerdict::TOO_LONG));
                     return;
                 }
                 match recv.read_chunk(64 * 1024, true).await {
@@ -286,7 +292,7 @@ async fn read_segment(
             }
         }
         SegmentVerdict::Refuse(status) => {
-            let _ = recv.stop(code(status.to_u16()));
+            let _ = recv.stop(code(status));
         }
     }
 }
@@ -297,20 +303,20 @@ async fn read_segment(
 fn data_failed(
     recv: &mut quinn::RecvStream,
     header: SegmentHeader,
-    (transfer, index): (TransferId, u32),
+    (transfer, index, too_long): (TransferId, u32, StatusCode),
     error: DataError,
     tx: &mpsc::UnboundedSender<StreamInput>,
 ) {
     let error = match error {
         DataError::TooLong => {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(too_long));
             let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
             WireError::StreamTooLong { limit }
         }
         DataError::Truncated(have) => truncated(&header, have),
         DataError::Disk(error) => {
             let status = StorageFailure::of(&error).status();
-            let _ = recv.stop(code(status.to_u16()));
+            let _ = recv.stop(code(status));
             let _ = tx.send(StreamInput::OutputFailed {
                 transfer,
                 index,
@@ -406,7 +412,7 @@ pub(super) async fn read_bi(
     let envelope = match recv.read_to_end(bounds.control).await {
         Ok(bytes) => BinaryEnvelope::decode_exact(&bytes),
         Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(StatusCode::StreamTooLong));
             Err(WireError::StreamTooLong {
                 limit: bounds.control,
             })
@@ -416,7 +422,7 @@ pub(super) async fn read_bi(
             return;
         }
     };
-    let envelope = envelope.and_then(|b| crate::bridge::binary_to_json(b, uuid::Uuid::nil()));
+    let envelope = envelope.and_then(|b| b.into_json(uuid::Uuid::nil()));
     let _ = tx.send(StreamInput::Control {
         order: None,
         envelope: Some(envelope),

@@ -14,9 +14,17 @@
 //!    segment and file events, `handle_timeout(now)` when the deadline of `poll_timeout`
 //!    passes;
 //! 2. drain `poll_action()` until `None`, performing each action (send an envelope on a new
-//!    unidirectional stream, send a segment, open or finish an output file, close);
+//!    unidirectional stream, open a source, send a segment, open or finish an output file,
+//!    close);
 //! 3. drain `poll_event()` for what the application and the logs want to know;
 //! 4. re-arm one timer at `poll_timeout()`.
+//!
+//! Actions are self-sufficient (D54): each carries what performing it needs (the source
+//! file is opened by `ClientAction::OpenSource` before the first `SendSegment` of its
+//! transfer; `PlatformEvent::TransferFinished` carries the transfer's final status), so no
+//! action depends on an event having been handled first, and the drain order of steps 2
+//! and 3 does not matter (`session::tests::pair`'s both-orders test proves it). Both
+//! drivers drain actions first.
 //!
 //! # Who decides what
 //! - The machines decide every protocol outcome: which reply, which status code, which
@@ -30,11 +38,13 @@
 
 mod client;
 mod failure;
+mod order;
 mod platform;
 mod util;
 
 pub use client::ClientSession;
 pub use failure::{StorageFailure, DEFAULT_MAX_RETRIES};
+pub(crate) use order::InOrder;
 pub use platform::PlatformSession;
 
 use crate::media::plan::SegmentPlan;
@@ -142,8 +152,22 @@ pub enum ClientAction {
         /// The request, already validated.
         request: FileRequest,
     },
-    /// Send one segment.
+    /// Open the source file of an accepted transfer for reading (issued before its first
+    /// `SendSegment`); if it cannot be opened, call `handle_source_failed`.
+    OpenSource {
+        /// The transfer.
+        transfer: TransferId,
+        /// The file to read (the prepared transfer's `local_path`).
+        path: std::path::PathBuf,
+    },
+    /// Send one segment (its transfer's source was opened by an earlier `OpenSource`).
     SendSegment(SegmentJob),
+    /// The transfer ended for good (stopped, failed, connection lost): its source may be
+    /// closed. A completed transfer keeps it (a retransmission request may follow, D26).
+    CloseSource {
+        /// The transfer.
+        transfer: TransferId,
+    },
     /// List the served files matching `filter` (catalog I/O), then call
     /// `handle_file_list` with the same `request_seq`.
     ListFiles {
@@ -248,23 +272,35 @@ pub enum ClientEvent {
 }
 
 /// What the platform driver should do with an incoming segment stream, decided from its
-/// header.
+/// header. The machine also decides the stream's byte bound and the code a stream that
+/// breaks it is stopped with (D53): the driver chooses no status code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SegmentVerdict {
-    /// Read the data and write it through the transfer's output file at `index`.
+    /// Read exactly `len` data bytes and write them through the transfer's output file at
+    /// `index`; a stream carrying more is stopped with `too_long`.
     Write {
         /// Transfer.
         transfer: TransferId,
         /// Index.
         index: u32,
+        /// The data bytes the header announced (within `max_stream_len`).
+        len: u64,
+        /// The stop code of a stream longer than announced (1006).
+        too_long: StatusCode,
     },
-    /// Already received: read and discard the data, write nothing.
+    /// Already received: read and discard the data (at most the header's length, else stop
+    /// with [`SegmentVerdict::TOO_LONG`]), write nothing.
     Duplicate,
     /// The transfer is not acknowledged yet: keep the stream unread and ask again after
     /// the next control message, until `unknown_transfer_grace` has passed.
     NotYetKnown,
     /// Refuse: stop the stream with this code (the machine has queued the ErrorReport).
     Refuse(StatusCode),
+}
+
+impl SegmentVerdict {
+    /// The stop code of a stream carrying more than its header announced (1006).
+    pub const TOO_LONG: StatusCode = StatusCode::StreamTooLong;
 }
 
 /// What the platform driver must do.
@@ -298,6 +334,14 @@ pub enum PlatformAction {
         /// Why it ends.
         outcome: TransferOutcome,
     },
+    /// A reconnecting client named `previous` in SessionStart's envelope: ask the session
+    /// registry whether it holds that finished session (and, if it does, give this
+    /// connection its id), then call `handle_session_lookup` with the answer. The
+    /// handshake's reply waits for it (D52).
+    LookupSession {
+        /// The session id the client named.
+        previous: Uuid,
+    },
     /// Close the connection with this application error code.
     Close {
         /// The status code, used as the QUIC application error code.
@@ -314,6 +358,9 @@ pub enum PlatformEvent {
     SessionReady {
         /// The session id assigned (or re-attached).
         session_id: Uuid,
+        /// True when `session_id` is the previous session the client named, re-attached
+        /// because the registry held it (D52).
+        reattached: bool,
     },
     /// The client's version was refused (1008): the connection closes.
     VersionRefused {
@@ -355,6 +402,8 @@ pub enum PlatformEvent {
         file: FinishedFile,
         /// True when the digest equals the acknowledged checksum.
         sha256_ok: bool,
+        /// Its final counts and ranges (for the report), as of its end.
+        status: Box<TransferStatus>,
     },
     /// The client reported an error not tied to a request.
     PeerError(ErrorReport),

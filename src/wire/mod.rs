@@ -21,6 +21,7 @@
 
 mod acks;
 mod binary_envelope;
+mod envelope_convert;
 mod error;
 mod error_report;
 mod extended_metadata;

@@ -297,9 +297,18 @@ impl ClientSession {
         }
         let ev = Self::finished_event(t, now, TransferOutcome::Failed(code));
         self.events.push_back(ev);
+        self.actions
+            .push_back(ClientAction::CloseSource { transfer: id });
         if let Some(why) = tell {
             self.send_error(now, transfer_failed_report(id, code, why));
         }
+    }
+
+    /// The driver could not open the source of `transfer` ([`ClientAction::OpenSource`]):
+    /// the transfer fails with 500 and the platform is told (D48).
+    pub fn handle_source_failed(&mut self, now: Instant, transfer: TransferId, reason: &str) {
+        let why = format!("the client cannot read transfer {transfer}: {reason}");
+        self.fail_transfer(now, transfer, StatusCode::InternalError, Some(why));
     }
 
     /// The connection is gone: every transfer not yet finished ends `ConnectionLost`, and
@@ -397,6 +406,10 @@ impl ClientSession {
         };
         self.send_status(now, ack.to_status_response());
         self.events.push_back(ClientEvent::TransferStarted(ack));
+        self.actions.push_back(ClientAction::OpenSource {
+            transfer: id,
+            path: prepared.local_path.clone(),
+        });
         self.transfers
             .push(Transfer::new(id, request, prepared, start, now));
         self.pump(now);

@@ -11,6 +11,7 @@
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
 mod segments;
+mod unknown;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
@@ -34,6 +35,12 @@ use crate::wire::{
 enum Phase {
     AwaitVersion,
     AwaitStart,
+    /// SessionStart named a previous session: waiting for the registry's answer
+    /// (`handle_session_lookup`) before replying to request `ack`.
+    AwaitRegistry {
+        ack: u64,
+        previous: Uuid,
+    },
     Ready,
     /// SessionEnd received, version refused, or connection lost.
     Closed,
@@ -92,9 +99,8 @@ pub struct PlatformSession {
     phase: Phase,
     outstanding: BTreeMap<u64, Outstanding>,
     transfers: BTreeMap<TransferId, Incoming>,
-    /// Transfers seen in segment ids before their acknowledgement: first sighting, and
-    /// whether its grace has expired (then it no longer arms the timer).
-    unknown: HashMap<TransferId, (Instant, bool)>,
+    /// Transfers seen in segment ids before their acknowledgement (capped, D51).
+    unknown: unknown::UnknownTransfers,
     /// Transfer ids in the order they were accepted.
     accepted: Vec<TransferId>,
     /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
@@ -114,7 +120,7 @@ impl PlatformSession {
             phase: Phase::AwaitVersion,
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
-            unknown: HashMap::new(),
+            unknown: unknown::UnknownTransfers::default(),
             accepted: Vec::new(),
             foreign: HashMap::new(),
             actions: VecDeque::new(),
@@ -213,23 +219,20 @@ impl PlatformSession {
                     );
                     return;
                 }
-                // A reconnecting client names its previous session (profile section 3);
-                // this machine holds no other session: it answers with the id it was
-                // given and records the one named (docs/protocol.md D20).
+                // A reconnecting client names its previous session (profile section 3):
+                // the registry decides whether it is re-attached (D52).
                 let named = envelope.session_id;
                 if !named.is_nil() && named != self.session_id {
                     self.requested_session = Some(named);
+                    self.phase = Phase::AwaitRegistry {
+                        ack: seq,
+                        previous: named,
+                    };
+                    self.actions
+                        .push_back(PlatformAction::LookupSession { previous: named });
+                    return;
                 }
-                let r = Ack {
-                    ack: seq,
-                    session_id: Some(self.session_id),
-                }
-                .to_status_response();
-                self.send(now, &Message::StatusResponse(r));
-                self.phase = Phase::Ready;
-                self.events.push_back(PlatformEvent::SessionReady {
-                    session_id: self.session_id,
-                });
+                self.start_session(now, seq, false);
             }
             (Phase::Ready, Message::FileListResponse(r)) => {
                 // The `ack` extension names the query; without it, the oldest one.
@@ -295,6 +298,42 @@ impl PlatformSession {
                 );
             }
         }
+    }
+
+    /// The handshake's last step: 200 with the session id to `ack`, then ready.
+    fn start_session(&mut self, now: Instant, ack: u64, reattached: bool) {
+        let r = Ack {
+            ack,
+            session_id: Some(self.session_id),
+        }
+        .to_status_response();
+        self.send(now, &Message::StatusResponse(r));
+        self.phase = Phase::Ready;
+        self.events.push_back(PlatformEvent::SessionReady {
+            session_id: self.session_id,
+            reattached,
+        });
+    }
+
+    /// The registry's answer to [`PlatformAction::LookupSession`]: `held` when it holds
+    /// the finished session `previous` (and gave this connection its id). The machine then
+    /// takes that id (re-attached) or keeps its own, and completes the handshake (D52).
+    pub fn handle_session_lookup(&mut self, now: Instant, previous: Uuid, held: bool) {
+        let Phase::AwaitRegistry {
+            ack,
+            previous: asked,
+        } = self.phase
+        else {
+            return;
+        };
+        if asked != previous {
+            return;
+        }
+        if held {
+            self.session_id = previous;
+            self.requested_session = None;
+        }
+        self.start_session(now, ack, held);
     }
 
     fn on_status(&mut self, now: Instant, seq: u64, r: StatusResponse) {
@@ -387,7 +426,7 @@ impl PlatformSession {
             }
             _ => Placement::InOrder,
         };
-        self.unknown.remove(&a.transfer_id);
+        self.unknown.accepted(a.transfer_id);
         self.accepted.push(a.transfer_id);
         self.transfers.insert(
             a.transfer_id,
@@ -498,6 +537,12 @@ impl PlatformSession {
         let seq = self.send(now, message);
         self.outstanding.insert(seq, o);
         Ok(seq)
+    }
+
+    /// Forgets request `seq` (its caller stopped waiting): a late answer is then refused
+    /// like any unknown ack, and nothing is kept for it (D50).
+    pub fn cancel_request(&mut self, seq: u64) {
+        self.outstanding.remove(&seq);
     }
 
     /// Sends FileListQuery; the answer comes as [`PlatformEvent::FileList`] with this number.
@@ -624,11 +669,13 @@ impl PlatformSession {
         };
         t.state = TransferState::Finished(outcome);
         let sha256_ok = file.checksum.as_deref() == Some(t.ack.checksum.as_str());
+        let status = Box::new(status_of(transfer, t));
         self.events.push_back(PlatformEvent::TransferFinished {
             transfer,
             outcome,
             file,
             sha256_ok,
+            status,
         });
     }
 
@@ -673,44 +720,25 @@ impl PlatformSession {
     pub fn transfers(&self) -> Vec<TransferStatus> {
         self.transfers
             .iter()
-            .map(|(&id, t)| TransferStatus {
-                transfer: id,
-                file_path: t.ack.file_path.clone(),
-                received_segments: t.received.len(),
-                total_segments: t.ack.total_segments,
-                expected_start: t.expected_start.min(t.ack.total_segments),
-                bytes: t.bytes,
-                state: t.state,
-                frames: t.frames,
-                keyframes: t.keyframes,
-                index_ranges: t.received.runs(),
-                media_ranges: t.media.clone(),
-                client_statistics: t.statistics.clone(),
-            })
+            .map(|(&id, t)| status_of(id, t))
             .collect()
     }
 
     /// Expires the grace of segments whose transfer was never acknowledged.
     pub fn handle_timeout(&mut self, now: Instant) {
-        let grace = self.config.unknown_transfer_grace;
-        // Entries past their grace stay (so a late segment is refused) but no longer arm
-        // the timer.
-        for (first, expired) in self.unknown.values_mut() {
-            if first.checked_add(grace).is_some_and(|end| end <= now) {
-                *expired = true;
-            }
-        }
+        self.unknown.expire(now, self.config.unknown_transfer_grace);
     }
 
     /// The end of the earliest unknown-transfer grace still running: the driver asks its
     /// `NotYetKnown` streams again then.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let grace = self.config.unknown_transfer_grace;
-        self.unknown
-            .values()
-            .filter(|(_, expired)| !expired)
-            .filter_map(|(first, _)| first.checked_add(grace))
-            .min()
+        self.unknown.deadline(self.config.unknown_transfer_grace)
+    }
+
+    /// Unknown transfer ids remembered (for tests of the bound, D51).
+    #[cfg(test)]
+    pub(crate) fn unknown_transfers(&self) -> usize {
+        self.unknown.len()
     }
 
     /// The next thing the driver must do.
@@ -721,5 +749,23 @@ impl PlatformSession {
     /// The next thing the application should know.
     pub fn poll_event(&mut self) -> Option<PlatformEvent> {
         self.events.pop_front()
+    }
+}
+
+/// The status of transfer `id`.
+fn status_of(id: TransferId, t: &Incoming) -> TransferStatus {
+    TransferStatus {
+        transfer: id,
+        file_path: t.ack.file_path.clone(),
+        received_segments: t.received.len(),
+        total_segments: t.ack.total_segments,
+        expected_start: t.expected_start.min(t.ack.total_segments),
+        bytes: t.bytes,
+        state: t.state,
+        frames: t.frames,
+        keyframes: t.keyframes,
+        index_ranges: t.received.runs(),
+        media_ranges: t.media.clone(),
+        client_statistics: t.statistics.clone(),
     }
 }

@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::unknown::Sighting;
 use super::{Incoming, PlatformSession, MAX_DAMAGED};
 use crate::session::util::merge_range;
 use crate::session::{PlatformAction, SegmentVerdict, TransferOutcome, TransferState};
@@ -48,8 +49,7 @@ impl PlatformSession {
         };
         let Some(t) = self.transfers.get_mut(&transfer) else {
             let grace = self.config.unknown_transfer_grace;
-            let (first, _) = *self.unknown.entry(transfer).or_insert((now, false));
-            if first.checked_add(grace).is_none_or(|end| now < end) {
+            if self.unknown.sight(now, transfer, grace) == Sighting::Wait {
                 return SegmentVerdict::NotYetKnown;
             }
             let report = ErrorReport::new(
@@ -85,7 +85,12 @@ impl PlatformSession {
             return SegmentVerdict::Duplicate;
         }
         t.writing.insert(index);
-        SegmentVerdict::Write { transfer, index }
+        SegmentVerdict::Write {
+            transfer,
+            index,
+            len: u64::from(header.data_length()),
+            too_long: SegmentVerdict::TOO_LONG,
+        }
     }
 
     /// The (transfer, index) of a segment id: the profile's form, else the slot a foreign

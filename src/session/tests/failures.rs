@@ -145,3 +145,32 @@ fn a_lost_connection_ends_running_transfers_in_the_client_machine() {
     p.drain();
     assert_eq!(client_outcomes(&p, t).len(), 1);
 }
+
+#[test]
+fn a_flood_of_unknown_transfer_ids_keeps_the_platform_bounded() {
+    use crate::wire::{SegmentFlags, SegmentHeader, VideoHeader};
+    let mut p = Pair::established(SessionConfig::default());
+    let mut now = p.now;
+    let mut most = 0;
+    for round in 0..20u64 {
+        for v in 0..5_000u64 {
+            let id = TransferId::new(1 + round * 5_000 + v).unwrap();
+            let h = SegmentHeader::Video(VideoHeader {
+                id: SegmentId::new(id, 0),
+                timestamp: 0.0,
+                duration: 0.0,
+                frame_count: 1,
+                flags: SegmentFlags::empty(),
+                data_length: 10,
+                metadata: None,
+            });
+            let _ = p.platform.handle_segment_header(now, &h);
+            while p.platform.poll_action().is_some() {}
+        }
+        most = most.max(p.platform.unknown_transfers());
+        now += std::time::Duration::from_secs(6);
+        p.platform.handle_timeout(now);
+    }
+    println!("100,000 unknown transfer ids: at most {most} remembered");
+    assert!(most <= 512, "{most}");
+}

@@ -1,5 +1,6 @@
 //! Two-party tests of the session machines, in virtual time (see [`pair::Pair`]).
 
+mod drain_order;
 mod failures;
 mod handshake;
 mod pacing;

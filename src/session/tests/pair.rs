@@ -70,6 +70,12 @@ pub(crate) struct Pair {
     /// The platform's disk fills after this many segment writes: the next write fails
     /// with no space (`handle_output_failed`).
     pub(crate) disk_full_after: Option<u64>,
+    /// Drain each machine's events before its actions (D54: the order must not matter).
+    pub(crate) events_first: bool,
+    /// Source files the client opened (`OpenSource`), by transfer.
+    sources: HashMap<TransferId, PathBuf>,
+    /// Finished sessions the platform's registry holds (answers `LookupSession`).
+    pub(crate) registry: Vec<Uuid>,
     /// Segments whose every copy arrives damaged (`handle_segment_failed`, 1005).
     pub(crate) always_damaged: std::collections::BTreeSet<u32>,
     rng: u64,
@@ -85,7 +91,6 @@ pub(crate) struct Pair {
     pub(crate) client_closed: Option<StatusCode>,
     pub(crate) platform_closed: Option<StatusCode>,
     pub(crate) outputs: HashMap<TransferId, Output>,
-    local_paths: HashMap<TransferId, PathBuf>,
     /// Segment jobs issued and not yet reported sent or failed, per transfer.
     outstanding: HashMap<TransferId, usize>,
     pub(crate) max_outstanding: usize,
@@ -109,6 +114,9 @@ impl Pair {
             drop_to_client: 0,
             hold_segments: false,
             disk_full_after: None,
+            events_first: false,
+            sources: HashMap::new(),
+            registry: Vec::new(),
             always_damaged: Default::default(),
             drop_segments: Default::default(),
             foreign_ids: false,
@@ -124,7 +132,6 @@ impl Pair {
             client_closed: None,
             platform_closed: None,
             outputs: HashMap::new(),
-            local_paths: HashMap::new(),
             outstanding: HashMap::new(),
             max_outstanding: 0,
             checksums: HashMap::new(),
@@ -212,27 +219,35 @@ impl Pair {
             .collect()
     }
 
-    /// Performs every queued action of both machines (repeatedly, until both are idle).
+    /// Performs every queued action of both machines (repeatedly, until both are idle),
+    /// each machine's actions before its events, or after them with `events_first`.
     pub(crate) fn drain(&mut self) {
         loop {
             let mut any = false;
+            if self.events_first {
+                self.drain_events();
+            }
             while let Some(a) = self.client.poll_action() {
                 any = true;
                 self.client_action(a);
-            }
-            while let Some(e) = self.client.poll_event() {
-                self.client_events.push(e);
             }
             while let Some(a) = self.platform.poll_action() {
                 any = true;
                 self.platform_action(a);
             }
-            while let Some(e) = self.platform.poll_event() {
-                self.platform_events.push(e);
-            }
+            self.drain_events();
             if !any {
                 return;
             }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.client.poll_event() {
+            self.client_events.push(e);
+        }
+        while let Some(e) = self.platform.poll_event() {
+            self.platform_events.push(e);
         }
     }
 
@@ -270,6 +285,12 @@ impl Pair {
                     self.packets.push((at, Packet::Segment(job)));
                 }
             }
+            ClientAction::OpenSource { transfer, path } => {
+                self.sources.insert(transfer, path);
+            }
+            ClientAction::CloseSource { transfer } => {
+                self.sources.remove(&transfer);
+            }
             ClientAction::Close { code, .. } => self.client_closed = Some(code),
         }
     }
@@ -286,8 +307,6 @@ impl Pair {
                 }
             }
             PlatformAction::OpenOutput { ack, .. } => {
-                self.local_paths
-                    .insert(ack.transfer_id, videos().join(&ack.file_path));
                 self.outputs.entry(ack.transfer_id).or_default();
             }
             PlatformAction::RestartOutput { transfer, index } => {
@@ -313,6 +332,11 @@ impl Pair {
                 };
                 self.platform
                     .handle_output_finished(self.now, transfer, file);
+            }
+            PlatformAction::LookupSession { previous } => {
+                let held = self.registry.contains(&previous);
+                self.platform
+                    .handle_session_lookup(self.now, previous, held);
             }
             PlatformAction::Close { code, .. } => self.platform_closed = Some(code),
         }
@@ -371,7 +395,9 @@ impl Pair {
                     self.sent(job);
                 }
             }
-            SegmentVerdict::Write { transfer, index } => {
+            SegmentVerdict::Write {
+                transfer, index, ..
+            } => {
                 let written: u64 = self.outputs.values().map(|o| o.writes).sum();
                 if self.disk_full_after.is_some_and(|n| written >= n) {
                     let failure = crate::session::StorageFailure::NoSpace;
@@ -438,8 +464,9 @@ impl Pair {
             .handle_segment_sent(self.now, job.transfer, job.index, self.latency);
     }
 
+    /// The job's bytes, read from the source its transfer's `OpenSource` named.
     fn read(&self, job: &SegmentJob) -> Vec<u8> {
-        let Some(path) = self.local_paths.get(&job.transfer) else {
+        let Some(path) = self.sources.get(&job.transfer) else {
             return Vec::new();
         };
         let bytes = std::fs::read(path).unwrap_or_default();

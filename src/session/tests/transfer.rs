@@ -365,7 +365,9 @@ fn platform_verdicts() {
         pf.handle_segment_header(now, &header(t, 7, 10)),
         SegmentVerdict::Write {
             transfer: t,
-            index: 7
+            index: 7,
+            len: 10,
+            too_long: StatusCode::StreamTooLong,
         }
     );
     // Being written: a second copy is a duplicate.
@@ -409,7 +411,9 @@ fn platform_verdicts() {
         pf.handle_segment_header(now, &h),
         SegmentVerdict::Write {
             transfer: t,
-            index: 0
+            index: 0,
+            len: u64::from(h.data_length()),
+            too_long: StatusCode::StreamTooLong,
         }
     );
     assert_eq!(pf.handle_segment_header(now, &h), SegmentVerdict::Duplicate);
