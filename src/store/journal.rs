@@ -23,6 +23,7 @@
 //! whose ranges do not fit its transfer, is reported as [`JournalError`], never trusted.
 
 use super::durable_fs::StoreFs;
+use crate::wire::{FileRequest, ResumePoint, SegmentMode, MAX_HELD_RANGES};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -219,6 +220,33 @@ impl JournalRecord {
     /// True when every segment from the start to the last is held.
     pub fn is_complete(&self) -> bool {
         self.first_missing() >= self.transfer.total_segments
+    }
+
+    /// The FileRequest that asks for exactly what is missing (D63): the same file and
+    /// mode, `resume_from_segment` at the first missing index, `held_segments` for the
+    /// ranges held after it (inclusive pairs). Past [`MAX_HELD_RANGES`] the last ranges
+    /// are left out: the client then sends them again, which costs bytes, never data.
+    pub fn resume_request(&self) -> FileRequest {
+        let mut request = FileRequest::new(self.file.path.clone());
+        if let Some(mode) = SegmentMode::from_name(&self.transfer.segment_mode) {
+            request.segment_mode = mode;
+        }
+        let first = self.first_missing();
+        request.resume_from_segment = Some(ResumePoint::Index(first));
+        request.held_segments = self
+            .held
+            .after(first)
+            .into_iter()
+            .take(MAX_HELD_RANGES)
+            .map(|(s, e)| (s, e - 1))
+            .collect();
+        request
+    }
+
+    /// True when `identity` names the same file (path, size and checksum): how a
+    /// restarted client that lost its session id is matched with its unfinished transfer.
+    pub fn is_same_file(&self, identity: &FileIdentity) -> bool {
+        self.file == *identity
     }
 }
 

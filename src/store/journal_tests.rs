@@ -214,3 +214,40 @@ fn the_same_code_runs_on_real_files() {
     assert_eq!(std::fs::read(&paths.final_path).unwrap().len(), 20);
     assert!(!paths.journal.exists() && !paths.part.exists());
 }
+
+#[test]
+fn the_resume_request_asks_for_exactly_what_is_missing() {
+    let mut r = record(100);
+    for (s, e) in [(0, 40), (50, 60), (90, 100)] {
+        r.held.insert_range(s, e);
+    }
+    let req = r.resume_request();
+    assert_eq!(req.file_path, "test_videos/a.mp4");
+    assert_eq!(req.segment_mode, crate::wire::SegmentMode::Fixed);
+    assert_eq!(
+        req.resume_from_segment,
+        Some(crate::wire::ResumePoint::Index(40))
+    );
+    assert_eq!(req.held_segments, [(50, 59), (90, 99)]);
+    req.validate().unwrap();
+    let missing: Vec<u32> = (40..100).filter(|&i| !req.is_held(i)).collect();
+    assert_eq!(missing, (40..50).chain(60..90).collect::<Vec<_>>());
+    assert!(r.is_same_file(&r.file.clone()));
+    let other = FileIdentity {
+        size: 1,
+        ..r.file.clone()
+    };
+    assert!(!r.is_same_file(&other));
+}
+
+#[test]
+fn a_resume_request_stays_within_the_range_bound() {
+    let total = 3 * crate::wire::MAX_HELD_RANGES as u32;
+    let mut r = record(total);
+    for i in (2..total).step_by(2) {
+        r.held.insert(i);
+    }
+    let req = r.resume_request();
+    assert_eq!(req.held_segments.len(), crate::wire::MAX_HELD_RANGES);
+    req.validate().unwrap();
+}
