@@ -28,6 +28,7 @@ pub mod media;
 pub mod net;
 pub mod platform;
 pub mod session;
+#[cfg(feature = "sim")]
 #[path = "../sim/mod.rs"]
 pub mod sim;
 pub mod store;

@@ -87,23 +87,7 @@ pub(super) async fn drive(
     session_config.epoch = wall_clock();
     let mut session = ClientSession::new(session_config, now(), config.resume_session);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (segments, outgoing) = mpsc::unbounded_channel();
-    tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
-    let mut driver = Driver {
-        conn: conn.clone(),
-        catalog,
-        config,
-        tx,
-        files: HashMap::new(),
-        chunked: HashMap::new(),
-        control_sends: JoinSet::new(),
-        segments,
-        in_order: InOrder::default(),
-        progress: ClientProgress::default(),
-        progress_tx,
-        refused: None,
-        closed_with: None,
-    };
+    let mut driver = Driver::new(conn.clone(), catalog, config, tx, progress_tx);
     tokio::pin!(shutdown);
     let mut ending = false;
     let mut accepted_streams: u64 = 0;
@@ -121,12 +105,8 @@ pub(super) async fn drive(
         tokio::select! {
             biased;
             () = &mut shutdown, if !ending => {
-                // SessionEnd, then close once it is acknowledged (or after the linger).
-                tracing::info!("ending session");
                 ending = true;
-                session.end_session(now());
-                driver.drain(&mut session).await;
-                driver.close(StatusCode::Success, "session ended by the client").await;
+                driver.end_session(&mut session).await;
             }
             stream = conn.accept_uni() => match stream {
                 Ok(recv) => {
@@ -161,21 +141,25 @@ pub(super) async fn drive(
     if let Some(code) = driver.refused {
         return Err(ClientError::HandshakeRefused { code });
     }
+    run_result(lost, summary)
+}
+
+/// How the run ended: closed by us or with 200 (or 0) by the platform is a success;
+/// anything else is the connection's error.
+fn run_result(
+    lost: quinn::ConnectionError,
+    summary: ClientSummary,
+) -> Result<ClientSummary, ClientError> {
     match lost {
         quinn::ConnectionError::LocallyClosed => Ok(summary),
         quinn::ConnectionError::ApplicationClosed(close)
             if close.error_code.into_inner() == u64::from(StatusCode::Success.to_u16())
                 || close.error_code.into_inner() == 0 =>
         {
-            tracing::info!(
-                "platform closed the session: {}",
-                String::from_utf8_lossy(&close.reason)
-            );
+            let reason = String::from_utf8_lossy(&close.reason).into_owned();
+            tracing::info!("platform closed the session: {reason}");
             Ok(ClientSummary {
-                closed_with: Some((
-                    close.error_code.into_inner(),
-                    String::from_utf8_lossy(&close.reason).into_owned(),
-                )),
+                closed_with: Some((close.error_code.into_inner(), reason)),
                 ..summary
             })
         }
@@ -184,6 +168,42 @@ pub(super) async fn drive(
 }
 
 impl Driver {
+    /// A driver for `conn`, with the task that opens segment streams in order started.
+    fn new(
+        conn: quinn::Connection,
+        catalog: Arc<Catalog>,
+        config: ClientConfig,
+        tx: mpsc::UnboundedSender<Input>,
+        progress_tx: watch::Sender<ClientProgress>,
+    ) -> Driver {
+        let (segments, outgoing) = mpsc::unbounded_channel();
+        tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
+        Driver {
+            conn,
+            catalog,
+            config,
+            tx,
+            files: HashMap::new(),
+            chunked: HashMap::new(),
+            control_sends: JoinSet::new(),
+            segments,
+            in_order: InOrder::default(),
+            progress: ClientProgress::default(),
+            progress_tx,
+            refused: None,
+            closed_with: None,
+        }
+    }
+
+    /// SessionEnd, then close once it is acknowledged (or after the linger).
+    async fn end_session(&mut self, session: &mut ClientSession) {
+        tracing::info!("ending session");
+        session.end_session(now());
+        self.drain(session).await;
+        self.close(StatusCode::Success, "session ended by the client")
+            .await;
+    }
+
     /// Drains the machine: its actions until none is left, then its events. Actions are
     /// self-sufficient (D54: the source is opened by `OpenSource`), so the order matters
     /// only for the logs.
@@ -347,25 +367,7 @@ impl Driver {
                 tracing::error!("the platform refused the session: {code}");
                 self.refused = Some(code);
             }
-            ClientEvent::TransferStarted(ack) => {
-                tracing::info!(
-                    "transfer {} of {} started ({} segments, {})",
-                    ack.transfer_id,
-                    ack.file_path,
-                    ack.total_segments,
-                    ack.segment_mode.name()
-                );
-                self.chunked
-                    .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
-                self.progress.transfers.push(UploadProgress {
-                    transfer: ack.transfer_id,
-                    file_path: ack.file_path.clone(),
-                    total_segments: ack.total_segments,
-                    uploaded_segments: 0,
-                    bytes: 0,
-                    outcome: None,
-                });
-            }
+            ClientEvent::TransferStarted(ack) => self.transfer_started(&ack),
             ClientEvent::SegmentTransmitted {
                 transfer,
                 index,
@@ -412,6 +414,27 @@ impl Driver {
                 );
             }
         }
+    }
+
+    /// A transfer was accepted: logged, and listed in the progress.
+    fn transfer_started(&mut self, ack: &crate::wire::FileRequestAck) {
+        tracing::info!(
+            "transfer {} of {} started ({} segments, {})",
+            ack.transfer_id,
+            ack.file_path,
+            ack.total_segments,
+            ack.segment_mode.name()
+        );
+        self.chunked
+            .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
+        self.progress.transfers.push(UploadProgress {
+            transfer: ack.transfer_id,
+            file_path: ack.file_path.clone(),
+            total_segments: ack.total_segments,
+            uploaded_segments: 0,
+            bytes: 0,
+            outcome: None,
+        });
     }
 
     fn transfer_mut(&mut self, transfer: TransferId) -> Option<&mut UploadProgress> {

@@ -9,7 +9,9 @@
 mod deterministic;
 mod endpoint;
 mod runtime;
+#[cfg(feature = "sim")]
 mod sim_link;
+#[cfg(feature = "sim")]
 mod sim_socket;
 mod tls;
 mod transport;
@@ -20,7 +22,9 @@ pub use endpoint::{
     EndpointError,
 };
 pub use runtime::{run_blocking, system_time, wall_clock};
+#[cfg(feature = "sim")]
 pub use sim_link::{LinkCounters, LinkFaults};
+#[cfg(feature = "sim")]
 pub use sim_socket::SimUdpSocket;
 pub use tls::{
     client_crypto, client_crypto_with, load_certs_pem, load_key_pem, server_crypto,

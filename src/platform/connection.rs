@@ -13,18 +13,15 @@ use crate::session::{
     TransferOutcome,
 };
 use crate::store::FinishedFile;
-use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
+use crate::wire::{JsonEnvelope, SegmentHeader, SegmentId, StatusCode, TransferId};
 use order::Ordered;
 // Ordered maps: what is drained at the end is answered in the same order every run.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-/// How often parked segment streams (transfer not yet known) are shown to the machine
-/// again when no control message arrives.
-const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// quinn's default max_ack_delay: how long a receiver may hold an acknowledgement.
@@ -63,8 +60,9 @@ struct Connection {
     outputs: HashMap<TransferId, TransferOutput>,
     /// Waiters for each transfer's end.
     done: BTreeMap<TransferId, DoneSender>,
-    /// Segment streams whose transfer the machine does not know yet.
-    parked: Vec<(SegmentHeader, oneshot::Sender<Verdict>)>,
+    /// Segment streams whose header the machine parked (`NotYetKnown`), by segment id,
+    /// oldest first: answered when the machine issues `SegmentJudged` (D55).
+    parked: HashMap<SegmentId, VecDeque<oneshot::Sender<Verdict>>>,
     /// Where the answer to a binary-enveloped request goes.
     binary_reply: Option<quinn::SendStream>,
     control_sends: JoinSet<()>,
@@ -87,36 +85,8 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     };
     let mut session = PlatformSession::new(config, now(), session_id);
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
-    platform.register(
-        SessionInfo {
-            session_id,
-            remote: conn.remote_address(),
-            ready: false,
-            ended: false,
-            ended_with: None,
-            previous_session: None,
-        },
-        commands_tx,
-    );
-    tracing::info!(
-        "client {} connected (session {session_id})",
-        conn.remote_address()
-    );
+    let mut c = Connection::register(platform, conn.clone(), session_id, commands_tx);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut c = Connection {
-        platform,
-        conn: conn.clone(),
-        session_id,
-        pending: BTreeMap::new(),
-        requested_at: HashMap::new(),
-        outputs: HashMap::new(),
-        done: BTreeMap::new(),
-        parked: Vec::new(),
-        binary_reply: None,
-        control_sends: JoinSet::new(),
-        in_order: InOrder::default(),
-        closing: false,
-    };
     let mut accepted_streams: u64 = 0;
     let lost = loop {
         c.drain(&mut session).await;
@@ -125,13 +95,6 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
                 None => std::future::pending().await,
-            }
-        };
-        let park_retry = async {
-            if c.parked.is_empty() {
-                std::future::pending().await
-            } else {
-                tokio::time::sleep(PARK_RETRY).await
             }
         };
         // Branches in a fixed order: tokio's default random order would make a simulated
@@ -153,25 +116,66 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             Some(input) = rx.recv() => c.handle_input(&mut session, input),
             Some(command) = commands.recv() => c.handle_command(&mut session, command).await,
             () = timer => session.handle_timeout(now()),
-            () = park_retry => c.retry_parked(&mut session),
         }
     };
-    tracing::info!("session {} ended: {lost}", c.session_id);
-    session.handle_connection_lost(now());
-    c.drain(&mut session).await;
-    for (_, (reply, _)) in std::mem::take(&mut c.pending) {
-        let _ = reply.send(Err(PlatformError::ConnectionLost));
-    }
-    for (_, done) in std::mem::take(&mut c.done) {
-        let _ = done.send(Err(PlatformError::ConnectionLost));
-    }
-    c.platform.retire(c.session_id, |info| {
-        info.ended = true;
-        info.ended_with = Some(lost);
-    });
+    c.end(&mut session, lost).await;
 }
 
 impl Connection {
+    /// Registers the new connection's session with the platform (not ready yet).
+    fn register(
+        platform: Platform,
+        conn: quinn::Connection,
+        session_id: Uuid,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> Connection {
+        let info = SessionInfo {
+            session_id,
+            remote: conn.remote_address(),
+            ready: false,
+            ended: false,
+            ended_with: None,
+            previous_session: None,
+        };
+        platform.register(info, commands);
+        tracing::info!(
+            "client {} connected (session {session_id})",
+            conn.remote_address()
+        );
+        Connection {
+            platform,
+            conn,
+            session_id,
+            pending: BTreeMap::new(),
+            requested_at: HashMap::new(),
+            outputs: HashMap::new(),
+            done: BTreeMap::new(),
+            parked: HashMap::new(),
+            binary_reply: None,
+            control_sends: JoinSet::new(),
+            in_order: InOrder::default(),
+            closing: false,
+        }
+    }
+
+    /// The connection ended: the machine finishes what was open (reports written), every
+    /// waiter hears it, and the session moves to the registry's history (D51).
+    async fn end(&mut self, session: &mut PlatformSession, lost: quinn::ConnectionError) {
+        tracing::info!("session {} ended: {lost}", self.session_id);
+        session.handle_connection_lost(now());
+        self.drain(session).await;
+        for (_, (reply, _)) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(PlatformError::ConnectionLost));
+        }
+        for (_, done) in std::mem::take(&mut self.done) {
+            let _ = done.send(Err(PlatformError::ConnectionLost));
+        }
+        self.platform.retire(self.session_id, |info| {
+            info.ended = true;
+            info.ended_with = Some(lost);
+        });
+    }
+
     /// Drains the machine: its actions until none is left, then its events (D54: every
     /// action carries what it needs, so the order matters only for the logs).
     async fn drain(&mut self, session: &mut PlatformSession) {
@@ -207,7 +211,6 @@ impl Connection {
                     None => item.into_iter().collect(),
                 };
                 self.deliver(session, ready, binary_reply);
-                self.retry_parked(session);
             }
             StreamInput::SegmentHeader {
                 order,
@@ -311,19 +314,8 @@ impl Connection {
         });
     }
 
-    /// Shows parked segment headers to the machine again.
-    fn retry_parked(&mut self, session: &mut PlatformSession) {
-        let at = now();
-        for (header, verdict) in std::mem::take(&mut self.parked) {
-            if verdict.is_closed() {
-                continue;
-            }
-            self.judge_header(session, at, header, verdict);
-        }
-    }
-
     /// Shows a segment header to the machine and answers its stream task with the
-    /// verdict; a header of a transfer not yet known is parked for [`PARK_RETRY`].
+    /// verdict; a header the machine parked (`NotYetKnown`) waits for its `SegmentJudged`.
     fn judge_header(
         &mut self,
         session: &mut PlatformSession,
@@ -334,10 +326,37 @@ impl Connection {
         let judged = session.handle_segment_header(at, &header);
         self.observe_arrival(&header, &judged);
         match judged {
-            SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
+            SegmentVerdict::NotYetKnown => {
+                self.parked
+                    .entry(header.id())
+                    .or_default()
+                    .push_back(verdict);
+            }
             other => {
                 let _ = verdict.send(self.verdict_with_target(other));
             }
+        }
+    }
+
+    /// The machine decided a parked header: the oldest stream waiting with it gets the
+    /// verdict. One whose task is gone gets nothing; if it was to be written, the machine
+    /// hears that it failed (D55).
+    fn judged(&mut self, session: &mut PlatformSession, header: SegmentHeader, v: SegmentVerdict) {
+        self.observe_arrival(&header, &v);
+        let id = header.id();
+        let waiting = self.parked.get_mut(&id).and_then(VecDeque::pop_front);
+        if self.parked.get(&id).is_some_and(VecDeque::is_empty) {
+            self.parked.remove(&id);
+        }
+        let write = matches!(v, SegmentVerdict::Write { .. });
+        let delivered = waiting.is_some_and(|w| w.send(self.verdict_with_target(v)).is_ok());
+        if write && !delivered {
+            let error = crate::wire::WireError::Truncated {
+                kind: "Segment",
+                needed: header.data_length() as usize,
+                available: 0,
+            };
+            session.handle_segment_failed(now(), Some(&header), error);
         }
     }
 
@@ -457,6 +476,9 @@ impl Connection {
                 tracing::debug!("transfer {transfer} finishing ({outcome:?})");
                 session.handle_output_finished(now(), transfer, finished);
             }
+            PlatformAction::SegmentJudged { header, verdict } => {
+                self.judged(session, header, verdict);
+            }
             PlatformAction::LookupSession { previous } => {
                 // The registry answers (and re-keys this connection's entry); the machine
                 // decides (D52).
@@ -528,20 +550,7 @@ impl Connection {
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
             PlatformEvent::SessionReady { session_id, .. } => {
-                tracing::info!("session {session_id} ready");
-                let old = self.session_id;
-                self.session_id = session_id;
-                let previous = session.requested_session();
-                if let Some(previous) = previous {
-                    tracing::info!("the client named its previous session {previous}");
-                }
-                self.platform.update(old, |info| {
-                    info.session_id = session_id;
-                    info.ready = true;
-                    if previous.is_some() {
-                        info.previous_session = previous;
-                    }
-                });
+                self.session_ready(session, session_id)
             }
             PlatformEvent::VersionRefused { theirs } => {
                 tracing::warn!(
@@ -552,22 +561,7 @@ impl Connection {
             PlatformEvent::FileList { ack, files } => {
                 self.answer(ack, Ok(RequestReply::FileList(files)));
             }
-            PlatformEvent::TransferAccepted(ack) => {
-                tracing::info!(
-                    "transfer {} of {} accepted ({} bytes, {} segments)",
-                    ack.transfer_id,
-                    ack.file_path,
-                    ack.file_size,
-                    ack.total_segments
-                );
-                let (done_tx, done) = oneshot::channel();
-                self.done.insert(ack.transfer_id, done_tx);
-                let seq = ack.ack;
-                self.answer(
-                    seq,
-                    Ok(RequestReply::Transfer(TransferHandle { ack, done })),
-                );
-            }
+            PlatformEvent::TransferAccepted(ack) => self.transfer_accepted(ack),
             PlatformEvent::RequestRefused { ack, report } => {
                 tracing::warn!(
                     "request {ack} refused: {} {}",
@@ -614,6 +608,42 @@ impl Connection {
                 tracing::info!("client ended session {}", self.session_id);
             }
         }
+    }
+
+    /// The handshake completed: the registry's entry says so (with the id in force).
+    fn session_ready(&mut self, session: &PlatformSession, session_id: Uuid) {
+        tracing::info!("session {session_id} ready");
+        let old = self.session_id;
+        self.session_id = session_id;
+        let previous = session.requested_session();
+        if let Some(previous) = previous {
+            tracing::info!("the client named its previous session {previous}");
+        }
+        self.platform.update(old, |info| {
+            info.session_id = session_id;
+            info.ready = true;
+            if previous.is_some() {
+                info.previous_session = previous;
+            }
+        });
+    }
+
+    /// A FileRequest was accepted: its caller gets the handle whose end it can wait for.
+    fn transfer_accepted(&mut self, ack: crate::wire::FileRequestAck) {
+        tracing::info!(
+            "transfer {} of {} accepted ({} bytes, {} segments)",
+            ack.transfer_id,
+            ack.file_path,
+            ack.file_size,
+            ack.total_segments
+        );
+        let (done_tx, done) = oneshot::channel();
+        self.done.insert(ack.transfer_id, done_tx);
+        let seq = ack.ack;
+        self.answer(
+            seq,
+            Ok(RequestReply::Transfer(TransferHandle { ack, done })),
+        );
     }
 
     fn answer(&mut self, seq: u64, result: Result<RequestReply, PlatformError>) {

@@ -177,65 +177,26 @@ fn truncated(header: &SegmentHeader, have: usize) -> WireError {
 /// up its turn with nothing.
 async fn read_segment(
     mut recv: quinn::RecvStream,
-    mut buf: Vec<u8>,
+    buf: Vec<u8>,
     opened: Instant,
     tx: mpsc::UnboundedSender<StreamInput>,
     order: u64,
 ) {
-    let fail = |header: Option<SegmentHeader>, error: WireError| {
-        let _ = tx.send(StreamInput::SegmentFailed { header, error });
-    };
-    let pass_turn = || {
-        let _ = tx.send(StreamInput::Control {
-            order: Some(order),
-            envelope: None,
-            binary_reply: None,
-        });
-    };
-    // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
-    let (header, consumed) = loop {
-        match SegmentHeader::decode_maybe(&buf) {
-            Ok(Some(found)) => break found,
-            Ok(None) => match recv.read_chunk(64 * 1024, true).await {
-                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
-                Ok(None) | Err(_) => {
-                    pass_turn();
-                    return fail(
-                        None,
-                        WireError::Truncated {
-                            kind: if buf.first() == Some(&0x02) {
-                                "AudioSegment"
-                            } else {
-                                "VideoSegment"
-                            },
-                            needed: buf.len() + 1,
-                            available: buf.len(),
-                        },
-                    );
-                }
-            },
-            Err(error) => {
-                let _ = recv.stop(code(error.status()));
-                pass_turn();
-                return fail(None, error);
-            }
-        }
+    let Some((header, data)) = read_header(&mut recv, buf, &tx, order).await else {
+        return;
     };
     let (verdict_tx, verdict_rx) = oneshot::channel();
-    if tx
-        .send(StreamInput::SegmentHeader {
-            order,
-            header: header.clone(),
-            verdict: verdict_tx,
-        })
-        .is_err()
-    {
+    let asked = StreamInput::SegmentHeader {
+        order,
+        header: header.clone(),
+        verdict: verdict_tx,
+    };
+    if tx.send(asked).is_err() {
         return;
     }
     let Ok(Verdict { verdict, target }) = verdict_rx.await else {
         return;
     };
-    let mut data = buf.split_off(consumed);
     match verdict {
         SegmentVerdict::Write {
             transfer,
@@ -243,56 +204,137 @@ async fn read_segment(
             len,
             too_long,
         } => {
-            // The machine checked the header against `max_stream_len` and gives the bound.
-            let data_len = usize::try_from(len).unwrap_or(usize::MAX);
-            if let Some(target) = target {
-                match write_through(&mut recv, data, data_len, &target).await {
-                    Ok(()) => {
-                        let _ = tx.send(StreamInput::SegmentWritten {
-                            receive_time: opened.elapsed(),
-                            header,
-                            transfer,
-                            index,
-                            len: data_len as u64,
-                        });
-                    }
-                    Err(error) => {
-                        data_failed(&mut recv, header, (transfer, index, too_long), error, &tx)
-                    }
-                }
-                return;
-            }
-            match read_exact_then_end(&mut recv, &mut data, data_len).await {
-                Ok(()) => {
-                    let _ = tx.send(StreamInput::SegmentData {
-                        receive_time: opened.elapsed(),
-                        header,
-                        transfer,
-                        index,
-                        data,
-                    });
-                }
-                Err(error) => {
-                    data_failed(&mut recv, header, (transfer, index, too_long), error, &tx)
-                }
-            }
+            let taken = Taken {
+                header,
+                at: (transfer, index, too_long),
+                len,
+                opened,
+            };
+            take_data(&mut recv, data, taken, target, &tx).await;
         }
         SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
-            // Read and discard, bounded like a write.
-            let mut seen = data.len() as u64;
-            loop {
-                if seen > u64::from(header.data_length()) {
-                    let _ = recv.stop(code(SegmentVerdict::TOO_LONG));
-                    return;
-                }
-                match recv.read_chunk(64 * 1024, true).await {
-                    Ok(Some(chunk)) => seen += chunk.bytes.len() as u64,
-                    _ => return,
-                }
-            }
+            discard(&mut recv, data.len() as u64, header.data_length()).await;
         }
         SegmentVerdict::Refuse(status) => {
             let _ = recv.stop(code(status));
+        }
+    }
+}
+
+/// Decodes the segment header as bytes arrive (`buf` holds the first ones): the header
+/// and the data bytes read past it. A stream that fails before its header gives up its
+/// turn (D45) and is reported.
+async fn read_header(
+    recv: &mut quinn::RecvStream,
+    mut buf: Vec<u8>,
+    tx: &mpsc::UnboundedSender<StreamInput>,
+    order: u64,
+) -> Option<(SegmentHeader, Vec<u8>)> {
+    let fail = |error: WireError| {
+        let _ = tx.send(StreamInput::Control {
+            order: Some(order),
+            envelope: None,
+            binary_reply: None,
+        });
+        let _ = tx.send(StreamInput::SegmentFailed {
+            header: None,
+            error,
+        });
+    };
+    // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
+    loop {
+        match SegmentHeader::decode_maybe(&buf) {
+            Ok(Some((header, consumed))) => return Some((header, buf.split_off(consumed))),
+            Ok(None) => match recv.read_chunk(64 * 1024, true).await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+                Ok(None) | Err(_) => {
+                    let kind = if buf.first() == Some(&0x02) {
+                        "AudioSegment"
+                    } else {
+                        "VideoSegment"
+                    };
+                    fail(WireError::Truncated {
+                        kind,
+                        needed: buf.len() + 1,
+                        available: buf.len(),
+                    });
+                    return None;
+                }
+            },
+            Err(error) => {
+                let _ = recv.stop(code(error.status()));
+                fail(error);
+                return None;
+            }
+        }
+    }
+}
+
+/// A segment the machine said to write: its header, (transfer, index, stop code when too
+/// long), the exact data length, and when its stream opened.
+struct Taken {
+    header: SegmentHeader,
+    at: (TransferId, u32, StatusCode),
+    len: u64,
+    opened: Instant,
+}
+
+/// Takes a `Write` segment's data (`data`: bytes already read): written by this task at
+/// its direct target, or read whole for the connection's task, then reported.
+async fn take_data(
+    recv: &mut quinn::RecvStream,
+    mut data: Vec<u8>,
+    taken: Taken,
+    target: Option<DirectTarget>,
+    tx: &mpsc::UnboundedSender<StreamInput>,
+) {
+    let Taken {
+        header,
+        at,
+        len,
+        opened,
+    } = taken;
+    let (transfer, index, _) = at;
+    let data_len = usize::try_from(len).unwrap_or(usize::MAX);
+    let result = match target {
+        Some(target) => write_through(recv, data, data_len, &target)
+            .await
+            .map(|()| StreamInput::SegmentWritten {
+                receive_time: opened.elapsed(),
+                header: header.clone(),
+                transfer,
+                index,
+                len,
+            }),
+        None => read_exact_then_end(recv, &mut data, data_len)
+            .await
+            .map(|()| StreamInput::SegmentData {
+                receive_time: opened.elapsed(),
+                header: header.clone(),
+                transfer,
+                index,
+                data,
+            }),
+    };
+    match result {
+        Ok(input) => {
+            let _ = tx.send(input);
+        }
+        Err(error) => data_failed(recv, header, at, error, tx),
+    }
+}
+
+/// Reads and discards a stream's data, bounded like a write: past `announced` bytes it is
+/// stopped with [`SegmentVerdict::TOO_LONG`].
+async fn discard(recv: &mut quinn::RecvStream, mut seen: u64, announced: u32) {
+    loop {
+        if seen > u64::from(announced) {
+            let _ = recv.stop(code(SegmentVerdict::TOO_LONG));
+            return;
+        }
+        match recv.read_chunk(64 * 1024, true).await {
+            Ok(Some(chunk)) => seen += chunk.bytes.len() as u64,
+            _ => return,
         }
     }
 }

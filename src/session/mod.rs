@@ -291,8 +291,8 @@ pub enum SegmentVerdict {
     /// Already received: read and discard the data (at most the header's length, else stop
     /// with [`SegmentVerdict::TOO_LONG`]), write nothing.
     Duplicate,
-    /// The transfer is not acknowledged yet: keep the stream unread and ask again after
-    /// the next control message, until `unknown_transfer_grace` has passed.
+    /// The transfer is not acknowledged yet: keep the stream unread; the machine parked
+    /// the header and decides it later with [`PlatformAction::SegmentJudged`] (D55).
     NotYetKnown,
     /// Refuse: stop the stream with this code (the machine has queued the ErrorReport).
     Refuse(StatusCode),
@@ -333,6 +333,14 @@ pub enum PlatformAction {
         transfer: TransferId,
         /// Why it ends.
         outcome: TransferOutcome,
+    },
+    /// A segment header answered `NotYetKnown` earlier is decided: answer the stream that
+    /// carried it (the oldest such stream still waiting with this header's segment id).
+    SegmentJudged {
+        /// The header, as it arrived.
+        header: SegmentHeader,
+        /// Its verdict (never `NotYetKnown`).
+        verdict: SegmentVerdict,
     },
     /// A reconnecting client named `previous` in SessionStart's envelope: ask the session
     /// registry whether it holds that finished session (and, if it does, give this

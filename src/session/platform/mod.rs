@@ -10,6 +10,7 @@
 //! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
+mod requests;
 mod segments;
 mod unknown;
 
@@ -21,14 +22,13 @@ use uuid::Uuid;
 use super::failure::{failed_transfer, transfer_failed_report};
 use super::util::{Outbox, RunSet};
 use super::{
-    PlatformAction, PlatformEvent, SessionConfig, SessionError, StorageFailure, TransferOutcome,
-    TransferState, TransferStatus,
+    PlatformAction, PlatformEvent, SessionConfig, StorageFailure, TransferOutcome, TransferState,
+    TransferStatus,
 };
 use crate::store::{FinishedFile, Placement};
 use crate::wire::{
-    Ack, ErrorReport, FileListQuery, FileRequest, FileRequestAck, JsonEnvelope, Message,
-    PlaybackAck, PlaybackCommand, PlaybackControl, ProtocolVersion, SegmentId, SegmentMode,
-    StatusCode, StatusResponse, TransferId, WireError,
+    Ack, ErrorReport, FileListResponse, FileRequestAck, JsonEnvelope, Message, PlaybackAck,
+    ProtocolVersion, SegmentMode, SessionStart, StatusCode, StatusResponse, TransferId, WireError,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,6 +85,9 @@ struct Incoming {
     retries: HashMap<u32, u32>,
 }
 
+/// Segment headers of unacknowledged transfers the machine keeps waiting (D55).
+const MAX_PARKED: usize = 1024;
+
 /// Distinct damaged segments one transfer may have before it fails (bounds `retries`).
 const MAX_DAMAGED: usize = 4096;
 
@@ -101,6 +104,8 @@ pub struct PlatformSession {
     transfers: BTreeMap<TransferId, Incoming>,
     /// Transfers seen in segment ids before their acknowledgement (capped, D51).
     unknown: unknown::UnknownTransfers,
+    /// Headers judged `NotYetKnown`, waiting to be judged again (D55), arrival order.
+    parked: Vec<crate::wire::SegmentHeader>,
     /// Transfer ids in the order they were accepted.
     accepted: Vec<TransferId>,
     /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
@@ -121,6 +126,7 @@ impl PlatformSession {
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
             unknown: unknown::UnknownTransfers::default(),
+            parked: Vec::new(),
             accepted: Vec::new(),
             foreign: HashMap::new(),
             actions: VecDeque::new(),
@@ -160,8 +166,14 @@ impl PlatformSession {
         self.send_error(now, ErrorReport::new(code, why).with_ack(ack));
     }
 
-    /// Every control message from the client.
+    /// Every control message from the client (an acknowledgement may decide parked
+    /// segment headers, D55).
     pub fn handle_message(&mut self, now: Instant, envelope: JsonEnvelope) {
+        self.on_message(now, envelope);
+        self.rejudge_parked(now);
+    }
+
+    fn on_message(&mut self, now: Instant, envelope: JsonEnvelope) {
         let seq = envelope.sequence_number;
         let message = match envelope.message() {
             Ok(m) => m,
@@ -179,88 +191,11 @@ impl PlatformSession {
         };
         match (self.phase, message) {
             (Phase::Closed, _) => {}
-            (Phase::AwaitVersion, Message::VersionNegotiation(v)) => {
-                match ProtocolVersion::CURRENT.check_compatible(&v) {
-                    Ok(()) => {
-                        let r = Ack {
-                            ack: seq,
-                            session_id: None,
-                        }
-                        .to_status_response();
-                        self.send(now, &Message::StatusResponse(r));
-                        self.phase = Phase::AwaitStart;
-                    }
-                    Err(e) => {
-                        let r = StatusResponse::new(
-                            StatusCode::ProtocolVersionMismatch,
-                            serde_json::json!({"ack": seq, "error": e.to_string(),
-                                "supported": ProtocolVersion::CURRENT.to_string()})
-                            .to_string(),
-                        );
-                        self.send(now, &Message::StatusResponse(r));
-                        self.phase = Phase::Closed;
-                        self.events.push_back(PlatformEvent::VersionRefused {
-                            theirs: v.to_string(),
-                        });
-                        self.actions.push_back(PlatformAction::Close {
-                            code: StatusCode::ProtocolVersionMismatch,
-                            reason: e.to_string(),
-                        });
-                    }
-                }
-            }
+            (Phase::AwaitVersion, Message::VersionNegotiation(v)) => self.on_version(now, seq, &v),
             (Phase::AwaitStart, Message::SessionStart(s)) => {
-                if !s.is_client_ready() {
-                    self.refuse(
-                        now,
-                        seq,
-                        StatusCode::BadRequest,
-                        "SessionStart is not CLIENT_READY",
-                    );
-                    return;
-                }
-                // A reconnecting client names its previous session (profile section 3):
-                // the registry decides whether it is re-attached (D52).
-                let named = envelope.session_id;
-                if !named.is_nil() && named != self.session_id {
-                    self.requested_session = Some(named);
-                    self.phase = Phase::AwaitRegistry {
-                        ack: seq,
-                        previous: named,
-                    };
-                    self.actions
-                        .push_back(PlatformAction::LookupSession { previous: named });
-                    return;
-                }
-                self.start_session(now, seq, false);
+                self.on_session_start(now, seq, envelope.session_id, &s)
             }
-            (Phase::Ready, Message::FileListResponse(r)) => {
-                // The `ack` extension names the query; without it, the oldest one.
-                let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
-                let first = match r.ack {
-                    Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
-                    None => self
-                        .outstanding
-                        .iter()
-                        .find(|(_, o)| is_query(o))
-                        .map(|(&s, _)| s),
-                };
-                match first {
-                    Some(ack) => {
-                        self.outstanding.remove(&ack);
-                        self.events.push_back(PlatformEvent::FileList {
-                            ack,
-                            files: r.files,
-                        });
-                    }
-                    None => self.refuse(
-                        now,
-                        seq,
-                        StatusCode::BadRequest,
-                        "FileListResponse without a FileListQuery",
-                    ),
-                }
-            }
+            (Phase::Ready, Message::FileListResponse(r)) => self.on_file_list(now, seq, r),
             (Phase::Ready, Message::StatusResponse(r)) => self.on_status(now, seq, r),
             (_, Message::ErrorReport(r)) => self.on_error_report(r),
             (Phase::Ready, Message::SessionEnd) => {
@@ -297,6 +232,94 @@ impl PlatformSession {
                     format!("{name} is not sent by a client"),
                 );
             }
+        }
+    }
+
+    /// VersionNegotiation: 200 when compatible, else 1008 and close (D20).
+    fn on_version(&mut self, now: Instant, seq: u64, v: &ProtocolVersion) {
+        match ProtocolVersion::CURRENT.check_compatible(v) {
+            Ok(()) => {
+                let r = Ack {
+                    ack: seq,
+                    session_id: None,
+                }
+                .to_status_response();
+                self.send(now, &Message::StatusResponse(r));
+                self.phase = Phase::AwaitStart;
+            }
+            Err(e) => {
+                let r = StatusResponse::new(
+                    StatusCode::ProtocolVersionMismatch,
+                    serde_json::json!({"ack": seq, "error": e.to_string(),
+                        "supported": ProtocolVersion::CURRENT.to_string()})
+                    .to_string(),
+                );
+                self.send(now, &Message::StatusResponse(r));
+                self.phase = Phase::Closed;
+                self.events.push_back(PlatformEvent::VersionRefused {
+                    theirs: v.to_string(),
+                });
+                self.actions.push_back(PlatformAction::Close {
+                    code: StatusCode::ProtocolVersionMismatch,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+
+    /// SessionStart `CLIENT_READY`: ready, or first the registry's answer when the
+    /// envelope names a previous session (D52).
+    fn on_session_start(&mut self, now: Instant, seq: u64, named: Uuid, s: &SessionStart) {
+        if !s.is_client_ready() {
+            self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                "SessionStart is not CLIENT_READY",
+            );
+            return;
+        }
+        // A reconnecting client names its previous session (profile section 3):
+        // the registry decides whether it is re-attached (D52).
+        if !named.is_nil() && named != self.session_id {
+            self.requested_session = Some(named);
+            self.phase = Phase::AwaitRegistry {
+                ack: seq,
+                previous: named,
+            };
+            self.actions
+                .push_back(PlatformAction::LookupSession { previous: named });
+            return;
+        }
+        self.start_session(now, seq, false);
+    }
+
+    /// FileListResponse: the `ack` extension names the query; without it, the oldest (D21).
+    fn on_file_list(&mut self, now: Instant, seq: u64, r: FileListResponse) {
+        // The `ack` extension names the query; without it, the oldest one.
+        let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
+        let first = match r.ack {
+            Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
+            None => self
+                .outstanding
+                .iter()
+                .find(|(_, o)| is_query(o))
+                .map(|(&s, _)| s),
+        };
+        match first {
+            Some(ack) => {
+                self.outstanding.remove(&ack);
+                self.events.push_back(PlatformEvent::FileList {
+                    ack,
+                    files: r.files,
+                });
+            }
+            None => self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                "FileListResponse without a FileListQuery",
+            ),
         }
     }
 
@@ -374,32 +397,7 @@ impl PlatformSession {
                 Ok(a) => self.on_transfer_accepted(a),
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
             },
-            Outstanding::Playback { seek } => match PlaybackAck::from_status_response(&r) {
-                Ok(a) => {
-                    if let Some(t) = a.transfer_id.and_then(|id| self.transfers.get_mut(&id)) {
-                        if a.state == crate::wire::PlaybackState::Stopped {
-                            t.stopped = true;
-                        }
-                        if a.statistics.is_some() {
-                            t.statistics = a.statistics.clone();
-                        }
-                        if let (true, Some(k), false) = (seek, a.start_segment, t.stopped) {
-                            // After a seek the expected range runs from the restart
-                            // segment to the last (profile section 7), and the output
-                            // goes on there (D43).
-                            t.expected_start = k;
-                            t.pending_restart = Some(k);
-                        }
-                    }
-                    let id = a.transfer_id;
-                    self.events
-                        .push_back(PlatformEvent::PlaybackAcknowledged(a));
-                    if let Some(id) = id {
-                        self.settle(id);
-                    }
-                }
-                Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
-            },
+            Outstanding::Playback { seek } => self.on_playback_ack(now, seq, seek, &r),
             Outstanding::Stats => {
                 let mut stats: serde_json::Value =
                     serde_json::from_str(&r.message).unwrap_or(serde_json::Value::Null);
@@ -416,6 +414,37 @@ impl PlatformSession {
                     format!("StatusResponse does not answer request {ack}"),
                 );
             }
+        }
+    }
+
+    /// The client's acknowledgement of a playback command: a Stop marks the transfer, a
+    /// seek moves its expected range (D22, D43), statistics are kept.
+    fn on_playback_ack(&mut self, now: Instant, seq: u64, seek: bool, r: &StatusResponse) {
+        match PlaybackAck::from_status_response(r) {
+            Ok(a) => {
+                if let Some(t) = a.transfer_id.and_then(|id| self.transfers.get_mut(&id)) {
+                    if a.state == crate::wire::PlaybackState::Stopped {
+                        t.stopped = true;
+                    }
+                    if a.statistics.is_some() {
+                        t.statistics = a.statistics.clone();
+                    }
+                    if let (true, Some(k), false) = (seek, a.start_segment, t.stopped) {
+                        // After a seek the expected range runs from the restart
+                        // segment to the last (profile section 7), and the output
+                        // goes on there (D43).
+                        t.expected_start = k;
+                        t.pending_restart = Some(k);
+                    }
+                }
+                let id = a.transfer_id;
+                self.events
+                    .push_back(PlatformEvent::PlaybackAcknowledged(a));
+                if let Some(id) = id {
+                    self.settle(id);
+                }
+            }
+            Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
         }
     }
 
@@ -523,135 +552,6 @@ impl PlatformSession {
         self.send_error(now, ErrorReport::new(error.status(), error.to_string()));
     }
 
-    fn command(
-        &mut self,
-        now: Instant,
-        message: &Message,
-        o: Outstanding,
-    ) -> Result<u64, SessionError> {
-        match self.phase {
-            Phase::Ready => {}
-            Phase::Closed => return Err(SessionError::Closed),
-            _ => return Err(SessionError::NotReady),
-        }
-        let seq = self.send(now, message);
-        self.outstanding.insert(seq, o);
-        Ok(seq)
-    }
-
-    /// Forgets request `seq` (its caller stopped waiting): a late answer is then refused
-    /// like any unknown ack, and nothing is kept for it (D50).
-    pub fn cancel_request(&mut self, seq: u64) {
-        self.outstanding.remove(&seq);
-    }
-
-    /// Sends FileListQuery; the answer comes as [`PlatformEvent::FileList`] with this number.
-    pub fn query_files(
-        &mut self,
-        now: Instant,
-        filter: Option<String>,
-    ) -> Result<u64, SessionError> {
-        let m = Message::FileListQuery(FileListQuery { filter });
-        self.command(now, &m, Outstanding::FileList)
-    }
-
-    /// Sends a FileRequest (validated first).
-    pub fn request_file(
-        &mut self,
-        now: Instant,
-        request: FileRequest,
-    ) -> Result<u64, SessionError> {
-        request.validate()?;
-        let m = Message::FileRequest(request);
-        self.command(now, &m, Outstanding::File)
-    }
-
-    /// Sends a PlaybackControl command (`NoSuchTransfer` when it names a transfer this
-    /// session never accepted).
-    pub fn playback(
-        &mut self,
-        now: Instant,
-        control: PlaybackControl,
-    ) -> Result<u64, SessionError> {
-        control.validate()?;
-        let seek = matches!(
-            control.command,
-            PlaybackCommand::Seek(_)
-                | PlaybackCommand::Resume(crate::wire::Resume {
-                    from_position: Some(_),
-                    ..
-                })
-        );
-        if let Some(id) = control.transfer_id {
-            if !self.transfers.contains_key(&id) {
-                return Err(SessionError::NoSuchTransfer);
-            }
-        }
-        let m = Message::PlaybackControl(control);
-        self.command(now, &m, Outstanding::Playback { seek })
-    }
-
-    /// Sends a SeekRequest, RateChange, PauseRequest, ResumeRequest or StatsRequest;
-    /// other messages are `Invalid`, a `transfer_id` this session never accepted is
-    /// `NoSuchTransfer`.
-    pub fn send_request(&mut self, now: Instant, message: Message) -> Result<u64, SessionError> {
-        let o = match &message {
-            Message::SeekRequest(_) => Outstanding::Playback { seek: true },
-            Message::ResumeRequest(r) => Outstanding::Playback {
-                seek: r.resume.from_position.is_some(),
-            },
-            Message::RateChange(_) | Message::PauseRequest(_) => {
-                Outstanding::Playback { seek: false }
-            }
-            Message::StatsRequest(_) => Outstanding::Stats,
-            other => {
-                return Err(SessionError::Invalid(WireError::FieldOutOfRange {
-                    kind: "PlatformSession::send_request",
-                    field: "message_type",
-                    value: format!("{:?}", other.message_type()),
-                    allowed: "SeekRequest, RateChange, PauseRequest, ResumeRequest, StatsRequest",
-                }))
-            }
-        };
-        match &message {
-            Message::SeekRequest(r) => r.validate()?,
-            Message::RateChange(r) => r.validate()?,
-            Message::ResumeRequest(r) => r.validate()?,
-            _ => {}
-        }
-        let named = match &message {
-            Message::SeekRequest(r) => r.transfer_id,
-            Message::ResumeRequest(r) => r.transfer_id,
-            Message::RateChange(r) => r.transfer_id,
-            Message::PauseRequest(r) => r.transfer_id,
-            Message::StatsRequest(r) => r.transfer_id,
-            _ => None,
-        };
-        if named.is_some_and(|id| !self.transfers.contains_key(&id)) {
-            return Err(SessionError::NoSuchTransfer);
-        }
-        self.command(now, &message, o)
-    }
-
-    /// Asks the client to send segment `id` again (ErrorReport 1005, `details.segment_id`,
-    /// `max_retries`). The client answers with the segment, not with a message, so nothing
-    /// is kept for an answer (D50).
-    pub fn request_retransmission(
-        &mut self,
-        now: Instant,
-        id: SegmentId,
-        reason: Option<&str>,
-    ) -> Result<u64, SessionError> {
-        match self.phase {
-            Phase::Ready => {}
-            Phase::Closed => return Err(SessionError::Closed),
-            _ => return Err(SessionError::NotReady),
-        }
-        let mut report = ErrorReport::retransmission(id, reason);
-        report.max_retries = Some(self.config.max_retries);
-        Ok(self.send(now, &Message::ErrorReport(report)))
-    }
-
     /// The output of `transfer` is final.
     pub fn handle_output_finished(
         &mut self,
@@ -682,6 +582,7 @@ impl PlatformSession {
     /// The connection is gone: every open transfer finishes as ConnectionLost.
     pub fn handle_connection_lost(&mut self, _now: Instant) {
         self.phase = Phase::Closed;
+        self.parked.clear();
         self.finish_open(|t| {
             if t.stopped {
                 TransferOutcome::Stopped
@@ -725,12 +626,14 @@ impl PlatformSession {
     }
 
     /// Expires the grace of segments whose transfer was never acknowledged.
+    /// Their parked headers are refused (`SegmentJudged`, D55).
     pub fn handle_timeout(&mut self, now: Instant) {
         self.unknown.expire(now, self.config.unknown_transfer_grace);
+        self.rejudge_parked(now);
     }
 
-    /// The end of the earliest unknown-transfer grace still running: the driver asks its
-    /// `NotYetKnown` streams again then.
+    /// The end of the earliest unknown-transfer grace still running (the machine judges
+    /// its parked headers again then).
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.unknown.deadline(self.config.unknown_transfer_grace)
     }

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::unknown::Sighting;
-use super::{Incoming, PlatformSession, MAX_DAMAGED};
+use super::{Incoming, PlatformSession, MAX_DAMAGED, MAX_PARKED};
 use crate::session::util::merge_range;
 use crate::session::{PlatformAction, SegmentVerdict, TransferOutcome, TransferState};
 use crate::wire::{
@@ -26,11 +26,50 @@ impl PlatformSession {
     ///   restart point), or the transfer is no longer receiving or was stopped →
     ///   `Duplicate`;
     /// - else `Write`.
+    ///
+    /// A `NotYetKnown` header is parked in the machine: once its transfer is acknowledged,
+    /// or its grace ends (`handle_timeout`), the machine judges it again and issues
+    /// [`PlatformAction::SegmentJudged`] with its final verdict (D55). At most
+    /// `MAX_PARKED` headers wait; past that a header is refused 400.
     pub fn handle_segment_header(
         &mut self,
         now: Instant,
         header: &SegmentHeader,
     ) -> SegmentVerdict {
+        let verdict = self.judge(now, header);
+        if verdict != SegmentVerdict::NotYetKnown {
+            return verdict;
+        }
+        if self.parked.len() >= MAX_PARKED {
+            let report = ErrorReport::new(
+                StatusCode::BadRequest,
+                "too many segments of unacknowledged transfers waiting",
+            )
+            .with_detail("segment_id", header.id().to_string());
+            self.send_error(now, report);
+            return SegmentVerdict::Refuse(StatusCode::BadRequest);
+        }
+        self.parked.push(header.clone());
+        verdict
+    }
+
+    /// Judges the parked headers again (after an acknowledgement or a grace's end): each
+    /// decided one leaves with a `SegmentJudged` action, in the order they arrived.
+    pub(super) fn rejudge_parked(&mut self, now: Instant) {
+        if self.parked.is_empty() {
+            return;
+        }
+        for header in std::mem::take(&mut self.parked) {
+            match self.judge(now, &header) {
+                SegmentVerdict::NotYetKnown => self.parked.push(header),
+                verdict => self
+                    .actions
+                    .push_back(PlatformAction::SegmentJudged { header, verdict }),
+            }
+        }
+    }
+
+    fn judge(&mut self, now: Instant, header: &SegmentHeader) -> SegmentVerdict {
         let id = header.id();
         if let Err(e) = header.check_bound(self.config.max_stream_len) {
             let report = ErrorReport::new(StatusCode::StreamTooLong, e.to_string())

@@ -174,3 +174,52 @@ fn a_flood_of_unknown_transfer_ids_keeps_the_platform_bounded() {
     println!("100,000 unknown transfer ids: at most {most} remembered");
     assert!(most <= 512, "{most}");
 }
+
+#[test]
+fn parked_headers_are_decided_by_the_machine() {
+    use crate::session::{PlatformAction, SegmentVerdict};
+    use crate::wire::{SegmentFlags, SegmentHeader, VideoHeader};
+    let config = SessionConfig {
+        unknown_transfer_grace: std::time::Duration::from_secs(2),
+        ..SessionConfig::default()
+    };
+    let mut p = Pair::established(config);
+    let t0 = p.now;
+    let other = TransferId::new(0xcc).unwrap();
+    let h = SegmentHeader::Video(VideoHeader {
+        id: SegmentId::new(other, 0),
+        timestamp: 0.0,
+        duration: 0.0,
+        frame_count: 0,
+        flags: SegmentFlags::empty(),
+        data_length: 10,
+        metadata: None,
+    });
+    assert_eq!(
+        p.platform.handle_segment_header(t0, &h),
+        SegmentVerdict::NotYetKnown
+    );
+    let t1 = t0 + std::time::Duration::from_secs(1);
+    assert_eq!(
+        p.platform.handle_segment_header(t1, &h),
+        SegmentVerdict::NotYetKnown
+    );
+    assert_eq!(
+        p.platform.poll_timeout(),
+        Some(t0 + std::time::Duration::from_secs(2))
+    );
+    p.platform
+        .handle_timeout(t0 + std::time::Duration::from_secs(2));
+    let mut judged = 0;
+    while let Some(a) = p.platform.poll_action() {
+        if let PlatformAction::SegmentJudged { verdict, .. } = a {
+            assert_eq!(verdict, SegmentVerdict::Refuse(StatusCode::BadRequest));
+            judged += 1;
+        }
+    }
+    assert_eq!(
+        judged, 2,
+        "both parked streams are refused by the machine's timeout"
+    );
+    assert!(p.platform.poll_timeout().is_none());
+}

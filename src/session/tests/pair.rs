@@ -72,6 +72,8 @@ pub(crate) struct Pair {
     pub(crate) disk_full_after: Option<u64>,
     /// Drain each machine's events before its actions (D54: the order must not matter).
     pub(crate) events_first: bool,
+    /// Segment jobs whose header the platform parked, by segment id (D55).
+    parked: HashMap<crate::wire::SegmentId, std::collections::VecDeque<(SegmentJob, bool)>>,
     /// Source files the client opened (`OpenSource`), by transfer.
     sources: HashMap<TransferId, PathBuf>,
     /// Finished sessions the platform's registry holds (answers `LookupSession`).
@@ -116,6 +118,7 @@ impl Pair {
             disk_full_after: None,
             events_first: false,
             sources: HashMap::new(),
+            parked: HashMap::new(),
             registry: Vec::new(),
             always_damaged: Default::default(),
             drop_segments: Default::default(),
@@ -333,6 +336,13 @@ impl Pair {
                 self.platform
                     .handle_output_finished(self.now, transfer, file);
             }
+            PlatformAction::SegmentJudged { header, verdict } => {
+                let id = header.id();
+                let waiting = self.parked.get_mut(&id).and_then(|q| q.pop_front());
+                if let Some((job, duplicate)) = waiting {
+                    self.apply_verdict(&job, verdict, duplicate);
+                }
+            }
             PlatformAction::LookupSession { previous } => {
                 let held = self.registry.contains(&previous);
                 self.platform
@@ -382,8 +392,13 @@ impl Pair {
                 v.id = crate::wire::SegmentId::from_uuid(v4);
             }
         }
-        let job = &job;
-        match self.platform.handle_segment_header(self.now, &job.header) {
+        let verdict = self.platform.handle_segment_header(self.now, &job.header);
+        self.apply_verdict(&job, verdict, duplicate);
+    }
+
+    /// What the driver does with a verdict (at once, or when a parked header is judged).
+    fn apply_verdict(&mut self, job: &SegmentJob, verdict: SegmentVerdict, duplicate: bool) {
+        match verdict {
             SegmentVerdict::Write { .. } if self.always_damaged.contains(&job.index) => {
                 let error = crate::wire::WireError::CorruptedSegment {
                     kind: "VideoSegment",
@@ -432,11 +447,11 @@ impl Pair {
                 }
             }
             SegmentVerdict::NotYetKnown => {
-                if !duplicate {
-                    // Ask again after the next control message.
-                    let at = self.now + self.latency;
-                    self.packets.push((at, Packet::Segment(job.clone())));
-                }
+                // The machine parked the header: it answers with `SegmentJudged` (D55).
+                self.parked
+                    .entry(job.header.id())
+                    .or_default()
+                    .push_back((job.clone(), duplicate));
             }
             SegmentVerdict::Refuse(code) => {
                 if !duplicate {
