@@ -12,6 +12,8 @@
 mod budget;
 pub mod container;
 mod debug_log;
+pub mod durable_fs;
+pub mod journal;
 mod output;
 mod report;
 mod vectored;

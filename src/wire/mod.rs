@@ -52,7 +52,9 @@ pub use extended_metadata::ExtendedMetadata;
 pub use file_list::{
     AspectRatio, CodecInfo, FileEntry, FileListQuery, FileListResponse, Resolution,
 };
-pub use file_request::{FileRequest, Pacing, QualityPreference, ResumePoint, SegmentMode};
+pub use file_request::{
+    FileRequest, Pacing, QualityPreference, ResumePoint, SegmentMode, MAX_HELD_RANGES,
+};
 pub use json_envelope::{base64_decode, base64_encode, JsonEnvelope};
 pub use message::Message;
 pub use message_type::MessageType;

@@ -92,6 +92,7 @@ pub fn file_request() -> impl Strategy<Value = FileRequest> {
                 resume_from_segment: resume,
                 pacing,
                 segment_metadata: meta,
+                held_segments: Vec::new(),
             },
         )
 }

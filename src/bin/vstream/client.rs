@@ -5,8 +5,9 @@ use anyhow::{bail, Context, Result};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use vstream::catalog::Catalog;
-use vstream::client::{run_client, ClientConfig};
+use vstream::client::{run_client, ClientConfig, ReconnectPolicy, RecoveryStrategy};
 use vstream::net::{
     client_config, client_endpoint_with, load_certs_pem, ServerVerification, TransportSettings,
 };
@@ -50,6 +51,54 @@ pub(crate) struct ClientArgs {
     /// Device authentication (mutual TLS, token).
     #[command(flatten)]
     security: super::security::ClientSecurityArgs,
+    /// Reconnect after the connection breaks: immediate, exponential (100 ms x 2^n),
+    /// linear (1 s x n), adaptive (500 ms + 200 ms x n), or none.
+    #[arg(long, default_value = "exponential", value_parser = parse_reconnect)]
+    reconnect: ReconnectChoice,
+    /// Give up after this many failed reconnection attempts in a row (default: never).
+    #[arg(long)]
+    max_retries: Option<u32>,
+    /// The longest wait between two reconnection attempts, in seconds.
+    #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
+    max_backoff: f64,
+}
+
+/// `--reconnect`: a strategy, or None for `none`.
+#[derive(Debug, Clone, Copy)]
+struct ReconnectChoice(Option<RecoveryStrategy>);
+
+/// `--reconnect`: a strategy name, or `none` for no reconnection.
+fn parse_reconnect(s: &str) -> Result<ReconnectChoice, String> {
+    if s.eq_ignore_ascii_case("none") {
+        return Ok(ReconnectChoice(None));
+    }
+    s.parse()
+        .map(|strategy| ReconnectChoice(Some(strategy)))
+        .map_err(|e| format!("{e} (or none)"))
+}
+
+/// `--max-backoff`: finite, non-negative seconds.
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && (0.0..=86_400.0).contains(&v) => Ok(v),
+        _ => Err(format!("expected seconds between 0 and 86400, got {s:?}")),
+    }
+}
+
+impl ClientArgs {
+    /// The reconnection policy the flags describe (None with `--reconnect none`). The
+    /// jitter seed is drawn from the OS so that devices that lost the platform together
+    /// do not come back together.
+    fn reconnect_policy(&self) -> Option<ReconnectPolicy> {
+        let strategy = self.reconnect.0?;
+        Some(ReconnectPolicy {
+            strategy,
+            max_retries: self.max_retries,
+            max_backoff: Duration::from_secs_f64(self.max_backoff),
+            seed: uuid::Uuid::new_v4().as_u64_pair().0,
+            ..ReconnectPolicy::default()
+        })
+    }
 }
 
 /// Runs the client until the session ends.
@@ -111,7 +160,10 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
         server,
         &server_name,
         Arc::new(catalog),
-        session_config,
+        ClientConfig {
+            reconnect: args.reconnect_policy(),
+            ..session_config
+        },
         shutdown,
     )
     .await

@@ -290,6 +290,7 @@ impl Transfer {
         if self.bw_next.is_some_and(|t| t > now) {
             return None;
         }
+        self.skip_held();
         let (index, recovery) = match self.retransmit.front() {
             Some(&i) if !self.in_flight.contains(&i) => (i, true),
             Some(_) => return None,
@@ -352,6 +353,14 @@ impl Transfer {
         })
     }
 
+    /// Moves the next segment past those the platform said it holds (FileRequest's
+    /// `held_segments`, D63): they are never sent.
+    fn skip_held(&mut self) {
+        while self.next < self.total() && self.request.is_held(self.next) {
+            self.next += 1;
+        }
+    }
+
     /// A stream finished: figures and the transmitted event.
     pub(crate) fn on_sent(
         &mut self,
@@ -400,6 +409,7 @@ impl Transfer {
 
     /// `TransferFinished{Completed}` once every segment of the range was sent.
     pub(crate) fn check_completed(&mut self, now: Instant) -> Option<ClientEvent> {
+        self.skip_held();
         if self.finished
             || self.has_held_acks()
             || self.state != PlaybackState::Streaming

@@ -7,6 +7,7 @@ mod pacing;
 mod pair;
 mod playback;
 mod props;
+mod recovery;
 mod seek;
 mod transfer;
 
