@@ -6,7 +6,9 @@
 //! role: platform | client         the machine under test (the runner plays the other
 //!                                  side and the machine's driver); first entry
 //! config: max_in_flight N | max_stream_len N | grace_ms N | checksum_later 1
-//!                                  before the first input
+//!       | requests_per_sec N | request_burst N | max_transfers N | busy_retry_ms N
+//!                                  before the first input (the last four: the client's
+//!                                  limits, D97, D98; unlimited unless set)
 //! C->P: <seq> <Type> [payload]     (role platform) a message from the client
 //! P->C: <seq> <Type> [payload]     (role client) a message from the platform
 //!     payload: VersionNegotiation `1.0.0`; StatusResponse `<code> <message text>`;
@@ -586,6 +588,12 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
                     "max_stream_len" => r.config.max_stream_len = n,
                     "grace_ms" => r.config.unknown_transfer_grace = Duration::from_millis(n),
                     "checksum_later" => r.checksum_later = n != 0,
+                    "requests_per_sec" => r.config.client_limits.requests_per_sec = n as f64,
+                    "request_burst" => r.config.client_limits.request_burst = n as f64,
+                    "max_transfers" => r.config.client_limits.max_transfers = n as usize,
+                    "busy_retry_ms" => {
+                        r.config.client_limits.busy_retry_after = Duration::from_millis(n)
+                    }
                     _ => return Err(fail(format!("unknown config `{k}`"))),
                 }
                 continue;

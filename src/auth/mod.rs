@@ -14,8 +14,10 @@
 //! (StatusResponse 1004, then the connection closes with 1004).
 
 pub mod certs;
+mod sessions;
 mod token;
 
+pub use sessions::{DeviceLimitReached, DeviceSessions, DeviceSlot};
 pub use token::{Token, TokenError, TokenFile, TokenHash, TOKEN_PREFIX};
 
 use crate::wire::SessionStart;

@@ -555,9 +555,9 @@ impl Connection {
             PlatformEvent::SessionReady { session_id, .. } => {
                 self.session_ready(session, session_id)
             }
-            PlatformEvent::DeviceRefused { reason } => {
+            PlatformEvent::DeviceRefused { code, reason } => {
                 tracing::warn!(
-                    "refused device at {} (1004): {reason}",
+                    "refused device at {} ({code}): {reason}",
                     self.conn.remote_address()
                 );
             }
@@ -585,6 +585,7 @@ impl Connection {
                     Err(PlatformError::Refused {
                         code: report.error_code,
                         message: report.error_message,
+                        retry_after: report.retry_after.map(Duration::from_millis),
                     }),
                 );
             }

@@ -18,6 +18,9 @@ pub struct ConnectionLimits {
     /// From this many live sessions on, a client must prove its address with a QUIC Retry
     /// before its handshake costs the platform anything.
     pub retry_above: usize,
+    /// Live sessions one authenticated device may hold; its next SessionStart is refused
+    /// with 1009 RateLimitExceeded (D96).
+    pub max_sessions_per_device: usize,
 }
 
 impl Default for ConnectionLimits {
@@ -27,11 +30,18 @@ impl Default for ConnectionLimits {
             handshakes_per_sec: 20.0,
             handshake_burst: 40.0,
             retry_above: 64,
+            max_sessions_per_device: 4,
         }
     }
 }
 
 impl ConnectionLimits {
+    /// The table of live sessions per device these limits ask for, if any (D96).
+    pub(crate) fn device_sessions(&self) -> Option<std::sync::Arc<crate::auth::DeviceSessions>> {
+        (self.max_sessions_per_device != usize::MAX)
+            .then(|| crate::auth::DeviceSessions::new(self.max_sessions_per_device))
+    }
+
     /// No limit: what [`crate::platform::PlatformConfig::new`] starts with, so that a
     /// library user (and the test suites, which open thousands of connections from one
     /// address) opts in; `vstream platform` applies [`ConnectionLimits::default`]'s values.
@@ -41,7 +51,52 @@ impl ConnectionLimits {
             handshakes_per_sec: f64::INFINITY,
             handshake_burst: f64::INFINITY,
             retry_above: usize::MAX,
+            max_sessions_per_device: usize::MAX,
         }
+    }
+}
+
+/// How the platform's request API honours a client's `retry_after` (D97): a request
+/// refused with 1009 RateLimitExceeded or 503 ServiceUnavailable carrying `retry_after` is
+/// sent again after that wait, at most `attempts` more times; a wait longer than
+/// `max_wait` is not waited for (the refusal is returned). An API call thus ends after at
+/// most `attempts` x (`max_wait` + the request timeout).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefusalRetry {
+    /// Requests sent again at most, per API call (0: never).
+    pub attempts: u32,
+    /// The longest `retry_after` waited for.
+    pub max_wait: std::time::Duration,
+}
+
+impl Default for RefusalRetry {
+    /// 3 more attempts, waits up to 10 s each.
+    fn default() -> Self {
+        RefusalRetry {
+            attempts: 3,
+            max_wait: std::time::Duration::from_secs(10),
+        }
+    }
+}
+
+impl RefusalRetry {
+    /// How long to wait before sending again a request that failed with `error` after
+    /// `retried` retries; None: return the error.
+    pub(crate) fn wait(
+        &self,
+        error: &super::PlatformError,
+        retried: u32,
+    ) -> Option<std::time::Duration> {
+        use crate::wire::StatusCode;
+        let super::PlatformError::Refused {
+            code: StatusCode::RateLimitExceeded | StatusCode::ServiceUnavailable,
+            retry_after: Some(wait),
+            ..
+        } = error
+        else {
+            return None;
+        };
+        (retried < self.attempts && *wait <= self.max_wait).then_some(*wait)
     }
 }
 
@@ -141,6 +196,37 @@ mod tests {
         assert_eq!(l.admit(&limits, t0, other, 0, false), Admission::Accept);
         let later = t0 + refill_time(&limits);
         assert_eq!(l.admit(&limits, later, ip, 0, false), Admission::Accept);
+    }
+
+    #[test]
+    fn refusals_with_retry_after_are_retried_a_bounded_number_of_times() {
+        use crate::platform::PlatformError;
+        use crate::wire::StatusCode;
+        use std::time::Duration;
+        let policy = RefusalRetry {
+            attempts: 2,
+            max_wait: Duration::from_secs(1),
+        };
+        let refused = |code, wait: Option<u64>| PlatformError::Refused {
+            code,
+            message: String::new(),
+            retry_after: wait.map(Duration::from_millis),
+        };
+        let busy = refused(StatusCode::RateLimitExceeded, Some(300));
+        assert_eq!(policy.wait(&busy, 0), Some(Duration::from_millis(300)));
+        assert_eq!(policy.wait(&busy, 1), Some(Duration::from_millis(300)));
+        assert_eq!(policy.wait(&busy, 2), None, "attempts are bounded");
+        let unavailable = refused(StatusCode::ServiceUnavailable, Some(1000));
+        assert_eq!(policy.wait(&unavailable, 0), Some(Duration::from_secs(1)));
+        let too_long = refused(StatusCode::RateLimitExceeded, Some(1001));
+        assert_eq!(policy.wait(&too_long, 0), None, "longer than max_wait");
+        assert_eq!(
+            policy.wait(&refused(StatusCode::RateLimitExceeded, None), 0),
+            None
+        );
+        let not_found = refused(StatusCode::NotFound, Some(10));
+        assert_eq!(policy.wait(&not_found, 0), None, "only 1009 and 503");
+        assert_eq!(policy.wait(&PlatformError::Timeout, 0), None);
     }
 
     #[test]

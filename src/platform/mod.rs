@@ -24,7 +24,7 @@
 //! [`ReceivedFile`]: crate::store::ReceivedFile
 
 mod limits;
-pub use limits::ConnectionLimits;
+pub use limits::{ConnectionLimits, RefusalRetry};
 mod budget;
 mod connection;
 mod observe;
@@ -95,9 +95,13 @@ pub struct PlatformConfig {
     /// Finished sessions kept for [`Platform::sessions`] (and for re-attachment, D52);
     /// the oldest is forgotten first. Live sessions are always listed (D51).
     pub session_history: usize,
-    /// Sessions in total, handshake rate per source, Retry under load (D95; default
+    /// Sessions in total and per device, handshake rate per source, Retry under load (D95,
+    /// D96; default
     /// [`ConnectionLimits::unlimited`], the CLI's are [`ConnectionLimits::default`]).
     pub limits: ConnectionLimits,
+    /// How the request API honours a client's `retry_after` (1009, 503): how many times
+    /// it asks again, and the longest wait it accepts (D97).
+    pub refusal_retry: RefusalRetry,
     /// What is written for an H.264 pull in frame, GOP or time mode: the byte-exact stream,
     /// a playable fragmented MP4 beside it (`<name>.mp4`), or both (D76).
     pub container: crate::store::container::Container,
@@ -119,6 +123,7 @@ impl PlatformConfig {
             disk_budget: None,
             session_history: 1000,
             limits: ConnectionLimits::unlimited(),
+            refusal_retry: RefusalRetry::default(),
             container: crate::store::container::Container::Both,
         }
     }
@@ -137,6 +142,9 @@ pub enum PlatformError {
         code: StatusCode,
         /// The client's message.
         message: String,
+        /// How long the client asked to wait before asking again (its ErrorReport's
+        /// `retry_after`, milliseconds on the wire), if it did.
+        retry_after: Option<Duration>,
     },
     /// The session machine refused the command before sending (400 for a field out of
     /// range, not ready, closed).
@@ -258,6 +266,7 @@ enum Command {
 }
 
 /// A request, by the machine method that sends it.
+#[derive(Clone)]
 enum Request {
     Query(Option<String>),
     File(FileRequest),
@@ -287,7 +296,8 @@ pub struct Platform {
 impl Platform {
     /// Starts accepting clients on `endpoint` (a pre-built server endpoint: real UDP or
     /// the simulator's). Must run inside a tokio runtime.
-    pub fn start(endpoint: quinn::Endpoint, config: PlatformConfig) -> Platform {
+    pub fn start(endpoint: quinn::Endpoint, mut config: PlatformConfig) -> Platform {
+        config.session.device_sessions = config.limits.device_sessions();
         let ids = config.seed.map(rand::rngs::StdRng::seed_from_u64);
         let config_budget = (config.receive_budget, config.max_receive_window);
         let config_disk = config.disk_budget;
@@ -529,7 +539,27 @@ impl Platform {
             tokio::time::timeout(Duration::from_secs(1), self.shared.endpoint.wait_idle()).await;
     }
 
+    /// Sends `request` and waits for its answer; a refusal with `retry_after` (1009, 503)
+    /// is asked again after that wait, as `PlatformConfig::refusal_retry` allows (D97).
     async fn request(
+        &self,
+        session: Uuid,
+        request: Request,
+    ) -> Result<RequestReply, PlatformError> {
+        let policy = self.shared.config.refusal_retry.clone();
+        let mut retried = 0;
+        loop {
+            let result = self.request_once(session, request.clone()).await;
+            let Some(wait) = result.as_ref().err().and_then(|e| policy.wait(e, retried)) else {
+                return result;
+            };
+            tracing::info!("session {session}: the client asked to wait {wait:?}; asking again");
+            tokio::time::sleep(wait).await;
+            retried += 1;
+        }
+    }
+
+    async fn request_once(
         &self,
         session: Uuid,
         request: Request,

@@ -42,7 +42,7 @@ mod order;
 mod platform;
 mod util;
 
-pub use client::ClientSession;
+pub use client::{ClientLimits, ClientSession};
 pub use failure::{StorageFailure, DEFAULT_MAX_RETRIES};
 pub(crate) use order::InOrder;
 pub use platform::PlatformSession;
@@ -84,6 +84,13 @@ pub struct SessionConfig {
     /// What the client sends as SessionStart (client only; default `CLIENT_READY`, or the
     /// object form with a device id and token, D90).
     pub session_start: Option<crate::wire::SessionStart>,
+    /// Live sessions per authenticated device (platform only; None: no limit). Shared by
+    /// every connection of a platform; past it SessionStart is refused with 1009 (D96).
+    pub device_sessions: Option<std::sync::Arc<crate::auth::DeviceSessions>>,
+    /// Requests per second and transfers at once the client accepts from its platform
+    /// (client only; default [`ClientLimits::unlimited`], `vstream client` applies
+    /// [`ClientLimits::default`]; D97, D98).
+    pub client_limits: ClientLimits,
 }
 
 impl Default for SessionConfig {
@@ -97,6 +104,8 @@ impl Default for SessionConfig {
             max_retries: DEFAULT_MAX_RETRIES,
             auth: crate::auth::DeviceAuth::default(),
             session_start: None,
+            device_sessions: None,
+            client_limits: ClientLimits::unlimited(),
         }
     }
 }
@@ -380,9 +389,11 @@ pub enum PlatformEvent {
         /// because the registry held it (D52).
         reattached: bool,
     },
-    /// The device was refused at SessionStart (1004 AuthenticationFailed, D93): the
-    /// connection closes.
+    /// The device was refused at SessionStart: 1004 AuthenticationFailed (D93), or 1009
+    /// RateLimitExceeded when it holds its maximum of sessions (D96). The connection closes.
     DeviceRefused {
+        /// 1004 or 1009.
+        code: crate::wire::StatusCode,
         /// Why (never holds a token).
         reason: String,
     },

@@ -140,6 +140,7 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
     let crypto = super::security::client_tls(&args.security, &verification)?;
     let mut session_config = ClientConfig::default();
     session_config.session.session_start = super::security::session_start(&args.security)?;
+    session_config.session.client_limits = args.security.client_limits();
     let transport = TransportSettings {
         max_udp_payload: args.max_udp_payload,
         min_udp_payload: args.min_udp_payload,

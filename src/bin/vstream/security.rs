@@ -39,6 +39,10 @@ pub(crate) struct PlatformSecurityArgs {
     /// From this many live sessions on, clients prove their address with a QUIC Retry.
     #[arg(long, default_value_t = 64)]
     retry_above: usize,
+    /// Live sessions one authenticated device may hold; its next session is refused with
+    /// 1009 RateLimitExceeded.
+    #[arg(long, default_value_t = 4)]
+    max_sessions_per_device: usize,
 }
 
 impl PlatformSecurityArgs {
@@ -49,6 +53,7 @@ impl PlatformSecurityArgs {
             handshakes_per_sec: self.handshakes_per_sec.max(0.001),
             handshake_burst: (2.0 * self.handshakes_per_sec).max(1.0),
             retry_above: self.retry_above,
+            max_sessions_per_device: self.max_sessions_per_device,
         }
     }
 
@@ -134,6 +139,26 @@ pub(crate) struct ClientSecurityArgs {
     /// A file holding this device's token.
     #[arg(long, requires = "device_id")]
     token_file: Option<PathBuf>,
+    /// Requests per second the platform may send this session (bursts: twice as many);
+    /// beyond, they are refused with 1009 RateLimitExceeded and `retry_after`.
+    #[arg(long, default_value_t = 20.0)]
+    max_requests_per_sec: f64,
+    /// Transfers at once; a FileRequest beyond is refused with 503 ServiceUnavailable and
+    /// `retry_after` (1 s).
+    #[arg(long, default_value_t = 8)]
+    max_transfers: usize,
+}
+
+impl ClientSecurityArgs {
+    /// The limits on the platform's requests asked for (D97, D98).
+    pub(crate) fn client_limits(&self) -> vstream::session::ClientLimits {
+        vstream::session::ClientLimits {
+            requests_per_sec: self.max_requests_per_sec.max(0.001),
+            request_burst: (2.0 * self.max_requests_per_sec).max(1.0),
+            max_transfers: self.max_transfers,
+            ..vstream::session::ClientLimits::default()
+        }
+    }
 }
 
 /// The client's rustls configuration, with its certificate when given.

@@ -8,9 +8,12 @@
 //! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
+mod limits;
 mod pacing;
 mod playback;
 mod transfer;
+
+pub use limits::ClientLimits;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -60,6 +63,8 @@ pub struct ClientSession {
     awaiting_checksum: BTreeMap<u64, TransferId>,
     /// Transfers in the order they were accepted (the last is the "most recent").
     transfers: Vec<Transfer>,
+    /// Requests the platform may still send now (D97).
+    request_bucket: limits::RequestBucket,
     actions: VecDeque<ClientAction>,
     events: VecDeque<ClientEvent>,
 }
@@ -79,6 +84,7 @@ impl ClientSession {
             pending_lists: Vec::new(),
             awaiting_checksum: BTreeMap::new(),
             transfers: Vec::new(),
+            request_bucket: limits::RequestBucket::default(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -140,6 +146,12 @@ impl ClientSession {
                 return;
             }
         };
+        if self.phase == Phase::Established {
+            if let Some(refusal) = self.over_limit(now, seq, &message) {
+                self.send_error(now, refusal);
+                return;
+            }
+        }
         match message {
             Message::StatusResponse(r) => self.on_status(now, &envelope, r),
             Message::ErrorReport(r) => self.on_error_report(now, r),

@@ -11,6 +11,7 @@
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
 mod checksum;
+mod device_limit;
 mod requests;
 mod segments;
 mod unknown;
@@ -109,6 +110,8 @@ pub struct PlatformSession {
     certified: Option<String>,
     /// Who the client is, once SessionStart was accepted (D93).
     device: Option<crate::auth::DeviceIdentity>,
+    /// The place this session holds among its device's live sessions (D96).
+    device_slot: Option<crate::auth::DeviceSlot>,
     phase: Phase,
     outstanding: BTreeMap<u64, Outstanding>,
     transfers: BTreeMap<TransferId, Incoming>,
@@ -134,6 +137,7 @@ impl PlatformSession {
             requested_session: None,
             certified: None,
             device: None,
+            device_slot: None,
             phase: Phase::AwaitVersion,
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
@@ -304,8 +308,16 @@ impl PlatformSession {
             return;
         }
         match self.config.auth.authenticate(self.certified.as_deref(), s) {
-            Ok(identity) => self.device = Some(identity),
-            Err(refusal) => return self.refuse_device(now, seq, refusal.to_string()),
+            Ok(identity) => {
+                if let Err(over) = self.claim_device_slot(&identity) {
+                    return self.refuse_device(now, seq, StatusCode::RateLimitExceeded, over);
+                }
+                self.device = Some(identity);
+            }
+            Err(refusal) => {
+                let code = StatusCode::AuthenticationFailed;
+                return self.refuse_device(now, seq, code, refusal.to_string());
+            }
         }
         // A reconnecting client names its previous session (profile section 3):
         // the registry decides whether it is re-attached (D52).
@@ -322,22 +334,22 @@ impl PlatformSession {
         self.start_session(now, seq, false);
     }
 
-    /// A device that did not authenticate: StatusResponse 1004 (with `ack` and `error`),
-    /// then the connection closes with 1004 (D93).
-    fn refuse_device(&mut self, now: Instant, seq: u64, reason: String) {
+    /// A device that did not authenticate (1004, D93) or holds its maximum of sessions
+    /// (1009, D96): StatusResponse `code` (with `ack` and `error`), then the connection
+    /// closes with `code`.
+    fn refuse_device(&mut self, now: Instant, seq: u64, code: StatusCode, reason: String) {
         let r = StatusResponse::new(
-            StatusCode::AuthenticationFailed,
+            code,
             serde_json::json!({"ack": seq, "error": reason}).to_string(),
         );
         self.send(now, &Message::StatusResponse(r));
         self.phase = Phase::Closed;
         self.events.push_back(PlatformEvent::DeviceRefused {
+            code,
             reason: reason.clone(),
         });
-        self.actions.push_back(PlatformAction::Close {
-            code: StatusCode::AuthenticationFailed,
-            reason,
-        });
+        self.actions
+            .push_back(PlatformAction::Close { code, reason });
     }
 
     /// FileListResponse: the `ack` extension names the query; without it, the oldest (D21).
@@ -644,6 +656,7 @@ impl PlatformSession {
     /// checksum never came is given its verdict: not verified).
     pub fn handle_connection_lost(&mut self, _now: Instant) {
         self.phase = Phase::Closed;
+        self.device_slot = None;
         self.parked.clear();
         self.give_all_parked_verdicts();
         self.finish_open(|t| {
