@@ -214,10 +214,10 @@ fn run_flood(n: usize, secs: f64) {
     drop(held);
     let peak_kb = peak.load(Ordering::Relaxed);
     let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-    let refusals_logged = log_text.matches("refused a connection").count();
+    let refusal_lines = log_text.matches("refused a connection").count();
     println!(
         "flood figure: {n} handshakes in {secs} s from 127.0.0.1: {} accepted (held), {} \
-         refused, {} other; platform logged {refusals_logged} refusals; after the flood ended \
+         refused, {} other; platform's log: {refusal_lines} refusal lines; after the flood ended \
          the device had its session in {} ms and its pull completed in {} ms; platform VmHWM \
          {} kB idle, {} kB peak (bound {RSS_BOUND_KB} kB)",
         outcome.accepted,

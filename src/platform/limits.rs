@@ -165,6 +165,59 @@ impl HandshakeLimiter {
     }
 }
 
+/// The log of refused connections: one line per source address per second at most, the
+/// line saying how many refusals went unlogged since the previous one (a flood must not
+/// flood the log too). Bounded like the buckets.
+#[derive(Debug, Default)]
+pub(crate) struct RefusalLog {
+    /// Per source: when its last line was written, refusals since.
+    sources: HashMap<IpAddr, (Instant, u64)>,
+}
+
+/// The least time between two log lines about one source.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl RefusalLog {
+    /// Logs the refusal of a connection from `remote`, if a line is due (see [`Self::note`]).
+    pub(crate) fn log(&mut self, now: Instant, remote: std::net::SocketAddr, why: &str) {
+        match self.note(now, remote.ip()) {
+            Some(0) => tracing::warn!("refused a connection from {remote}: {why}"),
+            Some(n) => tracing::warn!(
+                "refused a connection from {remote}: {why} ({n} more from {} since the last \
+                 line)",
+                remote.ip()
+            ),
+            None => {}
+        }
+    }
+
+    /// A connection from `source` was refused: Some(n) when a line is due now, `n` the
+    /// refusals not logged since the previous line; None: counted, not logged.
+    pub(crate) fn note(&mut self, now: Instant, source: IpAddr) -> Option<u64> {
+        if self.sources.len() >= MAX_SOURCES && !self.sources.contains_key(&source) {
+            self.sources
+                .retain(|_, (at, _)| now.saturating_duration_since(*at) < LOG_EVERY);
+            if self.sources.len() >= MAX_SOURCES {
+                self.sources.clear();
+            }
+        }
+        match self.sources.get_mut(&source) {
+            Some((at, unlogged)) if now.saturating_duration_since(*at) < LOG_EVERY => {
+                *unlogged += 1;
+                None
+            }
+            Some((at, unlogged)) => {
+                *at = now;
+                Some(std::mem::take(unlogged))
+            }
+            None => {
+                self.sources.insert(source, (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
 /// How long a refused source waits before its bucket holds a handshake again.
 #[cfg(test)]
 pub(crate) fn refill_time(limits: &ConnectionLimits) -> std::time::Duration {
@@ -227,6 +280,22 @@ mod tests {
         let not_found = refused(StatusCode::NotFound, Some(10));
         assert_eq!(policy.wait(&not_found, 0), None, "only 1009 and 503");
         assert_eq!(policy.wait(&PlatformError::Timeout, 0), None);
+    }
+
+    #[test]
+    fn refusals_are_logged_once_a_second_per_source_with_the_count_in_between() {
+        let mut log = RefusalLog::default();
+        let t0 = Instant::now();
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        let other: IpAddr = "10.0.0.2".parse().unwrap();
+        assert_eq!(log.note(t0, ip), Some(0));
+        for i in 1..=99u64 {
+            let at = t0 + std::time::Duration::from_millis(i * 10 - 5);
+            assert_eq!(log.note(at, ip), None);
+        }
+        assert_eq!(log.note(t0, other), Some(0), "sources are apart");
+        assert_eq!(log.note(t0 + LOG_EVERY, ip), Some(99));
+        assert_eq!(log.note(t0 + 3 * LOG_EVERY, ip), Some(0));
     }
 
     #[test]

@@ -317,12 +317,14 @@ impl Platform {
         let accepting = platform.clone();
         tokio::spawn(async move {
             let mut limiter = limits::HandshakeLimiter::default();
+            let mut refusals = limits::RefusalLog::default();
             while let Some(incoming) = endpoint.accept().await {
                 let remote = incoming.remote_address();
                 let live = accepting.registry_size().0;
+                let now = tokio::time::Instant::now();
                 let admission = limiter.admit(
                     &accepting.shared.config.limits,
-                    tokio::time::Instant::now(),
+                    now,
                     remote.ip(),
                     live,
                     incoming.remote_address_validated(),
@@ -336,7 +338,7 @@ impl Platform {
                         continue;
                     }
                     limits::Admission::Refuse(why) => {
-                        tracing::warn!("refused a connection from {remote}: {why}");
+                        refusals.log(now, remote, why);
                         incoming.refuse();
                         continue;
                     }
