@@ -20,6 +20,17 @@ pub(super) struct DirectTarget {
     pub(super) budget: Option<Arc<DiskBudget>>,
 }
 
+/// The file the report names: the received file, or, when `--container mp4` removed it
+/// once its playable copy was final (D76), the copy.
+fn output_path(raw: &Path) -> std::path::PathBuf {
+    let copy = crate::store::container::mp4_path(raw);
+    if !raw.exists() && copy.exists() {
+        copy
+    } else {
+        raw.to_path_buf()
+    }
+}
+
 /// The AAC track of a demuxed transfer, from its acknowledgement (D77); `None` when it has
 /// none or its `config` is not base64 (then the audio is dropped, the video kept).
 fn demuxed_audio(demuxed: &crate::wire::DemuxedSource) -> Option<crate::media::fmp4::AudioTrack> {
@@ -222,7 +233,7 @@ impl TransferOutput {
             expected_checksum: self.ack.checksum.clone(),
             actual_checksum: file.checksum.clone(),
             sha256_ok,
-            output: self.paths.file.clone(),
+            output: output_path(&self.paths.file),
             debug_file: self.paths.debug.clone(),
             report_file: self.paths.report.clone(),
         };
