@@ -171,6 +171,7 @@ async fn segment_stream_longer_than_its_header_is_stopped_with_1006() {
         segment_size: Some(data.len() as u64),
         total_segments: 1,
         start_segment: 0,
+        demuxed: None,
     };
     send(&conn, &Message::StatusResponse(ack.to_status_response()), 3).await;
     let handle = request.await.unwrap().unwrap();

@@ -131,6 +131,15 @@ async fn the_container_option_chooses_raw_mp4_or_both() {
         assert_eq!(result.file.path.exists(), container == Container::Raw);
         if container == Container::Mp4 {
             assert_eq!(play(&copy).0, 72);
+            // The report names the copy, never the removed raw file.
+            assert_eq!(result.report.output, copy);
+            let raw = result.file.path.display().to_string();
+            let text = std::fs::read_to_string(&result.report.report_file).unwrap();
+            assert!(text.contains(&copy.display().to_string()), "{text}");
+            assert!(
+                !text.lines().any(|l| l.trim_end().ends_with(&raw)),
+                "{text}"
+            );
         }
         client.close().await.unwrap();
     }

@@ -87,12 +87,38 @@ fn bad_input_fails_with_a_message_not_a_panic() {
 }
 
 #[test]
-fn access_unit_modes_on_an_mp4_apply_fixed_chunks() {
+fn gop_and_time_modes_on_an_mp4_apply_fixed_chunks() {
+    for mode in ["gop", "time"] {
+        let out = inspect(&["test_videos/av.mp4", "--mode", mode, "--json"]);
+        assert!(out.status.success());
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["mode"], "fixed");
+        assert_eq!(report["segment_size"], 256 * 1024);
+    }
+}
+
+/// D77: frame mode on an MP4 sends its samples, video and AAC interleaved by decode time.
+#[test]
+fn frame_mode_on_an_mp4_lists_its_video_and_audio_samples() {
     let out = inspect(&["test_videos/av.mp4", "--mode", "frame", "--json"]);
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["mode"], "fixed");
-    assert_eq!(report["segment_size"], 256 * 1024);
+    assert_eq!(report["mode"], "frame");
+    assert_eq!(report["segment_size"], serde_json::Value::Null);
+    assert_eq!(report["frames"], 180);
+    let segments = report["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 180 + 283);
+    let audio = (segments.iter())
+        .filter(|s| s["frame_type"] == "audio")
+        .count();
+    assert_eq!(audio, 283);
+    let times: Vec<f64> = (segments.iter())
+        .map(|s| s["timestamp"].as_f64().unwrap())
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "decode-time order");
+    // The first segment is the first video sample, a keyframe with SPS and PPS (0x0f).
+    assert_eq!(segments[0]["flags"], 0x0f);
+    assert_eq!(segments[0]["frame_count"], 1);
 }
 
 /// ffprobe's video packets of `path`: (count, 0-based indices of those flagged `K`).

@@ -71,6 +71,14 @@ fn every_mode_partitions_every_file() {
             let what = format!("{} {mode}", path.display());
             let p = plan(&path, mode, &PlanOptions::default()).expect(&what);
             assert_ne!(p.applied_mode(), SegmentMode::Auto);
+            if p.demuxed().is_some() {
+                // MP4 frame mode sends samples, not a partition (D77; tests/mp4_frame_mode.rs).
+                assert_eq!(
+                    (p.applied_mode(), mode),
+                    (SegmentMode::Frame, SegmentMode::Frame)
+                );
+                continue;
+            }
             if FileFormat::from_path(&path) != FileFormat::H264 {
                 assert_eq!(p.applied_mode(), SegmentMode::Fixed, "{what}");
             }
@@ -223,11 +231,18 @@ fn auto_mode_follows_the_bandwidth_rule() {
         resolve_mode(&h264, SegmentMode::Fixed, None).unwrap(),
         fixed(256)
     );
-    // The specification cuts MP4 and other files into fixed chunks whatever is asked.
-    for mode in [SegmentMode::Frame, SegmentMode::Gop, SegmentMode::Time] {
+    // The specification cuts MP4 and other files into fixed chunks whatever is asked; frame
+    // mode on an MP4 demuxes its samples when the plan can read them (D77).
+    for mode in [SegmentMode::Gop, SegmentMode::Time] {
         assert_eq!(resolve_mode(&mp4, mode, None).unwrap(), fixed(256));
+    }
+    for mode in [SegmentMode::Frame, SegmentMode::Gop, SegmentMode::Time] {
         assert_eq!(resolve_mode(&other, mode, mbps(60)).unwrap(), fixed(512));
     }
+    assert_eq!(
+        resolve_mode(&mp4, SegmentMode::Frame, None).unwrap(),
+        (SegmentMode::Frame, None)
+    );
 }
 
 #[test]

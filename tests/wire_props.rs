@@ -78,7 +78,7 @@ proptest! {
     ) {
         let fra = FileRequestAck {
             ack, transfer_id: t, file_path: path, file_size: size, checksum: Some("sha256:00".into()),
-            segment_mode: mode, segment_size: seg, total_segments: total, start_segment: start,
+            segment_mode: mode, segment_size: seg, total_segments: total, start_segment: start, demuxed: None,
         };
         prop_assert_eq!(FileRequestAck::from_status_response(&fra.to_status_response()), Ok(fra));
         let mut pa = PlaybackAck::new(ack, state, pos, r);

@@ -103,6 +103,21 @@ async fn send_data(
     chunk: usize,
     started: Instant,
 ) -> Result<Duration, Option<StatusCode>> {
+    if let Some(rewrite) = &job.rewrite {
+        // MP4 frame mode (D77): one sample, rewritten whole (bounded by the stream bound).
+        let data = read_range(Arc::clone(&file), job.offset, rewrite.file_len as usize)
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|sample| rewrite.apply(sample).map_err(|e| e.to_string()));
+        let data = match data {
+            Ok(data) => data,
+            Err(e) => return Err(reset_unreadable(&mut send, &job, e)),
+        };
+        send.write_chunk(Bytes::from(data))
+            .await
+            .map_err(stopped_code)?;
+        return finish_and_wait(send, started).await;
+    }
     let chunk = chunk.max(1) as u64;
     let end = job.offset.saturating_add(job.len);
     let mut pos = job.offset;
@@ -127,6 +142,30 @@ async fn send_data(
             .map_err(stopped_code)?;
         pos += n as u64;
     }
+    finish_and_wait(send, started).await
+}
+
+/// Resets a stream whose data cannot be read (500) and says why in the log.
+fn reset_unreadable(
+    send: &mut quinn::SendStream,
+    job: &SegmentJob,
+    e: String,
+) -> Option<StatusCode> {
+    tracing::warn!(
+        "cannot read segment {} of transfer {}: {e}",
+        job.index,
+        job.transfer
+    );
+    let reset = StatusCode::InternalError.to_u16();
+    let _ = send.reset(quinn::VarInt::from_u32(u32::from(reset)));
+    Some(StatusCode::InternalError)
+}
+
+/// Finishes the stream and waits for the platform to acknowledge every byte.
+async fn finish_and_wait(
+    mut send: quinn::SendStream,
+    started: Instant,
+) -> Result<Duration, Option<StatusCode>> {
     send.finish().map_err(|_| None)?;
     let elapsed = started.elapsed();
     match send.stopped().await {

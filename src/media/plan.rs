@@ -43,6 +43,7 @@
 //! per segment in `gop`/`time` mode; fixed plans are arithmetic and keep nothing per chunk.
 
 mod reader;
+mod samples;
 mod units;
 
 pub use reader::{read_segment, SegmentReader};
@@ -50,9 +51,14 @@ pub use units::{GOP_MAX_BYTES, GOP_MAX_FRAMES};
 
 use crate::media::h264::info::scan_h264;
 use crate::media::h264::{FrameType, H264Info, DEFAULT_FRAME_RATE};
+use crate::media::mp4::read_mp4_demux;
 use crate::media::{FileFormat, MediaError, SegmentMode};
-use crate::wire::SegmentFlags;
+use crate::wire::{
+    AudioHeader, DemuxedSource, SegmentFlags, SegmentHeader, SegmentId, VideoHeader,
+};
+use samples::SampleLayout;
 use std::io::{Read, Seek, SeekFrom};
+use std::sync::Arc;
 use units::UnitTable;
 
 /// What the platform asked for and what the client knows, beyond the mode.
@@ -102,6 +108,114 @@ pub struct PlannedSegment {
     pub flags: SegmentFlags,
     /// Type of its first access unit, for the sender log (`None` for fixed-size chunks).
     pub frame_type: Option<FrameType>,
+    /// What its data is made of.
+    pub content: SegmentContent,
+}
+
+/// How the sender turns an MP4 H.264 sample into the segment's data (D77): read
+/// `file_len` bytes at the segment's offset, replace each 4-byte NAL unit length by a start
+/// code ([`crate::media::mp4::avcc_to_annexb_in_place`]), send `parameter_sets` first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SampleRewrite {
+    /// Bytes read from the file.
+    pub file_len: u64,
+    /// The Annex-B SPS and PPS sent before a sync sample.
+    pub parameter_sets: Option<Arc<[u8]>>,
+}
+
+impl SampleRewrite {
+    /// The rewrite `seg` of `plan` needs; `None` for data sent as it is in the file.
+    pub fn of(seg: &PlannedSegment, plan: &SegmentPlan) -> Option<SampleRewrite> {
+        match seg.content {
+            SegmentContent::AvcSample {
+                file_len,
+                with_parameter_sets,
+            } => Some(SampleRewrite {
+                file_len,
+                parameter_sets: plan.parameter_sets().filter(|_| with_parameter_sets),
+            }),
+            _ => None,
+        }
+    }
+
+    /// The segment's data from the sample's `file_len` bytes read from the file.
+    ///
+    /// # Errors
+    /// [`MediaError::InvalidMp4`] when the sample's NAL unit lengths do not tile it.
+    pub fn apply(&self, mut sample: Vec<u8>) -> Result<Vec<u8>, MediaError> {
+        crate::media::mp4::avcc_to_annexb_in_place(&mut sample)?;
+        match &self.parameter_sets {
+            Some(sets) => {
+                let mut data = Vec::with_capacity(sets.len() + sample.len());
+                data.extend_from_slice(sets);
+                data.extend_from_slice(&sample);
+                Ok(data)
+            }
+            None => Ok(sample),
+        }
+    }
+}
+
+/// What a segment's data is made of (D77: MP4 frame mode sends samples, not file ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SegmentContent {
+    /// The file's bytes `[offset, offset + len)` as they are.
+    FileBytes,
+    /// An MP4 H.264 sample: the plan's [`parameter_sets`](SegmentPlan::parameter_sets) when
+    /// `with_parameter_sets`, then the `file_len` bytes at `offset` with each 4-byte NAL unit
+    /// length replaced by a start code ([`crate::media::mp4::avcc_to_annexb_in_place`]);
+    /// `len` counts both.
+    AvcSample {
+        /// Bytes read from the file.
+        file_len: u64,
+        /// A sync sample: the parameter sets go first.
+        with_parameter_sets: bool,
+    },
+    /// An AAC sample (raw, as stored), sent as an audio segment.
+    AacFrame {
+        /// Hz, for the audio header.
+        sample_rate: u32,
+        /// Channels, for the audio header.
+        channels: u16,
+    },
+}
+
+impl PlannedSegment {
+    /// The segment's header for transfer segment id `id`, with `flags` (the plan's, plus
+    /// what the sender adds): an audio header for AAC samples, else a video header.
+    pub fn header(&self, id: SegmentId, flags: SegmentFlags) -> SegmentHeader {
+        let data_length = u32::try_from(self.len).unwrap_or(u32::MAX);
+        match self.content {
+            SegmentContent::AacFrame {
+                sample_rate,
+                channels,
+            } => SegmentHeader::Audio(AudioHeader {
+                id,
+                timestamp: self.timestamp,
+                duration: self.duration,
+                sample_rate,
+                channels,
+                data_length,
+            }),
+            _ => SegmentHeader::Video(VideoHeader {
+                id,
+                timestamp: self.timestamp,
+                duration: self.duration,
+                frame_count: self.frame_count,
+                flags,
+                data_length,
+                metadata: None,
+            }),
+        }
+    }
+
+    /// Bytes read from the file for it (`len` but for what frame mode adds).
+    pub fn file_len(&self) -> u64 {
+        match self.content {
+            SegmentContent::AvcSample { file_len, .. } => file_len,
+            _ => self.len,
+        }
+    }
 }
 
 /// Fixed chunk size of MP4 files and of H.264 files in `fixed` mode.
@@ -134,6 +248,8 @@ pub fn resolve_mode(
             };
             (SegmentMode::Fixed, Some(size))
         }
+        // Demuxed samples when the plan can read the tracks (D77), else fixed chunks.
+        (FileFormat::Mp4, SegmentMode::Frame) => (SegmentMode::Frame, None),
         (FileFormat::Mp4, _) => (SegmentMode::Fixed, Some(MP4_SEGMENT_SIZE)),
         (FileFormat::Other(_), _) => (SegmentMode::Fixed, Some(OTHER_SEGMENT_SIZE)),
     })
@@ -150,6 +266,8 @@ enum Layout {
         table: UnitTable,
         starts: Option<Vec<u32>>,
     },
+    /// MP4 frame mode: one segment per video or audio sample (D77).
+    Samples(Box<SampleLayout>),
 }
 
 /// How a file is cut into segments: see the [module docs](self) for the rules.
@@ -225,6 +343,15 @@ impl SegmentPlan {
                 return Ok(plan);
             }
         } else if *format == FileFormat::Mp4 {
+            if applied == SegmentMode::Frame {
+                match read_mp4_demux(&mut source).map(SampleLayout::new) {
+                    Ok(Some(layout)) => return Ok(plan.with_samples(layout)),
+                    Ok(None) => tracing::info!("MP4 with no video sample: sent as fixed chunks"),
+                    Err(e) => tracing::info!("MP4 sent as fixed chunks, not demuxed: {e}"),
+                }
+                plan.mode = SegmentMode::Fixed;
+                plan.segment_size = Some(MP4_SEGMENT_SIZE);
+            }
             plan.duration = opts.mp4_duration.filter(|d| d.is_finite() && *d > 0.0);
             if plan.duration.is_some() {
                 plan.sync_points = opts.mp4_sync_samples.clone();
@@ -242,6 +369,35 @@ impl SegmentPlan {
             plan.layout = Layout::Fixed { size, count };
         }
         Ok(plan)
+    }
+
+    /// Frame mode on an MP4 whose tracks were read: samples as segments (D77).
+    fn with_samples(mut self, layout: SampleLayout) -> SegmentPlan {
+        self.duration = Some(layout.duration()).filter(|d| *d > 0.0);
+        self.frame_count = Some(layout.video_samples());
+        self.keyframes = layout.keyframes.clone();
+        if let Some(fps) = layout.frame_rate {
+            self.fps = fps;
+        }
+        self.layout = Layout::Samples(Box::new(layout));
+        self
+    }
+
+    /// MP4 frame mode: what the acknowledgement's `demuxed` field says (D77); `None` for
+    /// every other plan.
+    pub fn demuxed(&self) -> Option<DemuxedSource> {
+        match &self.layout {
+            Layout::Samples(s) => Some(s.demuxed()),
+            _ => None,
+        }
+    }
+
+    /// MP4 frame mode: the Annex-B parameter sets sent before each sync sample.
+    pub fn parameter_sets(&self) -> Option<Arc<[u8]>> {
+        match &self.layout {
+            Layout::Samples(s) => Some(Arc::clone(s.parameter_sets())),
+            _ => None,
+        }
     }
 
     /// Reads the whole H.264 stream: access-unit table, IDRs, duration, stream info.
@@ -281,6 +437,7 @@ impl SegmentPlan {
                 starts: Some(s), ..
             } => s.len() as u32,
             Layout::Units { table, .. } => table.len() as u32,
+            Layout::Samples(s) => s.len() as u32,
         }
     }
 
@@ -304,8 +461,10 @@ impl SegmentPlan {
                 frame_count: 0,
                 flags: SegmentFlags::empty(),
                 frame_type: None,
+                content: SegmentContent::FileBytes,
             },
             Layout::Fixed { size, .. } => self.fixed_segment(index, *size),
+            Layout::Samples(s) => s.segment(index)?,
             Layout::Units { table, starts } => {
                 let i = index as usize;
                 let (first, end) = match starts {
@@ -325,6 +484,7 @@ impl SegmentPlan {
                     frame_count: (end - first) as u32,
                     flags: table.run_flags(first, end),
                     frame_type: table.frame_type(first),
+                    content: SegmentContent::FileBytes,
                 }
             }
         };
@@ -350,6 +510,7 @@ impl SegmentPlan {
             frame_count: 0,
             flags: SegmentFlags::empty(),
             frame_type: None,
+            content: SegmentContent::FileBytes,
         }
     }
 
@@ -384,9 +545,13 @@ impl SegmentPlan {
         self.frame_count
     }
 
-    /// Frames per second of an H.264 file (VUI timing, else 25); `None` for other files.
+    /// Frames per second of an H.264 file (VUI timing, else 25), or of an MP4's video track
+    /// in frame mode (samples / span); `None` for other files.
     pub fn frame_rate(&self) -> Option<f64> {
-        self.counts_access_units.then_some(self.fps)
+        match &self.layout {
+            Layout::Samples(s) => s.frame_rate,
+            _ => self.counts_access_units.then_some(self.fps),
+        }
     }
 
     /// Access-unit indices of the IDR pictures of an H.264 file, 0-based sync sample
@@ -433,6 +598,13 @@ impl SegmentPlan {
                 let offset = (t / duration * self.file_size as f64) as u64;
                 return Some(((offset / size) as u32).min(count - 1));
             }
+            Layout::Samples(s) => {
+                let mut points = s.restart_points.clone();
+                if points.first().is_none_or(|p| p.1 != 0) {
+                    points.insert(0, (0.0, 0));
+                }
+                points
+            }
             _ => self.restart_points(),
         };
         const EPS: f64 = 1e-9;
@@ -455,7 +627,7 @@ impl SegmentPlan {
     fn restart_points(&self) -> Vec<(f64, u32)> {
         let mut points = Vec::new();
         match &self.layout {
-            Layout::Empty => points.push((0.0, 0)),
+            Layout::Empty | Layout::Samples(_) => points.push((0.0, 0)),
             Layout::Fixed { size, count } => {
                 points.extend(
                     (self.sync_points.iter())

@@ -88,7 +88,7 @@ mod tests {
     #[test]
     fn mp4_plans_carry_the_duration_and_seek_to_sync_samples() {
         let (format, plan, info) =
-            plan_file(&video("av.mp4"), SegmentMode::Frame, PlanOptions::default()).unwrap();
+            plan_file(&video("av.mp4"), SegmentMode::Fixed, PlanOptions::default()).unwrap();
         assert_eq!(format, FileFormat::Mp4);
         assert_eq!(plan.applied_mode(), SegmentMode::Fixed);
         assert!((plan.duration().unwrap() - 6.0).abs() < 0.05);
@@ -97,5 +97,41 @@ mod tests {
         assert_eq!(plan.segment_for_time(2.5), Some(0));
         // The keyframe at 4.0 s sits at byte 433039: chunk 1.
         assert_eq!(plan.segment_for_time(4.2), Some(1));
+    }
+
+    #[test]
+    fn mp4_frame_plans_send_samples_and_seek_to_video_sync_samples() {
+        let (_, plan, _) =
+            plan_file(&video("av.mp4"), SegmentMode::Frame, PlanOptions::default()).unwrap();
+        assert_eq!(plan.applied_mode(), SegmentMode::Frame);
+        assert_eq!(plan.len(), 180 + 283);
+        assert_eq!(plan.frame_count(), Some(180));
+        assert_eq!(plan.keyframe_indices(), [0, 30, 60, 90, 120, 150]);
+        let demuxed = plan.demuxed().unwrap();
+        let audio = demuxed.audio.unwrap();
+        assert_eq!(
+            (audio.sample_rate, audio.channels, audio.samples),
+            (48000, 2, 283)
+        );
+        // The restart point of 4.5 s is video sample 120 (4.0 s); the segments from it on
+        // hold the 60 last video samples and every audio sample decoded from 4.0 s on.
+        let start = plan.segment_for_time(4.5).unwrap();
+        let seg = plan.get(start).unwrap();
+        assert_eq!(seg.timestamp, 4.0);
+        assert!(seg.flags.contains(crate::wire::SegmentFlags::KEYFRAME));
+        let rest: Vec<_> = (start..plan.len()).filter_map(|i| plan.get(i)).collect();
+        let audio_after = (rest.iter())
+            .filter(|s| {
+                matches!(
+                    s.content,
+                    crate::media::plan::SegmentContent::AacFrame { .. }
+                )
+            })
+            .count();
+        assert_eq!((rest.len() - audio_after, audio_after), (60, 95));
+        assert!(rest.iter().all(|s| s.timestamp >= 4.0));
+        // A sync sample is sent with the parameter sets first: its length counts them.
+        let sets = plan.parameter_sets().unwrap();
+        assert_eq!(seg.len, seg.file_len() + sets.len() as u64);
     }
 }

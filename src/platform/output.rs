@@ -20,6 +20,28 @@ pub(super) struct DirectTarget {
     pub(super) budget: Option<Arc<DiskBudget>>,
 }
 
+/// The file the report names: the received file, or, when `--container mp4` removed it
+/// once its playable copy was final (D76), the copy.
+fn output_path(raw: &Path) -> std::path::PathBuf {
+    let copy = crate::store::container::mp4_path(raw);
+    if !raw.exists() && copy.exists() {
+        copy
+    } else {
+        raw.to_path_buf()
+    }
+}
+
+/// The AAC track of a demuxed transfer, from its acknowledgement (D77); `None` when it has
+/// none or its `config` is not base64 (then the audio is dropped, the video kept).
+fn demuxed_audio(demuxed: &crate::wire::DemuxedSource) -> Option<crate::media::fmp4::AudioTrack> {
+    let audio = demuxed.audio.as_ref().filter(|a| a.codec == "aac")?;
+    Some(crate::media::fmp4::AudioTrack {
+        audio_specific_config: audio.config_bytes()?,
+        sample_rate: audio.sample_rate,
+        channels: audio.channels,
+    })
+}
+
 /// Bookkeeping of one transfer being received.
 pub(super) struct TransferOutput {
     pub(super) ack: FileRequestAck,
@@ -65,7 +87,7 @@ impl TransferOutput {
         let Some(file) = self.file.as_mut() else {
             return Err(io::Error::other("output already finished"));
         };
-        file.note_timestamp(index, header.timestamp());
+        file.note_header(index, header);
         file.write_segment(index, data)?;
         self.record(header, index, data.len() as u64, receive_time, now)
     }
@@ -73,8 +95,13 @@ impl TransferOutput {
     /// Writes a playable MP4 copy beside the file as well (D76), when `container` asks
     /// for one and segments come in order (frame, GOP and time modes).
     pub(super) fn attach_container(&mut self, container: crate::store::container::Container) {
-        if let Some(file) = self.file.as_mut() {
-            file.attach_mp4(container);
+        let Some(file) = self.file.as_mut() else {
+            return;
+        };
+        match &self.ack.demuxed {
+            // MP4 frame mode (D77): the audio track's configuration comes with the ack.
+            Some(demuxed) => file.attach_demuxed(container, demuxed_audio(demuxed)),
+            None => file.attach_mp4(container),
         }
     }
 
@@ -206,7 +233,7 @@ impl TransferOutput {
             expected_checksum: self.ack.checksum.clone(),
             actual_checksum: file.checksum.clone(),
             sha256_ok,
-            output: self.paths.file.clone(),
+            output: output_path(&self.paths.file),
             debug_file: self.paths.debug.clone(),
             report_file: self.paths.report.clone(),
         };

@@ -112,7 +112,8 @@ impl Default for SessionConfig {
 
 /// One segment the client driver must send: open a unidirectional stream with `priority`,
 /// write `header` (its data length already set), then `len` bytes of the file read at
-/// `offset`, then finish the stream and call `handle_segment_sent`.
+/// `offset` (or, with `rewrite`, the sample it describes), then finish the stream and call
+/// `handle_segment_sent`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SegmentJob {
     /// The transfer it belongs to.
@@ -127,6 +128,9 @@ pub struct SegmentJob {
     pub len: u64,
     /// quinn stream priority (video 128, audio 255; FileRequest priority orders transfers).
     pub priority: i32,
+    /// MP4 frame mode (D77): the data is not the file range as it is but a sample rewritten
+    /// to Annex-B (then `len` counts what is sent, [`SampleRewrite::file_len`] what is read).
+    pub rewrite: Option<crate::media::plan::SampleRewrite>,
 }
 
 /// What the client driver found for a FileRequest: the resolved file and its plan.

@@ -10,7 +10,7 @@
 //! partial file under its `.part` name or the whole one). A seek restarts its timeline at
 //! the restart segment's timestamp.
 
-use crate::media::fmp4::{Fmp4Options, Fmp4Stats, H264Fmp4Muxer};
+use crate::media::fmp4::{AudioTrack, Fmp4Options, Fmp4Stats, H264Fmp4Muxer};
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -108,6 +108,8 @@ pub struct Mp4Copy {
     muxer: H264Fmp4Muxer<LazyFile>,
     part: PathBuf,
     path: PathBuf,
+    /// Set once the muxer's frame duration came from a segment header (D77).
+    frame_duration_known: bool,
 }
 
 impl std::fmt::Debug for Mp4Copy {
@@ -128,7 +130,31 @@ impl Mp4Copy {
             muxer: H264Fmp4Muxer::new(writer, Fmp4Options::default()),
             part,
             path: mp4_path(raw),
+            frame_duration_known: false,
         }
+    }
+
+    /// With an AAC track (MP4 frame mode, D77), fed by [`Self::push_audio`].
+    pub fn with_audio(mut self, audio: Option<AudioTrack>) -> Self {
+        if let Some(audio) = audio {
+            self.muxer = self.muxer.with_audio(audio);
+        }
+        self
+    }
+
+    /// MP4 frame mode: a video segment's duration (one sample's) sets the frame rate, once,
+    /// instead of the SPS's (which an MP4's stream may lack).
+    pub fn note_frame_duration(&mut self, secs: f64) {
+        if !self.frame_duration_known && secs.is_finite() && secs > 0.0 {
+            self.frame_duration_known = true;
+            self.muxer.set_frame_rate(1.0 / secs);
+        }
+    }
+
+    /// One AAC sample at `time` seconds lasting `duration` (see
+    /// [`H264Fmp4Muxer::push_audio`]).
+    pub fn push_audio(&mut self, sample: &[u8], time: f64, duration: f64) -> io::Result<()> {
+        self.muxer.push_audio(sample, time, duration)
     }
 
     /// The next bytes of the stream, in order.

@@ -13,6 +13,8 @@
 
 use super::budget::{charge, DiskBudget};
 use super::container::{Container, Mp4Copy};
+use crate::media::fmp4::AudioTrack;
+use crate::wire::SegmentHeader;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -91,6 +93,11 @@ pub struct ReceivedFile {
     times: BTreeMap<u32, f64>,
     /// The segment a seek restarts at, until it joins the prefix.
     restart: Option<u32>,
+    /// MP4 frame mode (D77): the segments are demuxed samples; audio ones go only to the
+    /// MP4 copy, never to the file (which holds the video as an Annex-B stream).
+    demuxed: bool,
+    /// Demuxed audio segments not yet in the prefix: index -> duration in seconds.
+    audio: BTreeMap<u32, f64>,
 }
 
 impl ReceivedFile {
@@ -127,6 +134,8 @@ impl ReceivedFile {
             mp4: None,
             times: BTreeMap::new(),
             restart: None,
+            demuxed: false,
+            audio: BTreeMap::new(),
             size: 0,
             budget: None,
         })
@@ -252,18 +261,57 @@ impl ReceivedFile {
         }
     }
 
+    /// MP4 frame mode (D77): the segments are an MP4's demuxed samples. The copy (when
+    /// `container` writes one) gets `audio` as its AAC track; audio segments are kept out
+    /// of the file itself, which is the video's Annex-B stream.
+    pub fn attach_demuxed(&mut self, container: Container, audio: Option<AudioTrack>) {
+        self.demuxed = true;
+        if self.placement == Placement::InOrder && container.writes_mp4() {
+            self.mp4 = Some((Mp4Copy::new(&self.path).with_audio(audio), container));
+            if self.first_index > 0 {
+                // A transfer starting after a seek: video and audio keep the source's times.
+                self.restart = Some(self.first_index);
+            }
+        }
+    }
+
+    /// What segment `index`'s header says that the file and its copy need: its timestamp
+    /// (see [`note_timestamp`](Self::note_timestamp)) and, for a demuxed transfer, whether
+    /// it is audio (and how long it lasts) and the video's frame duration.
+    pub fn note_header(&mut self, index: u32, header: &SegmentHeader) {
+        self.note_timestamp(index, header.timestamp());
+        if !self.demuxed || index < self.next_index {
+            return;
+        }
+        match header {
+            SegmentHeader::Audio(a) => {
+                self.audio.insert(index, a.duration);
+            }
+            SegmentHeader::Video(v) => {
+                if let Some((copy, _)) = self.mp4.as_mut() {
+                    copy.note_frame_duration(v.duration);
+                }
+            }
+        }
+    }
+
     fn feed_mp4(&mut self, data: &[u8]) {
         let index = self.next_index;
         let time = self.times.remove(&index);
+        let audio = self.audio.remove(&index);
         let Some((copy, _)) = self.mp4.as_mut() else {
             return;
         };
         let mut fed = Ok(());
-        if self.restart == Some(index) {
+        if self.restart == Some(index) && audio.is_none() {
             self.restart = None;
             fed = copy.seek_to(time.unwrap_or(0.0));
         }
-        if let Err(e) = fed.and_then(|()| copy.push(data)) {
+        let pushed = match audio {
+            Some(duration) => copy.push_audio(data, time.unwrap_or(0.0), duration),
+            None => copy.push(data),
+        };
+        if let Err(e) = fed.and(pushed) {
             // The byte-exact file is what the transfer is judged on: the copy stops here.
             tracing::warn!("MP4 copy of {} stopped: {e}", self.path.display());
             self.mp4 = None;
@@ -271,17 +319,22 @@ impl ReceivedFile {
     }
 
     fn advance_prefix(&mut self, data: &[u8]) -> io::Result<()> {
+        let in_file = !self.audio.contains_key(&self.next_index);
         self.feed_mp4(data);
         self.hasher.update(data);
         self.next_index += 1;
-        self.next_offset += data.len() as u64;
+        if in_file {
+            self.next_offset += data.len() as u64;
+        }
         Ok(())
     }
 
     fn append_in_order(&mut self, data: &[u8]) -> io::Result<()> {
-        charge(self.budget.as_deref(), data.len() as u64)?;
-        self.file.write_all_at(data, self.next_offset)?;
-        self.size = self.size.max(self.next_offset + data.len() as u64);
+        if !self.audio.contains_key(&self.next_index) {
+            charge(self.budget.as_deref(), data.len() as u64)?;
+            self.file.write_all_at(data, self.next_offset)?;
+            self.size = self.size.max(self.next_offset + data.len() as u64);
+        }
         self.advance_prefix(data)
     }
 
@@ -408,7 +461,7 @@ impl ReceivedFile {
         // In-order placement: write what waits behind a gap, in index order, so that no
         // received byte is lost (the file then is not the source, and gets no checksum).
         let waiting = std::mem::take(&mut self.waiting);
-        for (_, w) in waiting {
+        for (index, w) in waiting {
             let data = match w {
                 Waiting::InMemory(data) => data,
                 Waiting::Spooled { at, len } => {
@@ -419,6 +472,9 @@ impl ReceivedFile {
                     data
                 }
             };
+            if self.audio.contains_key(&index) {
+                continue;
+            }
             self.file.write_all_at(&data, self.next_offset)?;
             self.next_offset += data.len() as u64;
             self.size = self.size.max(self.next_offset);

@@ -73,6 +73,63 @@ pub struct FileRequestAck {
     pub total_segments: u32,
     /// First segment that will be sent (after seek or resume).
     pub start_segment: u32,
+    /// Extension (D77): present when the segments are an MP4's demuxed samples (frame mode
+    /// on an MP4), not the file's bytes; says what the audio segments need to be decoded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub demuxed: Option<DemuxedSource>,
+}
+
+/// The acknowledgement's `demuxed` extension (D77): the segments are the samples of the
+/// file's tracks, in decode-time order, not its bytes.
+///
+/// # Format
+/// ```text
+/// "demuxed":{"container":"mp4","video_samples":180,
+///            "audio":{"codec":"aac","config":"EZBW5QA=","sample_rate":48000,"channels":2,
+///                     "samples":283}}
+/// ```
+/// `config` is the AudioSpecificConfig (ISO/IEC 14496-3) in standard base64; `audio` is
+/// absent when the file has no AAC track.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemuxedSource {
+    /// The source's container: `mp4`.
+    pub container: String,
+    /// Video samples (video segments) in the whole file.
+    pub video_samples: u64,
+    /// The audio track, when its samples are sent as audio segments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio: Option<DemuxedAudio>,
+}
+
+/// The audio track of a demuxed transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemuxedAudio {
+    /// `aac`.
+    pub codec: String,
+    /// The decoder configuration (AAC: AudioSpecificConfig), standard base64.
+    pub config: String,
+    /// Hz (as in every audio segment header).
+    pub sample_rate: u32,
+    /// Channels (as in every audio segment header).
+    pub channels: u16,
+    /// Audio samples (audio segments) in the whole file.
+    pub samples: u64,
+}
+
+impl DemuxedAudio {
+    /// `config` for these bytes.
+    pub fn encode_config(bytes: &[u8]) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// The configuration's bytes; `None` when `config` is not base64.
+    pub fn config_bytes(&self) -> Option<Vec<u8>> {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD
+            .decode(&self.config)
+            .ok()
+    }
 }
 
 impl FileRequestAck {
@@ -225,6 +282,7 @@ mod tests {
             segment_size: None,
             total_segments: 3,
             start_segment: 0,
+            demuxed: None,
         };
         let r = a.to_status_response();
         assert_eq!(
@@ -247,6 +305,7 @@ mod tests {
             segment_size: Some(4),
             total_segments: 3,
             start_segment: 0,
+            demuxed: None,
         };
         let r = a.to_status_response();
         assert!(r.message.contains(r#""checksum":null"#), "{}", r.message);

@@ -42,7 +42,9 @@ mod stream;
 mod timestamp;
 mod version;
 
-pub use acks::{Ack, ChecksumNotice, FileRequestAck, PlaybackAck, PlaybackState};
+pub use acks::{
+    Ack, ChecksumNotice, DemuxedAudio, DemuxedSource, FileRequestAck, PlaybackAck, PlaybackState,
+};
 pub use binary_envelope::BinaryEnvelope;
 pub use error::WireError;
 pub use error_report::{

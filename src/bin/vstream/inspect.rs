@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use vstream::media::plan::{PlanOptions, SegmentPlan};
+use vstream::media::plan::{PlanOptions, SegmentContent, SegmentPlan};
 use vstream::media::probe::plan_file;
 use vstream::media::{FileFormat, MediaInfo, SegmentMode};
 
@@ -111,7 +111,10 @@ fn build_report(path: &Path, format: &FileFormat, plan: &SegmentPlan, info: Medi
             frame_count: s.frame_count,
             flags: s.flags.bits(),
             flag_names: s.flags.to_string(),
-            frame_type: s.frame_type.map(|t| t.name()),
+            frame_type: match s.content {
+                SegmentContent::AacFrame { .. } => Some("audio"),
+                _ => s.frame_type.map(|t| t.name()),
+            },
         })
         .collect();
     Report {

@@ -1,14 +1,18 @@
-//! The boxes of a fragmented MP4 with one H.264 video track, written into a `Vec<u8>`.
+//! The boxes of a fragmented MP4 with one H.264 video track and optionally one AAC audio
+//! track, written into a `Vec<u8>`.
 //!
 //! Only what a fragmented file needs: the init segment (`ftyp`, `moov` with empty sample
-//! tables and `mvex/trex`) and one fragment (`moof` with `mfhd`, `traf/tfhd/tfdt/trun`, then
-//! `mdat`). Field layouts follow ISO/IEC 14496-12 (boxes) and 14496-15 (`avcC`).
+//! tables and `mvex/trex`) and one fragment (`moof` with `mfhd`, one `traf/tfhd/tfdt/trun`
+//! per track, then `mdat`). Field layouts follow ISO/IEC 14496-12 (boxes), 14496-15
+//! (`avcC`) and 14496-1/14496-14 (`esds`).
 
 /// The media timescale: 90 kHz, in which the usual frame rates (24, 25, 30, 50, 60 and the
 /// NTSC ones, 3003 ticks at 30000/1001) have whole-tick frame durations.
 pub(crate) const TIMESCALE: u32 = 90_000;
-/// The only track's ID.
-const TRACK_ID: u32 = 1;
+/// The video track's ID.
+pub(crate) const TRACK_ID: u32 = 1;
+/// The audio track's ID.
+pub(crate) const AUDIO_TRACK_ID: u32 = 2;
 /// `sample_flags` of a sync sample: depends on no other sample.
 const SYNC_SAMPLE_FLAGS: u32 = 0x0200_0000;
 /// `sample_flags` of another sample: depends on others, not a sync sample.
@@ -65,8 +69,19 @@ pub(crate) struct VideoTrack {
     pub(crate) bit_depth_chroma: u8,
 }
 
-/// `ftyp` and `moov` of a fragmented file with one H.264 track.
-pub(crate) fn init_segment(track: &VideoTrack) -> Vec<u8> {
+/// What the init segment says about the audio track (AAC).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AudioTrack {
+    /// The AudioSpecificConfig (ISO/IEC 14496-3), put in `esds`.
+    pub audio_specific_config: Vec<u8>,
+    /// Hz: the track's timescale too.
+    pub sample_rate: u32,
+    /// Channels.
+    pub channels: u16,
+}
+
+/// `ftyp` and `moov` of a fragmented file with one H.264 track and maybe an AAC track.
+pub(crate) fn init_segment(track: &VideoTrack, audio: Option<&AudioTrack>) -> Vec<u8> {
     let mut buf = Vec::with_capacity(1024);
     let ftyp = open(&mut buf, b"ftyp");
     buf.extend_from_slice(b"iso5");
@@ -78,10 +93,18 @@ pub(crate) fn init_segment(track: &VideoTrack) -> Vec<u8> {
     let moov = open(&mut buf, b"moov");
     mvhd(&mut buf);
     trak(&mut buf, track);
+    if let Some(audio) = audio {
+        audio_trak(&mut buf, audio);
+    }
     let mvex = open(&mut buf, b"mvex");
-    let trex = open_full(&mut buf, b"trex", 0, 0);
-    u32s(&mut buf, &[TRACK_ID, 1, 0, 0, 0]);
-    close(&mut buf, trex);
+    for id in [TRACK_ID, AUDIO_TRACK_ID]
+        .iter()
+        .take(1 + usize::from(audio.is_some()))
+    {
+        let trex = open_full(&mut buf, b"trex", 0, 0);
+        u32s(&mut buf, &[*id, 1, 0, 0, 0]);
+        close(&mut buf, trex);
+    }
     close(&mut buf, mvex);
     close(&mut buf, moov);
     buf
@@ -95,7 +118,7 @@ fn mvhd(buf: &mut Vec<u8>) {
     u32s(buf, &[0, 0]);
     u32s(buf, &MATRIX);
     u32s(buf, &[0; 6]);
-    u32s(buf, &[TRACK_ID + 1]);
+    u32s(buf, &[AUDIO_TRACK_ID + 1]);
     close(buf, mvhd);
 }
 
@@ -135,6 +158,87 @@ fn trak(buf: &mut Vec<u8>, track: &VideoTrack) {
     close(buf, trak);
 }
 
+fn audio_trak(buf: &mut Vec<u8>, audio: &AudioTrack) {
+    let trak = open(buf, b"trak");
+    let tkhd = open_full(buf, b"tkhd", 0, 0x3); // enabled, in movie
+    u32s(buf, &[0, 0, AUDIO_TRACK_ID, 0, 0, 0, 0]);
+    u16s(buf, &[0, 1, 0x0100, 0]); // layer, alternate group, volume 1.0, reserved
+    u32s(buf, &MATRIX);
+    u32s(buf, &[0, 0]);
+    close(buf, tkhd);
+    let mdia = open(buf, b"mdia");
+    let mdhd = open_full(buf, b"mdhd", 0, 0);
+    u32s(buf, &[0, 0, audio.sample_rate.max(1), 0]);
+    u16s(buf, &[0x55C4, 0]); // language "und"
+    close(buf, mdhd);
+    let hdlr = open_full(buf, b"hdlr", 0, 0);
+    u32s(buf, &[0]);
+    buf.extend_from_slice(b"soun");
+    u32s(buf, &[0, 0, 0]);
+    buf.extend_from_slice(b"SoundHandler\0");
+    close(buf, hdlr);
+    let minf = open(buf, b"minf");
+    let smhd = open_full(buf, b"smhd", 0, 0);
+    u16s(buf, &[0, 0]); // balance, reserved
+    close(buf, smhd);
+    let dinf = open(buf, b"dinf");
+    let dref = open_full(buf, b"dref", 0, 0);
+    u32s(buf, &[1]);
+    let url = open_full(buf, b"url ", 0, 1); // media in this file
+    close(buf, url);
+    close(buf, dref);
+    close(buf, dinf);
+    let stbl = open(buf, b"stbl");
+    let stsd = open_full(buf, b"stsd", 0, 0);
+    u32s(buf, &[1]);
+    let mp4a = open(buf, b"mp4a");
+    buf.extend_from_slice(&[0; 6]);
+    u16s(buf, &[1]); // data_reference_index
+    u32s(buf, &[0, 0]);
+    u16s(buf, &[audio.channels, 16, 0, 0]); // channelcount, samplesize, pre_defined, reserved
+    let rate = if audio.sample_rate < 0x1_0000 {
+        audio.sample_rate << 16
+    } else {
+        0
+    };
+    u32s(buf, &[rate]);
+    esds(buf, &audio.audio_specific_config);
+    close(buf, mp4a);
+    close(buf, stsd);
+    empty_sample_tables(buf);
+    close(buf, stbl);
+    close(buf, minf);
+    close(buf, mdia);
+    close(buf, trak);
+}
+
+/// `esds` (ISO/IEC 14496-14 5.6, descriptors of 14496-1 7.2.6): an ES_Descriptor holding the
+/// AAC DecoderConfigDescriptor (object type 0x40, audio stream) with the AudioSpecificConfig,
+/// and the SLConfigDescriptor MP4 files use (predefined 2). Descriptor sizes are written in
+/// one byte: a config is a few bytes (longer ones are cut to 100).
+fn esds(buf: &mut Vec<u8>, asc: &[u8]) {
+    let asc = &asc[..asc.len().min(100)];
+    let esds = open_full(buf, b"esds", 0, 0);
+    let dec_specific = 2 + asc.len();
+    let dec_config = 2 + 13 + dec_specific;
+    let es = 3 + dec_config + 3;
+    buf.extend_from_slice(&[0x03, es as u8, 0, AUDIO_TRACK_ID as u8, 0]);
+    buf.extend_from_slice(&[0x04, (dec_config - 2) as u8, 0x40, 0x15, 0, 0, 0]);
+    u32s(buf, &[0, 0]); // max and average bit rate: unknown
+    buf.extend_from_slice(&[0x05, asc.len() as u8]);
+    buf.extend_from_slice(asc);
+    buf.extend_from_slice(&[0x06, 1, 0x02]);
+    close(buf, esds);
+}
+
+fn empty_sample_tables(buf: &mut Vec<u8>) {
+    for (kind, zeros) in [(b"stts", 1), (b"stsc", 1), (b"stsz", 2), (b"stco", 1)] {
+        let b = open_full(buf, kind, 0, 0);
+        u32s(buf, &vec![0; zeros]);
+        close(buf, b);
+    }
+}
+
 fn stbl(buf: &mut Vec<u8>, track: &VideoTrack) {
     let stbl = open(buf, b"stbl");
     let stsd = open_full(buf, b"stsd", 0, 0);
@@ -152,11 +256,7 @@ fn stbl(buf: &mut Vec<u8>, track: &VideoTrack) {
     avcc(buf, track);
     close(buf, avc1);
     close(buf, stsd);
-    for (kind, zeros) in [(b"stts", 1), (b"stsc", 1), (b"stsz", 2), (b"stco", 1)] {
-        let b = open_full(buf, kind, 0, 0);
-        u32s(buf, &vec![0; zeros]);
-        close(buf, b);
-    }
+    empty_sample_tables(buf);
     close(buf, stbl);
 }
 
@@ -195,15 +295,22 @@ pub(crate) struct SampleEntry {
     pub(crate) composition_offset: i32,
 }
 
-/// Fragment `sequence` starting at `base_decode_time` ticks, whose sample data (`data_len`
-/// bytes) is written right after the returned `mdat` header and right before the returned
-/// `moof`: the `trun` data offset is negative, from the `moof` back to the data (D74).
-pub(crate) fn fragment(
-    sequence: u32,
-    base_decode_time: u64,
-    samples: &[SampleEntry],
-    data_len: u64,
-) -> (Vec<u8>, Vec<u8>) {
+/// One track's run in a fragment.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TrackRun<'a> {
+    pub(crate) track_id: u32,
+    pub(crate) base_decode_time: u64,
+    pub(crate) samples: &'a [SampleEntry],
+    /// Bytes of its sample data (in the `mdat`, after the runs before it).
+    pub(crate) data_len: u64,
+}
+
+/// Fragment `sequence` of `runs` (one `traf` each, empty runs left out), whose sample data
+/// (the runs' data back to back) is written right after the returned `mdat` header and
+/// right before the returned `moof`: each `trun` data offset is negative, from the `moof`
+/// back to its run's data (D74).
+pub(crate) fn fragment(sequence: u32, runs: &[TrackRun<'_>]) -> (Vec<u8>, Vec<u8>) {
+    let data_len: u64 = runs.iter().map(|r| r.data_len).sum();
     let mut mdat = Vec::with_capacity(16);
     if data_len + 8 > u64::from(u32::MAX) {
         u32s(&mut mdat, &[1]);
@@ -213,40 +320,46 @@ pub(crate) fn fragment(
         u32s(&mut mdat, &[(data_len + 8) as u32]);
         mdat.extend_from_slice(b"mdat");
     }
-    let mut buf = Vec::with_capacity(100 + samples.len() * 16);
+    let count: usize = runs.iter().map(|r| r.samples.len()).sum();
+    let mut buf = Vec::with_capacity(100 * runs.len() + count * 16);
     let moof = open(&mut buf, b"moof");
     let mfhd = open_full(&mut buf, b"mfhd", 0, 0);
     u32s(&mut buf, &[sequence]);
     close(&mut buf, mfhd);
-    let traf = open(&mut buf, b"traf");
-    let tfhd = open_full(&mut buf, b"tfhd", 0, 0x02_0000); // default-base-is-moof
-    u32s(&mut buf, &[TRACK_ID]);
-    close(&mut buf, tfhd);
-    let tfdt = open_full(&mut buf, b"tfdt", 1, 0);
-    buf.extend_from_slice(&base_decode_time.to_be_bytes());
-    close(&mut buf, tfdt);
+    let mut before = 0u64;
+    for run in runs {
+        if !run.samples.is_empty() {
+            let back = data_len - before;
+            traf(&mut buf, run, i32::try_from(back).map_or(i32::MIN, |b| -b));
+        }
+        before += run.data_len;
+    }
+    close(&mut buf, moof);
+    (mdat, buf)
+}
+
+fn traf(buf: &mut Vec<u8>, run: &TrackRun<'_>, data_offset: i32) {
+    let traf = open(buf, b"traf");
+    let tfhd = open_full(buf, b"tfhd", 0, 0x02_0000); // default-base-is-moof
+    u32s(buf, &[run.track_id]);
+    close(buf, tfhd);
+    let tfdt = open_full(buf, b"tfdt", 1, 0);
+    buf.extend_from_slice(&run.base_decode_time.to_be_bytes());
+    close(buf, tfdt);
     // data offset, and per sample: duration, size, flags, composition offset
-    let trun = open_full(
-        &mut buf,
-        b"trun",
-        1,
-        0x0001 | 0x0100 | 0x0200 | 0x0400 | 0x0800,
-    );
-    let count = u32::try_from(samples.len()).unwrap_or(u32::MAX);
-    u32s(&mut buf, &[count]);
-    let data_offset = i32::try_from(data_len).map_or(i32::MIN, |len| -len);
+    let trun = open_full(buf, b"trun", 1, 0x0001 | 0x0100 | 0x0200 | 0x0400 | 0x0800);
+    let count = u32::try_from(run.samples.len()).unwrap_or(u32::MAX);
+    u32s(buf, &[count]);
     buf.extend_from_slice(&data_offset.to_be_bytes());
-    for s in samples {
+    for s in run.samples {
         let flags = if s.sync {
             SYNC_SAMPLE_FLAGS
         } else {
             NON_SYNC_SAMPLE_FLAGS
         };
-        u32s(&mut buf, &[s.duration, s.size, flags]);
+        u32s(buf, &[s.duration, s.size, flags]);
         buf.extend_from_slice(&s.composition_offset.to_be_bytes());
     }
-    close(&mut buf, trun);
-    close(&mut buf, traf);
-    close(&mut buf, moof);
-    (mdat, buf)
+    close(buf, trun);
+    close(buf, traf);
 }

@@ -37,6 +37,7 @@
 mod boxes;
 mod muxer;
 
+pub use boxes::AudioTrack;
 pub use muxer::{Fmp4Options, Fmp4Stats, H264Fmp4Muxer};
 
 #[cfg(doc)]

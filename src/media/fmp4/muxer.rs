@@ -1,6 +1,9 @@
 //! [`H264Fmp4Muxer`]: Annex-B bytes in, a fragmented MP4 out (see the [module docs](super)).
 
-use super::boxes::{fragment, init_segment, SampleEntry, VideoTrack, TIMESCALE};
+use super::boxes::{
+    fragment, init_segment, AudioTrack, SampleEntry, TrackRun, VideoTrack, AUDIO_TRACK_ID,
+    TIMESCALE, TRACK_ID,
+};
 use crate::media::h264::slice::SliceKey;
 use crate::media::h264::sps::parse_sps;
 use crate::media::h264::{AccessUnit, AccessUnitSplitter, StreamInfo};
@@ -18,6 +21,9 @@ pub struct Fmp4Options {
     /// A fragment is written once its sample data reaches this many bytes, whatever its
     /// length in time: the memory bound of the muxer (default 32 MiB).
     pub max_fragment_bytes: usize,
+    /// Frames per second of the video, when the sender knows it better than the SPS (an
+    /// MP4 source's track, D77); `None`: the SPS's VUI rate, else 25.
+    pub frame_rate: Option<f64>,
 }
 
 impl Default for Fmp4Options {
@@ -25,6 +31,7 @@ impl Default for Fmp4Options {
         Fmp4Options {
             fragment_secs: 1.0,
             max_fragment_bytes: 32 * 1024 * 1024,
+            frame_rate: None,
         }
     }
 }
@@ -38,6 +45,19 @@ pub struct Fmp4Stats {
     pub fragments: u64,
     /// Access units with a picture before the first IDR (or before its SPS/PPS): dropped.
     pub dropped_before_idr: u64,
+    /// Audio samples written.
+    pub audio_samples: u64,
+    /// Audio samples before the init segment (before the first IDR): dropped.
+    pub audio_dropped: u64,
+}
+
+/// The audio samples of the fragment being built.
+#[derive(Debug, Default)]
+struct AudioRun {
+    /// Decode time of the first, in the track's timescale (its sample rate).
+    base: Option<u64>,
+    samples: Vec<SampleEntry>,
+    data: Vec<u8>,
 }
 
 /// One sample of the fragment being built.
@@ -116,9 +136,65 @@ pub struct H264Fmp4Muxer<W: Write + Seek> {
     next_decode_time: u64,
     sequence: u32,
     stats: Fmp4Stats,
+    /// The AAC track, when the output has one (D77).
+    audio_track: Option<AudioTrack>,
+    audio: AudioRun,
 }
 
 impl<W: Write + Seek> H264Fmp4Muxer<W> {
+    /// Adds an AAC track (call before the first push): its samples come through
+    /// [`Self::push_audio`].
+    pub fn with_audio(mut self, track: AudioTrack) -> Self {
+        self.audio_track = Some(track);
+        self
+    }
+
+    /// Sets the video's frame rate (over the SPS's): call before the first picture.
+    pub fn set_frame_rate(&mut self, fps: f64) {
+        self.opts.frame_rate = Some(fps);
+        self.sample_duration = frame_ticks(fps);
+    }
+
+    /// Takes one AAC sample (raw, as an MP4 stores it) decoded at `time` seconds and lasting
+    /// `duration` seconds. It joins the fragment being built, with its own decode time: a
+    /// run of samples starts at its first sample's `time`, so after a seek the audio
+    /// timeline follows the source's as the video's does. Samples before the init segment
+    /// (written at the first IDR) wait for it, up to [`Fmp4Options::max_fragment_bytes`];
+    /// past that, or without an audio track, they are dropped and counted.
+    ///
+    /// # Errors
+    /// Only the output's write errors.
+    pub fn push_audio(&mut self, sample: &[u8], time: f64, duration: f64) -> io::Result<()> {
+        // Before the init segment, samples wait (the first IDR is taken only once the next
+        // access unit starts), as long as they stay under the fragment bound.
+        let waits = self.initialized || self.audio.data.len() < self.opts.max_fragment_bytes;
+        let Some(track) = self.audio_track.as_ref().filter(|_| waits) else {
+            self.stats.audio_dropped += 1;
+            return Ok(());
+        };
+        let rate = f64::from(track.sample_rate.max(1));
+        let ticks = |secs: f64| {
+            let t = (secs.max(0.0) * rate).round();
+            if t.is_finite() {
+                t as u64
+            } else {
+                0
+            }
+        };
+        self.audio.base.get_or_insert(ticks(time));
+        self.audio.samples.push(SampleEntry {
+            duration: u32::try_from(ticks(duration)).unwrap_or(u32::MAX),
+            size: u32::try_from(sample.len()).unwrap_or(u32::MAX),
+            sync: true,
+            composition_offset: 0,
+        });
+        self.audio.data.extend_from_slice(sample);
+        if self.initialized && self.audio.data.len() >= self.opts.max_fragment_bytes {
+            self.write_fragment()?;
+        }
+        Ok(())
+    }
+
     /// A muxer writing to `out` from its current end (wrap a file in a `BufWriter`: each
     /// fragment is flushed; a seek back commits it, see [`Self::push`]).
     pub fn new(out: W, opts: Fmp4Options) -> Self {
@@ -133,7 +209,10 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
             ctx: Context::new(),
             track: None,
             initialized: false,
-            sample_duration: frame_ticks(crate::media::h264::DEFAULT_FRAME_RATE),
+            sample_duration: frame_ticks(
+                opts.frame_rate
+                    .unwrap_or(crate::media::h264::DEFAULT_FRAME_RATE),
+            ),
             poc: PocState::default(),
             samples: Vec::new(),
             data: Vec::new(),
@@ -141,6 +220,8 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
             next_decode_time: 0,
             sequence: 1,
             stats: Fmp4Stats::default(),
+            audio_track: None,
+            audio: AudioRun::default(),
         }
     }
 
@@ -268,7 +349,7 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
         let Some(track) = &self.track.as_ref().filter(|t| !t.pps.is_empty()) else {
             return Ok(false);
         };
-        let init = init_segment(track);
+        let init = init_segment(track, self.audio_track.as_ref());
         self.out.write_all(&init)?;
         self.out.flush()?;
         self.written += init.len() as u64;
@@ -276,9 +357,16 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
         Ok(true)
     }
 
-    /// Writes the fragment being built (nothing if it is empty).
+    /// Writes the fragment being built (nothing if it is empty): the video run, then the
+    /// audio samples that arrived meanwhile.
     fn write_fragment(&mut self) -> io::Result<()> {
-        if self.samples.is_empty() {
+        if !self.initialized {
+            // No init segment: nothing can refer to audio waiting for one.
+            self.stats.audio_dropped += self.audio.samples.len() as u64;
+            self.audio = AudioRun::default();
+            return Ok(());
+        }
+        if self.samples.is_empty() && self.audio.samples.is_empty() {
             return Ok(());
         }
         let mut order: Vec<usize> = (0..self.samples.len()).collect();
@@ -297,21 +385,32 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
                     .unwrap_or(0),
             })
             .collect();
-        let (mdat_header, moof) = fragment(
-            self.sequence,
-            self.next_decode_time,
-            &entries,
-            self.data.len() as u64,
-        );
+        let runs = [
+            TrackRun {
+                track_id: TRACK_ID,
+                base_decode_time: self.next_decode_time,
+                samples: &entries,
+                data_len: self.data.len() as u64,
+            },
+            TrackRun {
+                track_id: AUDIO_TRACK_ID,
+                base_decode_time: self.audio.base.unwrap_or(0),
+                samples: &self.audio.samples,
+                data_len: self.audio.data.len() as u64,
+            },
+        ];
+        let (mdat_header, moof) = fragment(self.sequence, &runs);
         // The sample data first, then the moof that describes it, written as a `free` box
         // and turned into a `moof` by a 4-byte write once it is whole (D74): whatever
         // instant the file is cut at, it ends in complete fragments followed by bytes that
         // no moof refers to (a partial mdat, a partial or whole `free`).
-        let moof_at = self.written + mdat_header.len() as u64 + self.data.len() as u64;
+        let data_len = (self.data.len() + self.audio.data.len()) as u64;
+        let moof_at = self.written + mdat_header.len() as u64 + data_len;
         let mut moof = moof;
         moof[4..8].copy_from_slice(b"free");
         self.out.write_all(&mdat_header)?;
         self.out.write_all(&self.data)?;
+        self.out.write_all(&self.audio.data)?;
         self.out.write_all(&moof)?;
         self.out.flush()?;
         self.out.seek(SeekFrom::Start(moof_at + 4))?;
@@ -322,7 +421,9 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
         self.next_decode_time += u64::from(dur) * entries.len() as u64;
         self.sequence = self.sequence.wrapping_add(1);
         self.stats.samples += entries.len() as u64;
+        self.stats.audio_samples += self.audio.samples.len() as u64;
         self.stats.fragments += 1;
+        self.audio = AudioRun::default();
         self.samples.clear();
         self.data.clear();
         self.max_poc = i64::MIN;
@@ -334,7 +435,9 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
         let sps = parsed.sps;
         if self.track.is_none() {
             if let Some(info) = StreamInfo::from_sps(&sps) {
-                self.sample_duration = frame_ticks(info.frame_rate());
+                if self.opts.frame_rate.is_none() {
+                    self.sample_duration = frame_ticks(info.frame_rate());
+                }
                 self.poc.lsb_bits = match sps.pic_order_cnt {
                     PicOrderCntType::TypeZero {
                         log2_max_pic_order_cnt_lsb_minus4,

@@ -21,10 +21,15 @@
 mod atom;
 mod file;
 mod moov;
+mod samples;
 mod seek_table;
 mod summary;
 
 pub use atom::{FourCC, Strictness};
+pub use samples::{
+    avcc_to_annexb_in_place, read_mp4_demux, AacConfig, AvcConfig, Mp4Demux, TrackSample,
+    TrackSamples,
+};
 
 use crate::media::{MediaError, MediaInfo};
 use std::io::{Read, Seek};

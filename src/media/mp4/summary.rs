@@ -96,8 +96,8 @@ fn video_info(trak: &Trak, strictness: Strictness) -> Result<VideoTrackInfo, Med
         codec: codec_name(entry.format, None),
         frame_rate,
         frame_count,
-        profile: visual.avcc.map(|a| a.profile_name()),
-        level: visual.avcc.map(|a| a.level_name()),
+        profile: visual.avcc.as_ref().map(|a| a.profile_name()),
+        level: visual.avcc.as_ref().map(|a| a.level_name()),
     })
 }
 

@@ -424,6 +424,7 @@ impl ClientSession {
             segment_size: prepared.plan.segment_size(),
             total_segments: total,
             start_segment: start,
+            demuxed: prepared.plan.demuxed(),
         };
         self.send_status(now, ack.to_status_response());
         if ack.checksum.is_none() {

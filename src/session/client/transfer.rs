@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use super::pacing::PaceClock;
-use crate::media::plan::PlannedSegment;
+use crate::media::plan::{PlannedSegment, SampleRewrite};
 use crate::session::{ClientEvent, PreparedTransfer, SegmentJob, SendSummary, TransferOutcome};
 use crate::wire::{
-    FileRequest, Pacing, PlaybackAck, PlaybackState, SegmentFlags, SegmentHeader, SegmentId,
-    StatusCode, TransferId, VideoHeader,
+    FileRequest, Pacing, PlaybackAck, PlaybackState, SegmentFlags, SegmentId, StatusCode,
+    TransferId,
 };
 
 /// A playback acknowledgement not sent yet.
@@ -325,15 +325,8 @@ impl Transfer {
         if recovery {
             flags = flags.with(SegmentFlags::ERROR_RECOVERY);
         }
-        let header = SegmentHeader::Video(VideoHeader {
-            id: SegmentId::new(self.id, index),
-            timestamp: seg.timestamp,
-            duration: seg.duration,
-            frame_count: seg.frame_count,
-            flags,
-            data_length: u32::try_from(seg.len).unwrap_or(u32::MAX),
-            metadata: None,
-        });
+        // A video header, or an audio one for an MP4's AAC samples in frame mode (D77).
+        let header = seg.header(SegmentId::new(self.id, index), flags);
         if let Some(bw) = self.bandwidth_cap() {
             let secs = seg.len as f64 * 8.0 / bw as f64;
             let base = self.bw_next.map_or(now, |t| t.max(now));
@@ -350,6 +343,7 @@ impl Transfer {
             offset: seg.offset,
             len: seg.len,
             priority: video_priority(self.request.priority),
+            rewrite: SampleRewrite::of(&seg, &self.prepared.plan),
         })
     }
 

@@ -58,6 +58,8 @@ pub(crate) struct AudioSampleEntry {
     pub(crate) samplerate: f64,
     /// `objectTypeIndication` of the `esds` decoder configuration, when present.
     pub(crate) object_type_indication: Option<u8>,
+    /// The `esds` DecoderSpecificInfo (for AAC: the AudioSpecificConfig), when present.
+    pub(crate) decoder_specific_info: Option<Vec<u8>>,
 }
 
 impl SampleEntry {
@@ -106,35 +108,41 @@ impl SampleEntry {
             }
             _ => return Err(body.error("unknown sound description version")),
         }
-        let object_type_indication = find_esds(&mut body)?;
+        let esds = find_esds(&mut body)?;
         Ok(AudioSampleEntry {
             channelcount,
             samplerate,
-            object_type_indication,
+            object_type_indication: esds.as_ref().map(|e| e.0),
+            decoder_specific_info: esds.and_then(|e| e.1),
         })
     }
 }
 
-/// Finds `esds` among the children (or inside a QuickTime `wave`) and returns its OTI.
-fn find_esds(body: &mut Body<'_>) -> Result<Option<u8>, MediaError> {
+/// The `objectTypeIndication` of an `esds` and its DecoderSpecificInfo, when present.
+type EsdsConfig = (u8, Option<Vec<u8>>);
+
+/// Finds `esds` among the children (or inside a QuickTime `wave`) and returns its OTI and
+/// decoder-specific info.
+fn find_esds(body: &mut Body<'_>) -> Result<Option<EsdsConfig>, MediaError> {
     for child in body.children() {
         let (kind, data) = child?;
         if kind == FourCC(*b"esds") {
-            return Ok(esds_object_type(data));
+            return Ok(esds_config(data));
         }
         if kind == FourCC(*b"wave") {
             let mut wave = Body::new(kind, data);
-            if let Some(oti) = find_esds(&mut wave)? {
-                return Ok(Some(oti));
+            if let Some(config) = find_esds(&mut wave)? {
+                return Ok(Some(config));
             }
         }
     }
     Ok(None)
 }
 
-/// The `objectTypeIndication` of an `esds` body, or `None` if it cannot be found.
-/// A damaged descriptor only loses the codec refinement, so it is not an error.
-fn esds_object_type(data: &[u8]) -> Option<u8> {
+/// The `objectTypeIndication` of an `esds` body and its DecoderSpecificInfo (tag 0x05), or
+/// `None` if the OTI cannot be found. A damaged descriptor only loses the codec refinement
+/// (and frame mode's audio track), so it is not an error.
+fn esds_config(data: &[u8]) -> Option<EsdsConfig> {
     let mut body = Body::new(FourCC(*b"esds"), data);
     body.full_box().ok()?;
     let (tag, _) = descriptor_header(&mut body)?;
@@ -157,7 +165,15 @@ fn esds_object_type(data: &[u8]) -> Option<u8> {
     if tag != 0x04 {
         return None;
     }
-    body.u8().ok()
+    let oti = body.u8().ok()?;
+    // streamType/upStream/reserved, bufferSizeDB (24 bits), maxBitrate, avgBitrate.
+    let info = body.skip(1 + 3 + 4 + 4).ok().and_then(|()| {
+        let (tag, size) = descriptor_header(&mut body)?;
+        (tag == 0x05)
+            .then(|| body.bytes(size as usize).ok().map(<[u8]>::to_vec))
+            .flatten()
+    });
+    Some((oti, info))
 }
 
 /// A descriptor tag and its size (up to four 7-bit groups).
@@ -174,12 +190,19 @@ fn descriptor_header(body: &mut Body<'_>) -> Option<(u8, u32)> {
     Some((tag, size))
 }
 
-/// `avcC`: the AVC decoder configuration record; only the profile and level are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `avcC`: the AVC decoder configuration record (ISO/IEC 14496-15 5.3.3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct AvcC {
     pub(crate) avc_profile_indication: u8,
     pub(crate) profile_compatibility: u8,
     pub(crate) avc_level_indication: u8,
+    /// Bytes of each NAL unit length in the samples (1, 2 or 4); 0 when the record stops
+    /// after the level (then the parameter set lists are empty too).
+    pub(crate) nal_length_size: u8,
+    /// The sequence and picture parameter set NAL units, as stored. A truncated list keeps
+    /// the sets read before the cut.
+    pub(crate) sps: Vec<Vec<u8>>,
+    pub(crate) pps: Vec<Vec<u8>>,
 }
 
 impl Atom for AvcC {
@@ -190,14 +213,39 @@ impl Atom for AvcC {
         let avc_profile_indication = body.u8()?;
         let profile_compatibility = body.u8()?;
         let avc_level_indication = body.u8()?;
-        // lengthSizeMinusOne, SPS and PPS follow; not needed here.
-        let _ = body.rest();
-        Ok(AvcC {
+        let mut avcc = AvcC {
             avc_profile_indication,
             profile_compatibility,
             avc_level_indication,
-        })
+            nal_length_size: 0,
+            sps: Vec::new(),
+            pps: Vec::new(),
+        };
+        // Only frame mode needs the rest; a damaged tail loses that, not the file.
+        let _ = avcc.read_parameter_sets(body);
+        let _ = body.rest();
+        Ok(avcc)
     }
+}
+
+impl AvcC {
+    fn read_parameter_sets(&mut self, body: &mut Body<'_>) -> Result<(), MediaError> {
+        let length_size = (body.u8()? & 3) + 1;
+        let sps_count = body.u8()? & 0x1f;
+        read_sets(body, sps_count, &mut self.sps)?;
+        self.nal_length_size = length_size;
+        let pps_count = body.u8()?;
+        read_sets(body, pps_count, &mut self.pps)
+    }
+}
+
+/// `count` parameter sets, each a 16-bit length and its bytes.
+fn read_sets(body: &mut Body<'_>, count: u8, out: &mut Vec<Vec<u8>>) -> Result<(), MediaError> {
+    for _ in 0..count {
+        let len = body.u16()?;
+        out.push(body.bytes(usize::from(len))?.to_vec());
+    }
+    Ok(())
 }
 
 impl AvcC {
