@@ -8,11 +8,13 @@
 //! - [`scenarios`]: the named scenarios of `vstream sim` and `cargo xtask sim`, each seeded
 //!   and asserting that the file arrived whole or failed with the expected typed error.
 //! - [`ScenarioReport`]: what one run reports (JSON for the xtask).
+//! - [`figures`]: figures measured in simulation (frame latency under realtime pacing).
 //!
 //! The same seed gives the same ordered event trace and the same datagrams with the Cubic
 //! controller (see `docs/protocol.md`, D34-D36, for what that took and why BBR differs).
 
 mod ctx;
+pub mod figures;
 mod files;
 pub mod harness;
 mod hosts;

@@ -1,7 +1,7 @@
 //! The catalog's shared state and its background hasher (D100).
 //!
 //! Registering files queues them; one worker thread (started when there is work, gone when
-//! the queue is empty or the catalog is dropped) probes and hashes them in registration
+//! the queue is empty or the catalog is dropped, within one 256 KiB read) probes and hashes them in registration
 //! order, so by the time a platform asks for a file its checksum is usually known. A caller
 //! that needs a checksum now ([`Shared::up_to_date`]) takes the file out of the queue and
 //! hashes it itself, or, if the worker is hashing that very file, waits for it: a file is
@@ -12,6 +12,7 @@ use super::entry::{locate, probe, refresh, CachedFile, FileStamp, Located, Probe
 use super::CatalogError;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -31,7 +32,7 @@ pub(crate) struct State {
     hashing: Option<String>,
     /// Whether a worker thread is running.
     worker: bool,
-    /// Set when the catalog is dropped: the worker stops after the file in hand.
+    /// Set when the catalog is dropped: the worker stops (mid-file: [`Shared::close`]).
     closed: bool,
 }
 
@@ -45,6 +46,8 @@ pub(crate) struct Shared {
     progress: Condvar,
     /// The persistent checksum cache, if the catalog keeps one.
     cache: Option<Mutex<ChecksumCache>>,
+    /// Set when the catalog is dropped: the worker's hashing stops within one read.
+    stop: AtomicBool,
 }
 
 impl Shared {
@@ -54,6 +57,7 @@ impl Shared {
             state: Mutex::new(State::default()),
             progress: Condvar::new(),
             cache: cache.map(Mutex::new),
+            stop: AtomicBool::new(false),
         }
     }
 
@@ -140,8 +144,10 @@ impl Shared {
         }
     }
 
-    /// Marks the catalog dropped (the worker stops) and saves the persistent cache.
+    /// Marks the catalog dropped (the worker stops, mid-file if it is hashing one) and saves
+    /// the persistent cache.
     pub(crate) fn close(&self) {
+        self.stop.store(true, Ordering::Relaxed);
         self.lock().closed = true;
         self.save_cache();
     }
@@ -177,7 +183,9 @@ impl Shared {
                 }
                 continue;
             }
-            let probed = refresh(located, Some(&probed))?;
+            // The worker (the one caller that does not wait for it) stops when told to.
+            let stop = (!wait_for_worker).then_some(&self.stop);
+            let probed = refresh(located, Some(&probed), stop)?;
             self.store(key, located, &probed);
             return Ok(probed);
         }
@@ -220,5 +228,38 @@ impl Shared {
         }
         let root = self.root.to_str().map(|r| format!("{r}/"));
         cache.save(|path| root.as_deref().is_some_and(|r| path.starts_with(r)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::catalog::Catalog;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    /// Dropping the catalog stops the worker in the middle of a file, not after it: a
+    /// 64 GiB file (sparse: no disk) would take minutes to hash.
+    #[test]
+    fn dropping_the_catalog_stops_hashing_mid_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = std::fs::File::create(dir.path().join("big.bin")).unwrap();
+        file.set_len(64 << 30).unwrap();
+        let catalog = Catalog::new(dir.path()).unwrap();
+        catalog.register("big.bin").unwrap();
+        let shared = Arc::clone(&catalog.shared);
+        let started = Instant::now();
+        while shared.lock().hashing.is_none() {
+            assert!(started.elapsed() < Duration::from_secs(10), "never hashed");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+        let dropped = Instant::now();
+        drop(catalog);
+        shared.wait_idle();
+        assert!(
+            dropped.elapsed() < Duration::from_secs(2),
+            "the worker went on for {:?}",
+            dropped.elapsed()
+        );
     }
 }

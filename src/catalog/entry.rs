@@ -11,7 +11,9 @@ use crate::media::probe::probe_file;
 use crate::media::{FileFormat, MediaError, MediaInfo};
 use crate::wire::{CodecInfo, FileEntry, Resolution};
 use std::fs::{File, Metadata};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
 
 /// How often a file that changes while it is being hashed is retried before giving up.
@@ -123,7 +125,14 @@ pub(crate) fn probe(
 }
 
 /// Probes and hashes `located` unless `cached` already holds that version's results.
-pub(crate) fn refresh(located: &Located, cached: Option<&Probed>) -> Result<Probed, CatalogError> {
+///
+/// `stop`, when given, ends the hashing within one read (256 KiB) of being set, with an
+/// error: the background worker's way to stop promptly when its catalog is dropped.
+pub(crate) fn refresh(
+    located: &Located,
+    cached: Option<&Probed>,
+    stop: Option<&AtomicBool>,
+) -> Result<Probed, CatalogError> {
     let mut stamp = FileStamp::of(&located.metadata);
     if let Some(probed) = cached.filter(|p| p.stamp == stamp && p.checksum.is_some()) {
         return Ok(probed.clone());
@@ -139,8 +148,9 @@ pub(crate) fn refresh(located: &Located, cached: Option<&Probed>) -> Result<Prob
             Some(probed) => probed.info.clone(),
             None => probe_media(path)?,
         };
-        let mut file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
-        let checksum = sha256_checksum(&mut file).map_err(|e| CatalogError::io(path, e))?;
+        let file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
+        let mut reader = Stoppable { inner: &file, stop };
+        let checksum = sha256_checksum(&mut reader).map_err(|e| CatalogError::io(path, e))?;
         let after = FileStamp::of(&file.metadata().map_err(|e| CatalogError::io(path, e))?);
         if after == stamp {
             return Ok(Probed {
@@ -154,6 +164,21 @@ pub(crate) fn refresh(located: &Located, cached: Option<&Probed>) -> Result<Prob
         path,
         std::io::Error::other("file keeps changing while it is hashed"),
     ))
+}
+
+/// A reader that fails once `stop` is set (see [`refresh`]).
+struct Stoppable<'a, R> {
+    inner: R,
+    stop: Option<&'a AtomicBool>,
+}
+
+impl<R: Read> Read for Stoppable<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.stop.is_some_and(|s| s.load(Ordering::Relaxed)) {
+            return Err(std::io::Error::other("the catalog was dropped"));
+        }
+        self.inner.read(buf)
+    }
 }
 
 /// The media information of a file. A file whose media cannot be parsed (a damaged MP4) is

@@ -5,7 +5,11 @@
 //! - `bless-golden`: rewrites the binary golden files under `golden/` from the expected
 //!   values in `vstream_conformance::golden` (the golden test never writes them).
 //! - `bench media`: the media segmentation benchmark (release build).
-//! - `bench upload`: vstream against plain quinn on loopback, and peak RSS (release build).
+//! - `bench upload`: client and platform as separate pinned processes: vstream against
+//!   plain quinn, CPU per GiB each side; then frame mode and peak RSS (release build).
+//! - `bench capacity`: 100 concurrent uploads, 1,000 idle devices, one platform.
+//! - `bench callgrind`: the platform's instruction count receiving 64 MiB.
+//! - `bench all`: every figure of issue 15 in one output (see `bench.rs`).
 //! - `bench first-segment`: FileRequest to first segment stored before the checksum is
 //!   known, 1 MiB / 256 MiB / 4 GiB (release build).
 //! - `bench datagrams`: 1452 vs 8952-byte datagrams, plain quinn and vstream (release).
@@ -14,6 +18,8 @@
 //! - `fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]`: every fuzz target for
 //!   N seconds (see `fuzz.rs`), with the executions reached.
 
+mod bench;
+mod figures;
 mod fuzz;
 mod sim;
 
@@ -27,16 +33,10 @@ fn main() -> ExitCode {
         ["bless-golden"] => bless_golden(),
         ["sim", rest @ ..] => sim::run(rest),
         ["fuzz", rest @ ..] => fuzz::run(rest),
-        ["bench", bench @ ("media" | "upload"), rest @ ..] => {
-            cargo(&["bench", "-p", "vstream", "--bench", bench, "--"], rest)
-        }
-        ["bench", "first-segment", rest @ ..] => cargo(
-            &["bench", "-p", "vstream", "--bench", "first_segment", "--"],
-            rest,
-        ),
+        ["bench", name, rest @ ..] => bench::run(name, rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload|first-segment|datagrams | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures] | fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]>"
+                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench upload|capacity|callgrind|first-segment|datagrams|media|all | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures] | fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]>"
             );
             return ExitCode::from(2);
         }
@@ -71,11 +71,6 @@ fn bless_golden() -> anyhow::Result<bool> {
         eprintln!("{f}");
     }
     Ok(failures.is_empty())
-}
-
-fn cargo(base: &[&str], extra: &[&str]) -> anyhow::Result<bool> {
-    let status = cargo_command().args(base).args(extra).status()?;
-    Ok(status.success())
 }
 
 /// A `cargo` command without the variables `cargo run` gave this process for the xtask

@@ -11,7 +11,8 @@
 //!   the figures are only meaningful in release.
 //! - `--figures` prints the figures instead: goodput of `interop-goodput` and
 //!   `loss-2` as a share of the link with BBR and with Cubic, and simulated seconds per
-//!   wall second of a 60 s `loss-2` transfer.
+//!   wall second of a 60 s `loss-2` transfer; then frame latency under realtime pacing
+//!   over all the seeds (`figures.rs`).
 
 use anyhow::{bail, Context};
 use std::collections::BTreeMap;
@@ -294,5 +295,6 @@ fn figures(args: &Args) -> anyhow::Result<bool> {
             if r.passed { "ok" } else { "FAILED" }
         );
     }
-    Ok(true)
+    let binary = BINARY.get().cloned().unwrap_or_else(|| binary(false));
+    crate::figures::frame_latency(&binary, &args.seeds, &args.cc)
 }
