@@ -233,7 +233,7 @@ impl Client {
             server,
             server_name: server_name.to_string(),
         };
-        let conn = target.connect(config.connect_timeout).await?;
+        let conn = target.connect(config.connect_timeout, None).await?;
         let (progress_tx, progress) = watch::channel(ClientProgress::default());
         let (stop, stop_rx) = oneshot::channel::<()>();
         let shutdown = async move {

@@ -9,11 +9,13 @@
 //! ended or a final answer of the platform (200, 1004, a TLS refusal, ...).
 //!
 //! # One attempt
-//! An attempt lasts at most `connect_timeout` (default 10 s). Within it, a connection that
-//! heard nothing at all for [`PROBE_EVERY`] is dropped and a fresh one started: quinn
-//! retransmits an unanswered Initial after a doubling probe timeout (1 s, 2 s, 4 s...), a
-//! fresh connection sends one at once, so the client is back within about a second of the
-//! path returning, however long the outage was.
+//! An attempt lasts at most `connect_timeout` (default 10 s). When the client has been
+//! connected before (it knows the path's round trip), a connection within the attempt that
+//! heard nothing at all for a probe window (three round trips, at least [`MIN_PROBE`]) is
+//! dropped and a fresh one started: quinn retransmits an unanswered Initial after a
+//! doubling probe timeout (1 s, 2 s, 4 s...), a fresh connection sends one at once, so the
+//! client is back within about a second of the path returning, however long the outage
+//! was. The very first attempt knows no round trip and is left to quinn's timers.
 //!
 //! # Spacing attempts
 //! A failed attempt counts against `max_retries`. One that timed out unanswered is followed
@@ -34,10 +36,15 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// A connection attempt that heard nothing for this long is replaced by a fresh one
-/// (quinn's first Initial retransmission comes about 1 s after the first, with the default
-/// 333 ms initial RTT; later ones wait longer).
-const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// The shortest probe window (see the module doc): quinn's first Initial retransmission
+/// comes about 1 s after the first with the default 333 ms initial RTT; later ones wait
+/// longer.
+const MIN_PROBE: Duration = Duration::from_secs(1);
+
+/// The probe window on a path whose round trip was `rtt`.
+fn probe_window(rtt: Duration) -> Duration {
+    (rtt * 3).max(MIN_PROBE)
+}
 
 /// Where the client connects.
 pub(super) struct Target {
@@ -47,15 +54,17 @@ pub(super) struct Target {
 }
 
 impl Target {
-    /// One connection attempt of at most `timeout` (see the module doc).
+    /// One connection attempt of at most `timeout`, renewed after `probe` without any
+    /// answer (see the module doc).
     pub(super) async fn connect(
         &self,
         timeout: Duration,
+        probe: Option<Duration>,
     ) -> Result<quinn::Connection, ClientError> {
         let deadline = Instant::now() + timeout;
         loop {
             let mut connecting = self.endpoint.connect(self.server, &self.server_name)?;
-            let probe_end = (Instant::now() + PROBE_EVERY).min(deadline);
+            let probe_end = probe.map_or(deadline, |p| (Instant::now() + p).min(deadline));
             match tokio::time::timeout_at(probe_end, connecting.handshake_data()).await {
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Err(ClientError::Connection(e)),
@@ -83,7 +92,7 @@ pub(super) async fn supervise(
     progress_tx: watch::Sender<ClientProgress>,
 ) -> Result<ClientSummary, ClientError> {
     let Some(policy) = config.reconnect.clone() else {
-        let conn = target.connect(config.connect_timeout).await?;
+        let conn = target.connect(config.connect_timeout, None).await?;
         return driver::run(conn, catalog, config, shutdown, progress_tx)
             .await
             .result;
@@ -102,6 +111,7 @@ pub(super) async fn supervise(
         stop_rx,
         progress_tx,
         previous: None,
+        probe: None,
     };
     s.previous = s.config.resume_session;
     s.run().await
@@ -117,6 +127,8 @@ struct Supervisor {
     progress_tx: watch::Sender<ClientProgress>,
     /// The last session id adopted: named by the next connection.
     previous: Option<uuid::Uuid>,
+    /// The probe window, once a connection measured the path's round trip.
+    probe: Option<Duration>,
 }
 
 impl Supervisor {
@@ -129,7 +141,8 @@ impl Supervisor {
                     closed_with: None,
                 });
             }
-            let attempt = self.target.connect(self.config.connect_timeout).await;
+            let timeout = self.config.connect_timeout;
+            let attempt = self.target.connect(timeout, self.probe).await;
             let conn = match attempt {
                 Ok(conn) => conn,
                 Err(e @ ClientError::Connect(_)) => return Err(e),
@@ -170,11 +183,10 @@ impl Supervisor {
 
     /// Runs the driver over one connection.
     async fn run_connection(&mut self, conn: quinn::Connection) -> driver::RunEnd {
-        if self.previous.is_some() {
+        if let Some(previous) = self.previous {
             tracing::info!(
-                "connected to {}, resuming session {:?} (attempt {} since the last break)",
+                "connected to {}, resuming session {previous} (attempt {} since the last break)",
                 self.target.server,
-                self.previous,
                 self.backoff.attempt() + 1
             );
         }
@@ -187,7 +199,12 @@ impl Supervisor {
             let _ = stop_rx.wait_for(|stop| *stop).await;
         };
         let catalog = Arc::clone(&self.catalog);
-        driver::run(conn, catalog, config, shutdown, self.progress_tx.clone()).await
+        let watched = conn.clone();
+        let end = driver::run(conn, catalog, config, shutdown, self.progress_tx.clone()).await;
+        // The smoothed round trip is not updated while nothing comes back: it is the
+        // path's before the break.
+        self.probe = Some(probe_window(watched.rtt()));
+        end
     }
 
     /// A failed attempt: the wait before the next one (none after an unanswered one), or
