@@ -2,7 +2,8 @@
 //! as real processes on loopback, the client's path through a UDP relay that black-holes
 //! every datagram for the outage (issue 11). Each case ends with the platform's exit status
 //! 0, its SHA-256 verdict OK and the output equal to the source, within (outage + 5 s) of
-//! the path returning; the re-sent bytes are printed.
+//! the path returning, the upload flowing again within 2 s of it; the re-sent bytes are
+//! printed.
 //!
 //! The relay limits the uplink (so the upload is still running when the path is cut) and
 //! the client gives a silent connection up after 2 s (`--stall-timeout 2`).
@@ -167,6 +168,16 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
     let before = relay.uplink_bytes();
     relay.black_hole_for(outage).await;
     let path_back = Instant::now();
+    // "Continued": 32 kB more went up than when the path returned (a handshake is ~5 kB).
+    let relay = std::sync::Arc::new(relay);
+    let watching = std::sync::Arc::clone(&relay);
+    let continued = tokio::spawn(async move {
+        let mark = watching.uplink_bytes() + 32 * 1024;
+        while watching.uplink_bytes() < mark {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        path_back.elapsed()
+    });
 
     let status = wait(&mut p, outage + Duration::from_secs(5)).await;
     let finished = path_back.elapsed();
@@ -188,6 +199,7 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
         std::fs::read(output).unwrap() == std::fs::read(source.dir.join(source.path)).unwrap(),
         "the output differs from the source"
     );
+    let continued = continued.await.unwrap();
     let size = report["bytes"].as_u64().unwrap_or(0);
     let resumed: serde_json::Map<String, serde_json::Value> = report
         .as_object()
@@ -199,12 +211,16 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
         })
         .unwrap_or_default();
     println!(
-        "{} ({} mode, {size} bytes): outage {outage:?} after {before} bytes up; finished {finished:?} after the path returned; {} bytes went up in all ({} dropped datagrams); platform reports {}",
+        "{} ({} mode, {size} bytes): outage {outage:?} after {before} bytes up; data flowing again {continued:?} and finished {finished:?} after the path returned; {} bytes went up in all ({} dropped datagrams); platform reports {}",
         source.path,
         source.mode,
         relay.uplink_bytes(),
         relay.counts().1,
         serde_json::Value::Object(resumed)
+    );
+    assert!(
+        continued <= Duration::from_secs(2),
+        "the upload continued only {continued:?} after the path returned"
     );
     assert!(
         matches!(client_status, Some(s) if s.success()),
@@ -225,13 +241,11 @@ async fn frame(outage: Duration) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the platform-driven resume of branch rplat"]
 async fn a_fixed_mode_pull_completes_through_a_10s_outage() {
     fixed(Duration::from_secs(10)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the platform-driven resume of branch rplat"]
 async fn a_frame_mode_pull_completes_through_a_10s_outage() {
     frame(Duration::from_secs(10)).await;
 }
