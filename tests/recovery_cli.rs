@@ -48,3 +48,29 @@ fn max_retries_must_be_a_count() {
     assert!(!ok);
     assert!(stderr.contains("--max-retries"), "{stderr}");
 }
+
+#[test]
+fn timeouts_must_be_seconds() {
+    let (ok, stderr) = client(&["--stall-timeout=soon"]);
+    assert!(!ok);
+    assert!(stderr.contains("expected seconds"), "{stderr}");
+    let (ok, stderr) = client(&["--connect-timeout=0"]);
+    assert!(!ok);
+    assert!(stderr.contains("expected seconds above 0"), "{stderr}");
+}
+
+#[test]
+fn with_nothing_listening_the_client_gives_up_after_the_connect_timeout() {
+    let started = std::time::Instant::now();
+    let (ok, stderr) = client(&["--reconnect", "none", "--connect-timeout", "1.5"]);
+    let took = started.elapsed();
+    assert!(!ok);
+    assert!(
+        stderr.contains("no answer from the platform within 1.5s"),
+        "{stderr}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "took {took:?} (QUIC's idle timeout is 30 s)"
+    );
+}

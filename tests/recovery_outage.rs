@@ -32,6 +32,7 @@ fn spawn_client(h: &Harness, server: std::net::SocketAddr) -> (oneshot::Sender<(
             seed: 11,
             ..ReconnectPolicy::default()
         }),
+        stall_timeout: Some(Duration::from_secs(2)),
         ..ClientConfig::default()
     };
     let (stop, stopped) = oneshot::channel::<()>();
@@ -155,4 +156,45 @@ async fn a_session_ended_by_the_platform_is_not_reconnected() {
     assert_eq!(summary.session_id, Some(first.session_id));
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(h.platform.sessions().len(), 1, "no second connection");
+}
+
+/// With nothing listening, each attempt ends after the connect timeout and counts against
+/// `max_retries`; the run ends with `GaveUp` naming the last failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_end_at_the_connect_timeout_and_max_retries_gives_up() {
+    let h = start_platform();
+    let endpoint = client_endpoint_for(&h, ALPN);
+    // A port nothing answers on: a bound socket that never reads.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let nowhere = silent.local_addr().unwrap();
+    let catalog = Arc::new(Catalog::new(repo()).unwrap());
+    let config = ClientConfig {
+        reconnect: Some(ReconnectPolicy {
+            max_retries: Some(2),
+            ..ReconnectPolicy::default()
+        }),
+        connect_timeout: Duration::from_millis(1500),
+        ..ClientConfig::default()
+    };
+    let started = Instant::now();
+    let result = run_client(endpoint, nowhere, "localhost", catalog, config, async {
+        std::future::pending::<()>().await
+    })
+    .await;
+    let took = started.elapsed();
+    match result {
+        Err(ClientError::GaveUp { retries: 2, last }) => {
+            assert!(
+                matches!(*last, ClientError::ConnectTimeout { .. }),
+                "{last}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // Three attempts (the first and two retries) of 1.5 s, no backoff after an
+    // unanswered one.
+    assert!(
+        took >= Duration::from_millis(4500) && took < Duration::from_secs(8),
+        "{took:?}"
+    );
 }

@@ -54,3 +54,36 @@ async fn relay_forwards_then_black_holes_then_forwards_again() {
         Some(&b"back"[..])
     );
 }
+
+#[tokio::test]
+async fn a_rate_limit_spaces_the_uplink() {
+    let relay = UdpRelay::start(echo_server().await).await.unwrap();
+    relay.set_rate(Some(100_000));
+    let client = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let started = tokio::time::Instant::now();
+    // 40 datagrams of 1000 bytes, 10 at a time (so the socket buffer never overflows).
+    let mut echoed = 0;
+    for _ in 0..4 {
+        for _ in 0..10 {
+            client.send_to(&[7u8; 1000], relay.addr()).await.unwrap();
+        }
+        let mut buf = [0u8; 1500];
+        for _ in 0..10 {
+            if timeout(Duration::from_secs(2), client.recv_from(&mut buf))
+                .await
+                .is_ok()
+            {
+                echoed += 1;
+            }
+        }
+    }
+    let took = started.elapsed();
+    assert_eq!(echoed, 40);
+    // 40 kB at 100 kB/s: at least 0.39 s (the first datagram goes at once).
+    assert!(took >= Duration::from_millis(380), "{took:?}");
+    relay.set_rate(None);
+    assert_eq!(
+        ping(&client, &relay, b"fast").await.as_deref(),
+        Some(&b"fast"[..])
+    );
+}

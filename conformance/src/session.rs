@@ -30,6 +30,10 @@
 //! output-failed: <kind> [index]    (role platform) the most recent transfer's output could
 //!                                  not be opened or written: no-space | permission | other
 //! connection-lost: -               the connection ended (`handle_connection_lost`)
+//! connection-end: <how>            (role client) the connection ended
+//!                                  (`handle_connection_end`): broken | stalled | tls |
+//!                                  local | closed <code>; its `AfterConnection` becomes
+//!                                  the verdict `expect verdict:` reads
 //! session: <uuid>                  (role platform) later `C->P` envelopes carry this id
 //! registry: <uuid>                 (role platform) the registry holds this finished
 //!                                  session: `LookupSession` for it is answered true
@@ -417,6 +421,28 @@ impl Runner {
                 Machine::Platform(p) => p.handle_connection_lost(now),
                 Machine::Client(c) => c.handle_connection_lost(now),
             },
+            "connection-end" => {
+                use vstream::session::ConnectionEnd as End;
+                let value = e.value.trim();
+                let end = match value.split_once(' ') {
+                    Some(("closed", code)) => {
+                        let code: u16 = code.trim().parse().map_err(|_| "closed <code>")?;
+                        End::ClosedByPlatform(StatusCode::from_u16(code))
+                    }
+                    _ => match value {
+                        "broken" => End::Broken,
+                        "stalled" => End::Stalled,
+                        "tls" => End::TlsRefused,
+                        "local" => End::ClosedLocally,
+                        _ => return Err(format!("connection-end: unknown `{value}`")),
+                    },
+                };
+                let Machine::Client(c) = self.machine() else {
+                    return Err("connection-end: needs role client".into());
+                };
+                let after = c.handle_connection_end(now, end);
+                self.verdict = Some(format!("{after:?}"));
+            }
             "segments-sent" => {
                 let jobs = std::mem::take(&mut self.jobs);
                 let Machine::Client(c) = self.machine() else {
@@ -640,6 +666,7 @@ fn is_input(key: &str) -> bool {
             | "segment-damaged"
             | "output-failed"
             | "connection-lost"
+            | "connection-end"
             | "session"
             | "registry"
             | "wait"

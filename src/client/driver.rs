@@ -1,16 +1,19 @@
 //! The task that owns one [`ClientSession`]: quinn input in, actions out, events logged.
 
 use super::sender::{open_in_order, Outgoing};
+use super::stall::{Sample, Stall, StallWatch, SAMPLE_EVERY};
 use super::streams::{prepare, read_binary, read_control};
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
 use crate::catalog::Catalog;
 use crate::net::wall_clock;
 use crate::session::{
-    ClientAction, ClientEvent, ClientSession, InOrder, PreparedTransfer, SendSummary,
-    TransferOutcome, TransferRefusal,
+    AfterConnection, ClientAction, ClientEvent, ClientSession, ConnectionEnd, InOrder,
+    PreparedTransfer, SegmentJob, SendSummary, TransferOutcome, TransferRefusal,
 };
 use crate::store::mbps;
-use crate::wire::{FileEntry, JsonEnvelope, SegmentMode, StatusCode, TransferId, WireError};
+use crate::wire::{
+    FileEntry, FileRequest, JsonEnvelope, SegmentMode, StatusCode, TransferId, WireError,
+};
 use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
@@ -80,73 +83,40 @@ struct Connection {
     closed_with: Option<(u64, String)>,
 }
 
-/// Runs the session on `conn` until the connection ends.
+/// How one connection's run ended: its result and the machine's verdict (D68).
+pub(super) struct RunEnd {
+    /// The session's summary, or why the run failed.
+    pub result: Result<ClientSummary, ClientError>,
+    /// Connect again, or not.
+    pub next: AfterConnection,
+    /// Set when the driver gave the connection up (D67).
+    pub stall: Option<Stall>,
+}
+
+/// Why the serving loop stopped.
+enum Lost {
+    /// The connection ended.
+    Connection(quinn::ConnectionError),
+    /// The stall watch gave it up (the connection is closed locally).
+    Stalled(Stall),
+}
+
+/// Runs the session on `conn` until the connection ends (or stalls, with
+/// [`ClientConfig::stall_timeout`]).
 pub(super) async fn run(
     conn: quinn::Connection,
     catalog: Arc<Catalog>,
     config: ClientConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
     progress_tx: watch::Sender<ClientProgress>,
-) -> Result<ClientSummary, ClientError> {
+) -> RunEnd {
     let mut session_config = config.session.clone();
     session_config.epoch = wall_clock();
     let mut session = ClientSession::new(session_config, now(), config.resume_session);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut c = Connection::new(conn.clone(), catalog, config, tx, progress_tx);
-    tokio::pin!(shutdown);
-    let mut ending = false;
-    let mut accepted_streams: u64 = 0;
-    let lost = loop {
-        c.drain(&mut session).await;
-        let deadline = session.poll_timeout();
-        let timer = async {
-            match deadline {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        // Branches in a fixed order: tokio's default random order would make a simulated
-        // run depend on an unseeded generator.
-        tokio::select! {
-            biased;
-            () = &mut shutdown, if !ending => {
-                ending = true;
-                c.end_session(&mut session).await;
-            }
-            stream = conn.accept_uni() => match stream {
-                Ok(recv) => {
-                    let order = accepted_streams;
-                    accepted_streams += 1;
-                    tokio::spawn(read_control(recv, order, c.tx.clone(), c.config.max_control_len));
-                }
-                Err(e) => break e,
-            },
-            stream = conn.accept_bi() => match stream {
-                Ok((send, recv)) => {
-                    tokio::spawn(read_binary(send, recv, c.tx.clone(), c.config.max_control_len));
-                }
-                Err(e) => break e,
-            },
-            Some(input) = rx.recv() => c.handle_input(&mut session, input),
-            () = timer => session.handle_timeout(now()),
-        }
-    };
-    // The machine ends what was still running as ConnectionLost (D48).
-    session.handle_connection_lost(now());
-    while let Some(event) = session.poll_event() {
-        c.on_event(&session, event);
-    }
-    c.progress.active = false;
-    c.progress_tx.send_replace(c.progress.clone());
-    let summary = ClientSummary {
-        session_id: c.progress.session_id,
-        transfers: c.progress.transfers.clone(),
-        closed_with: c.closed_with.clone(),
-    };
-    if let Some(code) = c.refused {
-        return Err(ClientError::HandshakeRefused { code });
-    }
-    run_result(lost, summary)
+    let mut c = Connection::new(conn, catalog, config, tx, progress_tx);
+    let lost = c.serve(&mut session, &mut rx, shutdown).await;
+    c.finish(&mut session, lost)
 }
 
 /// How the run ended: closed by us or with 200 (or 0) by the platform is a success;
@@ -169,6 +139,25 @@ fn run_result(
             })
         }
         other => Err(ClientError::Connection(other)),
+    }
+}
+
+/// The machine's input for a connection error (D68).
+pub(super) fn connection_end(e: &quinn::ConnectionError) -> ConnectionEnd {
+    use quinn::ConnectionError as E;
+    /// TLS alerts travel as transport codes 0x100-0x1ff (RFC 9001 section 4.8).
+    fn is_tls(code: quinn::TransportErrorCode) -> bool {
+        (0x100..0x200).contains(&u64::from(code))
+    }
+    match e {
+        E::LocallyClosed => ConnectionEnd::ClosedLocally,
+        E::ApplicationClosed(close) => {
+            let code = u16::try_from(close.error_code.into_inner()).unwrap_or(u16::MAX);
+            ConnectionEnd::ClosedByPlatform(StatusCode::from_u16(code))
+        }
+        E::ConnectionClosed(close) if is_tls(close.error_code) => ConnectionEnd::TlsRefused,
+        E::TransportError(error) if is_tls(error.code) => ConnectionEnd::TlsRefused,
+        _ => ConnectionEnd::Broken,
     }
 }
 
@@ -197,6 +186,104 @@ impl Connection {
             progress_tx,
             refused: None,
             closed_with: None,
+        }
+    }
+
+    /// The serving loop: quinn input in, the machine's actions out, until the connection
+    /// ends or the stall watch gives it up.
+    async fn serve(
+        &mut self,
+        session: &mut ClientSession,
+        rx: &mut mpsc::UnboundedReceiver<Input>,
+        shutdown: impl Future<Output = ()>,
+    ) -> Lost {
+        let conn = self.conn.clone();
+        tokio::pin!(shutdown);
+        let mut ending = false;
+        let mut accepted_streams: u64 = 0;
+        let mut watch = self.config.stall_timeout.map(|timeout| {
+            StallWatch::new(timeout, Sample::of(&conn), tokio::time::Instant::now())
+        });
+        let mut tick = tokio::time::interval(SAMPLE_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        loop {
+            self.drain(session).await;
+            let deadline = session.poll_timeout();
+            let timer = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let bound = self.config.max_control_len;
+            // Branches in a fixed order: tokio's default random order would make a
+            // simulated run depend on an unseeded generator.
+            tokio::select! {
+                biased;
+                () = &mut shutdown, if !ending => {
+                    ending = true;
+                    self.end_session(session).await;
+                }
+                stream = conn.accept_uni() => match stream {
+                    Ok(recv) => {
+                        let order = accepted_streams;
+                        accepted_streams += 1;
+                        tokio::spawn(read_control(recv, order, self.tx.clone(), bound));
+                    }
+                    Err(e) => return Lost::Connection(e),
+                },
+                stream = conn.accept_bi() => match stream {
+                    Ok((send, recv)) => {
+                        tokio::spawn(read_binary(send, recv, self.tx.clone(), bound));
+                    }
+                    Err(e) => return Lost::Connection(e),
+                },
+                Some(input) = rx.recv() => self.handle_input(session, input),
+                () = timer => session.handle_timeout(now()),
+                _ = tick.tick(), if watch.is_some() && !ending => {
+                    let sample = Sample::of(&conn);
+                    let in_flight = session.has_segments_in_flight();
+                    let at = tokio::time::Instant::now();
+                    if let Some(stall) = watch.as_mut().and_then(|w| w.observe(at, sample, in_flight)) {
+                        conn.close(0u32.into(), b"stalled");
+                        return Lost::Stalled(stall);
+                    }
+                }
+            }
+        }
+    }
+
+    /// After the loop: the machine learns how the connection ended (it ends what was
+    /// still running as ConnectionLost, D48, and gives its verdict, D68); the summary.
+    fn finish(&mut self, session: &mut ClientSession, lost: Lost) -> RunEnd {
+        let end = match &lost {
+            Lost::Stalled(_) => ConnectionEnd::Stalled,
+            Lost::Connection(e) => connection_end(e),
+        };
+        let next = session.handle_connection_end(now(), end);
+        while let Some(event) = session.poll_event() {
+            self.on_event(session, event);
+        }
+        self.progress.active = false;
+        self.progress_tx.send_replace(self.progress.clone());
+        let summary = ClientSummary {
+            session_id: self.progress.session_id,
+            transfers: self.progress.transfers.clone(),
+            closed_with: self.closed_with.clone(),
+        };
+        let (result, stall) = match (self.refused, lost) {
+            (Some(code), _) => (Err(ClientError::HandshakeRefused { code }), None),
+            (None, Lost::Stalled(stall)) => {
+                let after = self.config.stall_timeout.unwrap_or_default();
+                tracing::warn!("giving the connection up: {stall} for {after:?}");
+                (Err(ClientError::Stalled { stall, after }), Some(stall))
+            }
+            (None, Lost::Connection(e)) => (run_result(e, summary), None),
+        };
+        RunEnd {
+            result,
+            next,
+            stall,
         }
     }
 
@@ -289,77 +376,83 @@ impl Connection {
             ClientAction::ListFiles {
                 request_seq,
                 filter,
-            } => {
-                let catalog = Arc::clone(&self.catalog);
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let filter: Option<String> = filter;
-                    let files = crate::net::run_blocking(move || catalog.list(filter.as_deref()))
-                        .await
-                        .unwrap_or_default();
-                    let _ = tx.send(Input::FileList { request_seq, files });
-                });
-            }
+            } => self.list_files(request_seq, filter),
             ClientAction::PrepareTransfer {
                 request_seq,
                 request,
-            } => {
-                let catalog = Arc::clone(&self.catalog);
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let preparing = Arc::clone(&catalog);
-                    let result = crate::net::run_blocking(move || prepare(&preparing, &request))
-                        .await
-                        .unwrap_or_else(|| {
-                            Err(TransferRefusal {
-                                code: StatusCode::InternalError,
-                                message: "preparing the file failed".into(),
-                            })
-                        });
-                    let (result, later) = match result {
-                        Ok((prepared, later)) => (Ok(prepared), later),
-                        Err(refusal) => (Err(refusal), None),
-                    };
-                    let _ = tx.send(Input::Prepared {
-                        request_seq,
-                        result: Box::new(result),
-                    });
-                    // Served before its checksum was known: send it when it is (D101).
-                    if let Some(served) = later {
-                        let checksum = crate::net::run_blocking(move || {
-                            catalog.checksum(&served).map_err(|e| e.to_string())
-                        })
-                        .await
-                        .unwrap_or_else(|| Err("hashing failed".into()));
-                        let _ = tx.send(Input::ChecksumKnown {
-                            request_seq,
-                            checksum,
-                        });
-                    }
-                });
-            }
-            ClientAction::SendSegment(job) => {
-                let tx = self.tx.clone();
-                let (transfer, index) = (job.transfer, job.index);
-                let Some(file) = self.files.get(&transfer).cloned() else {
-                    tracing::warn!(
-                        "segment {index} of unknown transfer {transfer}: no source file"
-                    );
-                    let _ = tx.send(Input::SegmentFailed {
-                        transfer,
-                        index,
-                        code: Some(StatusCode::InternalError),
-                    });
-                    return;
-                };
-                let _ = self.segments.send(Outgoing {
-                    job,
-                    file,
-                    chunk: self.config.read_chunk,
-                });
-            }
+            } => self.prepare_transfer(request_seq, request),
+            ClientAction::SendSegment(job) => self.send_segment(job),
             ClientAction::Close { code, reason } => self.close(code, &reason).await,
         }
+    }
+
+    /// Lists the catalog on a blocking thread; the answer comes back as [`Input::FileList`].
+    fn list_files(&self, request_seq: u64, filter: Option<String>) {
+        let catalog = Arc::clone(&self.catalog);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let files = crate::net::run_blocking(move || catalog.list(filter.as_deref()))
+                .await
+                .unwrap_or_default();
+            let _ = tx.send(Input::FileList { request_seq, files });
+        });
+    }
+
+    /// Resolves and plans a requested file on a blocking thread ([`Input::Prepared`]);
+    /// a file served before its checksum was known gets it later ([`Input::ChecksumKnown`],
+    /// D101).
+    fn prepare_transfer(&self, request_seq: u64, request: FileRequest) {
+        let catalog = Arc::clone(&self.catalog);
+        let tx = self.tx.clone();
+        tokio::spawn(async move {
+            let preparing = Arc::clone(&catalog);
+            let result = crate::net::run_blocking(move || prepare(&preparing, &request))
+                .await
+                .unwrap_or_else(|| {
+                    Err(TransferRefusal {
+                        code: StatusCode::InternalError,
+                        message: "preparing the file failed".into(),
+                    })
+                });
+            let (result, later) = match result {
+                Ok((prepared, later)) => (Ok(prepared), later),
+                Err(refusal) => (Err(refusal), None),
+            };
+            let _ = tx.send(Input::Prepared {
+                request_seq,
+                result: Box::new(result),
+            });
+            if let Some(served) = later {
+                let checksum = crate::net::run_blocking(move || {
+                    catalog.checksum(&served).map_err(|e| e.to_string())
+                })
+                .await
+                .unwrap_or_else(|| Err("hashing failed".into()));
+                let _ = tx.send(Input::ChecksumKnown {
+                    request_seq,
+                    checksum,
+                });
+            }
+        });
+    }
+
+    /// Hands a segment to the task that opens streams in order ([`open_in_order`]).
+    fn send_segment(&self, job: SegmentJob) {
+        let (transfer, index) = (job.transfer, job.index);
+        let Some(file) = self.files.get(&transfer).cloned() else {
+            tracing::warn!("segment {index} of unknown transfer {transfer}: no source file");
+            let _ = self.tx.send(Input::SegmentFailed {
+                transfer,
+                index,
+                code: Some(StatusCode::InternalError),
+            });
+            return;
+        };
+        let _ = self.segments.send(Outgoing {
+            job,
+            file,
+            chunk: self.config.read_chunk,
+        });
     }
 
     /// Opens a stream now (so control messages open in the machine's order) and writes the
@@ -431,6 +524,15 @@ impl Connection {
                 if let Some(p) = self.transfer_mut(transfer) {
                     p.outcome = Some(outcome);
                 }
+            }
+            ClientEvent::RequestRefused {
+                request_seq,
+                path,
+                code,
+                reason,
+            } => {
+                let what = path.map_or_else(|| "-".to_string(), |p| format!("{p:?}"));
+                tracing::warn!("refused request {request_seq} (path {what}): {code}: {reason}");
             }
             ClientEvent::PeerError(report) => {
                 tracing::warn!(

@@ -18,10 +18,12 @@
 mod driver;
 mod reconnect;
 mod sender;
+mod stall;
 mod streams;
 mod supervisor;
 
 pub use reconnect::{Backoff, ReconnectPolicy, RecoveryStrategy, UnknownStrategy};
+pub use stall::Stall;
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::session::{SessionConfig, TransferOutcome};
@@ -30,6 +32,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
 
@@ -48,7 +51,22 @@ pub struct ClientConfig {
     /// How to reconnect after the connection broke (None: the run ends with the
     /// connection, as before).
     pub reconnect: Option<ReconnectPolicy>,
+    /// Give a connection up when, for this long, datagrams went out and nothing came
+    /// back, or segments were in flight and made no progress (D67). None: only QUIC's
+    /// idle timeout ends a connection (the library's default, as before; the CLI's is
+    /// [`DEFAULT_STALL_TIMEOUT`]).
+    pub stall_timeout: Option<Duration>,
+    /// How long one connection attempt may take to complete its handshake before it
+    /// counts as failed (then the reconnection policy decides, D67). Default 10 s.
+    pub connect_timeout: Duration,
 }
+
+/// The CLI's stall timeout (D67): a few seconds, well above a loaded path's round trip,
+/// well below QUIC's probe backoff after a long outage.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default [`ClientConfig::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Default for ClientConfig {
     fn default() -> Self {
@@ -58,6 +76,8 @@ impl Default for ClientConfig {
             read_chunk: 128 * 1024,
             max_control_len: 1024 * 1024,
             reconnect: None,
+            stall_timeout: None,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         }
     }
 }
@@ -77,6 +97,28 @@ pub enum ClientError {
         /// The platform's status.
         code: StatusCode,
     },
+    /// No answer from the platform within [`ClientConfig::connect_timeout`].
+    #[error("no answer from the platform within {after:?}")]
+    ConnectTimeout {
+        /// The connect timeout.
+        after: Duration,
+    },
+    /// The client gave the connection up (D67).
+    #[error("the connection stalled: {stall} for {after:?}")]
+    Stalled {
+        /// How.
+        stall: Stall,
+        /// The stall timeout.
+        after: Duration,
+    },
+    /// The reconnection policy's `max_retries` retries failed in a row (D60).
+    #[error("gave up after {retries} retries; the last attempt: {last}")]
+    GaveUp {
+        /// Retries made (attempts after the first of a row).
+        retries: u32,
+        /// How the last one failed.
+        last: Box<ClientError>,
+    },
     /// The driver task ended abnormally.
     #[error("client task failed: {0}")]
     Task(String),
@@ -88,6 +130,7 @@ impl ClientError {
     pub fn status_code(&self) -> Option<StatusCode> {
         match self {
             ClientError::HandshakeRefused { code } => Some(*code),
+            ClientError::GaveUp { last, .. } => last.status_code(),
             ClientError::Connection(quinn::ConnectionError::ApplicationClosed(close)) => {
                 let code = u16::try_from(close.error_code.into_inner()).ok()?;
                 Some(StatusCode::from_u16(code))
@@ -157,21 +200,12 @@ pub async fn run_client(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ClientSummary, ClientError> {
     let (progress_tx, _progress_rx) = watch::channel(ClientProgress::default());
-    if config.reconnect.is_some() {
-        let name = server_name.to_string();
-        return supervisor::supervise(
-            endpoint,
-            server,
-            name,
-            catalog,
-            config,
-            shutdown,
-            progress_tx,
-        )
-        .await;
-    }
-    let conn = endpoint.connect(server, server_name)?.await?;
-    driver::run(conn, catalog, config, shutdown, progress_tx).await
+    let target = supervisor::Target {
+        endpoint,
+        server,
+        server_name: server_name.to_string(),
+    };
+    supervisor::supervise(target, catalog, config, shutdown, progress_tx).await
 }
 
 /// A running client, for integrators (the specification's client example): connect,
@@ -194,19 +228,19 @@ impl Client {
         catalog: Arc<Catalog>,
         config: ClientConfig,
     ) -> Result<Client, ClientError> {
-        let conn = endpoint.connect(server, server_name)?.await?;
+        let target = supervisor::Target {
+            endpoint: endpoint.clone(),
+            server,
+            server_name: server_name.to_string(),
+        };
+        let conn = target.connect(config.connect_timeout, None).await?;
         let (progress_tx, progress) = watch::channel(ClientProgress::default());
         let (stop, stop_rx) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        let task = tokio::spawn(driver::run(
-            conn,
-            Arc::clone(&catalog),
-            config,
-            shutdown,
-            progress_tx,
-        ));
+        let run = driver::run(conn, Arc::clone(&catalog), config, shutdown, progress_tx);
+        let task = tokio::spawn(async move { run.await.result });
         Ok(Client {
             catalog,
             progress,

@@ -99,10 +99,6 @@ pub struct ReconnectPolicy {
     /// Seed of the jitter, so a simulation replays the same waits. A fleet of devices
     /// should give each device its own (the CLI draws one from the OS).
     pub seed: u64,
-    /// A connection on which nothing arrived for this long while a transfer is under way
-    /// is given up and replaced by a new one (default 2 s), whatever QUIC's own probe
-    /// backoff would wait.
-    pub stall_after: Duration,
 }
 
 impl Default for ReconnectPolicy {
@@ -113,7 +109,6 @@ impl Default for ReconnectPolicy {
             max_retries: None,
             jitter: 0.2,
             seed: 0,
-            stall_after: Duration::from_secs(2),
         }
     }
 }

@@ -1,27 +1,34 @@
 //! The client that comes back by itself: connects, runs the driver, and when the
-//! connection breaks or stalls, connects again on the [`ReconnectPolicy`]'s schedule,
-//! naming its previous session in SessionStart (profile section 3; decision D62).
+//! connection breaks or stalls, connects again on the [`ReconnectPolicy`](super::ReconnectPolicy)'s schedule,
+//! naming its previous session in SessionStart (profile section 3; D62, D67, D68).
 //!
-//! # When a connection is given up
-//! - It ended by itself with an error other than a close by the platform (idle timeout,
-//!   reset, a platform that restarted): the path or the platform broke, try again.
-//! - It *stalled*: the client sent packets and nothing at all came back for
-//!   `stall_after`. QUIC's probe timer doubles at each loss, so after a long outage the old
-//!   connection may wait tens of seconds before it probes again; a new connection probes
-//!   at once. The old one is closed locally (its close is lost like everything else).
-//! - Never when the platform closed the session (200) or refused it (the handshake's
-//!   code, or an error code the platform closed with): that is an answer, not a failure.
+//! # When a connection is given up, and whether to come back
+//! The driver gives a connection up when its stall watch says so (`client/stall.rs`,
+//! D67); the machine decides whether an ended connection is followed by another
+//! ([`AfterConnection`], D68): yes after a break or a stall, never after the session was
+//! ended or a final answer of the platform (200, 1004, a TLS refusal, ...).
+//!
+//! # One attempt
+//! An attempt lasts at most `connect_timeout` (default 10 s). When the client has been
+//! connected before (it knows the path's round trip), a connection within the attempt that
+//! heard nothing at all for a probe window (three round trips, at least [`MIN_PROBE`]) is
+//! dropped and a fresh one started: quinn retransmits an unanswered Initial after a
+//! doubling probe timeout (1 s, 2 s, 4 s...), a fresh connection sends one at once, so the
+//! client is back within about a second of the path returning, however long the outage
+//! was. The very first attempt knows no round trip and is left to quinn's timers.
 //!
 //! # Spacing attempts
-//! An attempt that got no answer within `stall_after` is followed by the next one at once:
-//! nothing reached the platform, so nothing loads it, and the transfer continues within
-//! `stall_after` of the path returning. An attempt the platform answered and that still
-//! failed waits the policy's backoff. A connection that completed its handshake resets the
-//! schedule.
+//! A failed attempt counts against `max_retries`. One that timed out unanswered is followed
+//! by the next at once (nothing reached the platform, so nothing loads it); one the
+//! platform answered and that still failed waits the policy's backoff. A connection that
+//! established its session and made progress (it was not given up as blocked) resets the
+//! schedule and is followed by a new attempt at once.
 
-use super::reconnect::{Backoff, ReconnectPolicy};
+use super::reconnect::Backoff;
+use super::stall::Stall;
 use super::{driver, ClientConfig, ClientError, ClientProgress, ClientSummary};
 use crate::catalog::Catalog;
+use crate::session::{AfterConnection, ConnectionEnd};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,189 +36,203 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-/// How often the stall watchdog reads the connection's counters.
-const WATCH_EVERY: Duration = Duration::from_millis(100);
+/// The shortest probe window (see the module doc): quinn's first Initial retransmission
+/// comes about 1 s after the first with the default 333 ms initial RTT; later ones wait
+/// longer.
+const MIN_PROBE: Duration = Duration::from_secs(1);
 
-/// Why one connection's run ended.
-enum RunEnd {
-    /// The session is over (or the application asked to stop): return this.
-    Done(Result<ClientSummary, ClientError>),
-    /// The connection broke or stalled: connect again.
-    Broken(String),
+/// The probe window on a path whose round trip was `rtt`.
+fn probe_window(rtt: Duration) -> Duration {
+    (rtt * 3).max(MIN_PROBE)
 }
 
-/// Runs the client over as many connections as it takes (see the module doc).
+/// Where the client connects.
+pub(super) struct Target {
+    pub endpoint: quinn::Endpoint,
+    pub server: SocketAddr,
+    pub server_name: String,
+}
+
+impl Target {
+    /// One connection attempt of at most `timeout`, renewed after `probe` without any
+    /// answer (see the module doc).
+    pub(super) async fn connect(
+        &self,
+        timeout: Duration,
+        probe: Option<Duration>,
+    ) -> Result<quinn::Connection, ClientError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let mut connecting = self.endpoint.connect(self.server, &self.server_name)?;
+            let probe_end = probe.map_or(deadline, |p| (Instant::now() + p).min(deadline));
+            match tokio::time::timeout_at(probe_end, connecting.handshake_data()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Err(ClientError::Connection(e)),
+                Err(_) if Instant::now() >= deadline => {
+                    return Err(ClientError::ConnectTimeout { after: timeout })
+                }
+                // Unanswered: dropped (closed), and a fresh one probes at once.
+                Err(_) => continue,
+            }
+            return match tokio::time::timeout_at(deadline, connecting).await {
+                Ok(result) => result.map_err(ClientError::Connection),
+                Err(_) => Err(ClientError::ConnectTimeout { after: timeout }),
+            };
+        }
+    }
+}
+
+/// Runs the client over as many connections as it takes (see the module doc); without a
+/// reconnection policy, over one.
 pub(super) async fn supervise(
-    endpoint: quinn::Endpoint,
-    server: SocketAddr,
-    server_name: String,
+    target: Target,
     catalog: Arc<Catalog>,
     config: ClientConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
     progress_tx: watch::Sender<ClientProgress>,
 ) -> Result<ClientSummary, ClientError> {
+    let Some(policy) = config.reconnect.clone() else {
+        let conn = target.connect(config.connect_timeout, None).await?;
+        return driver::run(conn, catalog, config, shutdown, progress_tx)
+            .await
+            .result;
+    };
     // One shutdown shared by every connection's driver.
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         shutdown.await;
         let _ = stop_tx.send(true);
     });
-    let policy = config.reconnect.clone().unwrap_or_default();
-    let mut backoff = Backoff::new(policy.clone());
-    let mut previous = config.resume_session;
-    let mut reconnections: u64 = 0;
-    loop {
-        if *stop_rx.borrow() {
-            return Ok(ClientSummary {
-                session_id: previous,
-                transfers: progress_tx.borrow().transfers.clone(),
-                closed_with: None,
-            });
-        }
-        let attempt = endpoint
-            .connect(server, &server_name)
-            .map_err(ClientError::Connect)?;
-        let conn = match tokio::time::timeout(policy.stall_after, attempt).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => {
-                let Some(wait) = backoff.next_delay() else {
-                    return Err(ClientError::Connection(e));
-                };
-                tracing::warn!("connecting to {server} failed: {e}; next attempt in {wait:?}");
-                tokio::time::sleep(wait).await;
-                continue;
-            }
-            Err(_) => {
-                // No answer at all: the path is down; probe again at once.
-                tracing::debug!("no answer from {server} within {:?}", policy.stall_after);
-                continue;
-            }
-        };
-        if reconnections > 0 || previous.is_some() {
-            tracing::info!(
-                "connected to {server} again (reconnection {}), resuming session {:?}",
-                reconnections + 1,
-                previous
-            );
-        }
-        let run_config = ClientConfig {
-            resume_session: previous,
-            ..config.clone()
-        };
-        let end = run_connection(
-            conn,
-            Arc::clone(&catalog),
-            run_config,
-            &policy,
-            stop_rx.clone(),
-            progress_tx.clone(),
-        )
-        .await;
-        let established = progress_tx.borrow().session_id;
-        if established.is_some() {
-            previous = established;
-            backoff.reset();
-        }
-        match end {
-            RunEnd::Done(result) => return result,
-            RunEnd::Broken(why) => {
-                reconnections += 1;
-                tracing::warn!("connection to {server} lost ({why}); reconnecting");
-                if established.is_none() {
-                    // The platform answered but no session came of it: space the attempts.
-                    match backoff.next_delay() {
-                        Some(wait) => tokio::time::sleep(wait).await,
-                        None => return Err(ClientError::Task(format!("gave up: {why}"))),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Runs the driver over one connection beside a stall watchdog.
-async fn run_connection(
-    conn: quinn::Connection,
-    catalog: Arc<Catalog>,
-    config: ClientConfig,
-    policy: &ReconnectPolicy,
-    mut stop_rx: watch::Receiver<bool>,
-    progress_tx: watch::Sender<ClientProgress>,
-) -> RunEnd {
-    let shutdown = async move {
-        let _ = stop_rx.wait_for(|stop| *stop).await;
-    };
-    let mut drive = Box::pin(driver::run(
-        conn.clone(),
+    let mut s = Supervisor {
+        target,
         catalog,
         config,
-        shutdown,
+        backoff: Backoff::new(policy),
+        stop_rx,
         progress_tx,
-    ));
-    let mut watchdog = StallWatch::new(&conn, policy.stall_after);
-    let mut tick = tokio::time::interval(WATCH_EVERY);
-    loop {
-        tokio::select! {
-            biased;
-            result = &mut drive => return classify(result),
-            _ = tick.tick() => {
-                if watchdog.is_stalled(&conn, Instant::now()) {
-                    conn.close(0u32.into(), b"stalled");
-                    // Let the driver wind down (its tasks end with the connection).
-                    let _ = tokio::time::timeout(Duration::from_secs(1), &mut drive).await;
-                    return RunEnd::Broken(format!(
-                        "nothing received for {:?} while sending",
-                        policy.stall_after
-                    ));
-                }
+        previous: None,
+        probe: None,
+    };
+    s.previous = s.config.resume_session;
+    s.run().await
+}
+
+/// The state of a reconnecting client between connections.
+struct Supervisor {
+    target: Target,
+    catalog: Arc<Catalog>,
+    config: ClientConfig,
+    backoff: Backoff,
+    stop_rx: watch::Receiver<bool>,
+    progress_tx: watch::Sender<ClientProgress>,
+    /// The last session id adopted: named by the next connection.
+    previous: Option<uuid::Uuid>,
+    /// The probe window, once a connection measured the path's round trip.
+    probe: Option<Duration>,
+}
+
+impl Supervisor {
+    async fn run(&mut self) -> Result<ClientSummary, ClientError> {
+        loop {
+            if *self.stop_rx.borrow() {
+                return Ok(ClientSummary {
+                    session_id: self.previous,
+                    transfers: self.progress_tx.borrow().transfers.clone(),
+                    closed_with: None,
+                });
             }
+            let timeout = self.config.connect_timeout;
+            let attempt = self.target.connect(timeout, self.probe).await;
+            let conn = match attempt {
+                Ok(conn) => conn,
+                Err(e @ ClientError::Connect(_)) => return Err(e),
+                // A certificate that does not fit now will not fit on the next attempt.
+                Err(ClientError::Connection(e))
+                    if driver::connection_end(&e) == ConnectionEnd::TlsRefused =>
+                {
+                    return Err(ClientError::Connection(e))
+                }
+                Err(e) => {
+                    let wait = self.failed(e)?;
+                    self.sleep(wait).await;
+                    continue;
+                }
+            };
+            let end = self.run_connection(conn).await;
+            let established = self.progress_tx.borrow().session_id;
+            if established.is_some() {
+                self.previous = established;
+            }
+            if end.next == AfterConnection::End {
+                return end.result;
+            }
+            let why = match &end.result {
+                Err(e) => e.to_string(),
+                Ok(_) => "closed".to_string(),
+            };
+            let server = self.target.server;
+            if established.is_some() && end.stall != Some(Stall::Blocked) {
+                tracing::warn!("connection to {server} lost ({why}); reconnecting");
+                self.backoff.reset();
+                continue;
+            }
+            let wait = self.failed(end.result.err().unwrap_or(ClientError::Task(why)))?;
+            self.sleep(wait).await;
         }
     }
-}
 
-/// Whether a driver's result ends the client or asks for a new connection.
-fn classify(result: Result<ClientSummary, ClientError>) -> RunEnd {
-    use quinn::ConnectionError as E;
-    match result {
-        Err(ClientError::Connection(
-            e @ (E::TimedOut | E::Reset | E::ConnectionClosed(_) | E::TransportError(_)),
-        )) => RunEnd::Broken(e.to_string()),
-        other => RunEnd::Done(other),
-    }
-}
-
-/// Detects a connection that sends and hears nothing back.
-struct StallWatch {
-    stall_after: Duration,
-    rx_seen: u64,
-    tx_mark: u64,
-    /// When the first datagram went out after the last one came in.
-    unanswered_since: Option<Instant>,
-}
-
-impl StallWatch {
-    fn new(conn: &quinn::Connection, stall_after: Duration) -> Self {
-        let stats = conn.stats();
-        StallWatch {
-            stall_after,
-            rx_seen: stats.udp_rx.datagrams,
-            tx_mark: stats.udp_tx.datagrams,
-            unanswered_since: None,
+    /// Runs the driver over one connection.
+    async fn run_connection(&mut self, conn: quinn::Connection) -> driver::RunEnd {
+        if let Some(previous) = self.previous {
+            tracing::info!(
+                "connected to {}, resuming session {previous} (attempt {} since the last break)",
+                self.target.server,
+                self.backoff.attempt() + 1
+            );
         }
+        let config = ClientConfig {
+            resume_session: self.previous,
+            ..self.config.clone()
+        };
+        let mut stop_rx = self.stop_rx.clone();
+        let shutdown = async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        };
+        let catalog = Arc::clone(&self.catalog);
+        let watched = conn.clone();
+        let end = driver::run(conn, catalog, config, shutdown, self.progress_tx.clone()).await;
+        // The smoothed round trip is not updated while nothing comes back: it is the
+        // path's before the break.
+        self.probe = Some(probe_window(watched.rtt()));
+        end
     }
 
-    fn is_stalled(&mut self, conn: &quinn::Connection, now: Instant) -> bool {
-        let stats = conn.stats();
-        if stats.udp_rx.datagrams != self.rx_seen {
-            self.rx_seen = stats.udp_rx.datagrams;
-            self.tx_mark = stats.udp_tx.datagrams;
-            self.unanswered_since = None;
-            return false;
+    /// A failed attempt: the wait before the next one (none after an unanswered one), or
+    /// the error to end with once `max_retries` are spent.
+    fn failed(&mut self, error: ClientError) -> Result<Duration, ClientError> {
+        let Some(wait) = self.backoff.next_delay() else {
+            return Err(ClientError::GaveUp {
+                retries: self.backoff.attempt(),
+                last: Box::new(error),
+            });
+        };
+        let wait = match error {
+            ClientError::ConnectTimeout { .. } => Duration::ZERO,
+            _ => wait,
+        };
+        tracing::warn!(
+            "connecting to {} failed: {error}; next attempt in {wait:?}",
+            self.target.server
+        );
+        Ok(wait)
+    }
+
+    /// Sleeps `wait`, or less if the application asks to stop.
+    async fn sleep(&mut self, wait: Duration) {
+        let mut stop_rx = self.stop_rx.clone();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = stop_rx.wait_for(|stop| *stop) => {}
         }
-        if stats.udp_tx.datagrams > self.tx_mark && self.unanswered_since.is_none() {
-            self.unanswered_since = Some(now);
-        }
-        self.unanswered_since
-            .is_some_and(|since| now.duration_since(since) >= self.stall_after)
     }
 }

@@ -3,6 +3,7 @@
 
 use super::observe::Observed;
 use super::output::TransferOutput;
+use super::resume::Resumable;
 use super::streams::{read_bi, read_uni, Bounds, StreamInput, Verdict};
 use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
@@ -52,6 +53,12 @@ struct Connection {
     platform: Platform,
     conn: quinn::Connection,
     session_id: Uuid,
+    /// This connection's number: a newer connection of the same session wins (D66).
+    generation: u64,
+    /// Resume requests sent, by request number, with the transfer they resume (D64).
+    resuming: HashMap<u64, Resumable>,
+    /// A newer connection of this session took over (D66).
+    superseded: bool,
     /// API requests waiting for the client's answer, by request sequence number.
     pending: BTreeMap<u64, (ReplySender, Instant)>,
     /// When each request was sent (the report's "requested at").
@@ -86,12 +93,15 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     let mut session = PlatformSession::new(config, now(), session_id);
     session.set_certified_identity(crate::net::peer_certificate_identity(&conn));
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
-    let mut c = Connection::register(platform, conn.clone(), session_id, commands_tx);
+    let mut c = Connection::register(platform, conn.clone(), (session_id, number), commands_tx);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut accepted_streams: u64 = 0;
     let lost = loop {
         c.drain(&mut session).await;
-        let deadline = session.poll_timeout();
+        let deadline = match (session.poll_timeout(), c.commit_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let timer = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -116,10 +126,13 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             },
             Some(input) = rx.recv() => c.handle_input(&mut session, input),
             Some(command) = commands.recv() => c.handle_command(&mut session, command).await,
-            () = timer => session.handle_timeout(now()),
+            () = timer => {
+                session.handle_timeout(now());
+                c.commit_due(&mut session);
+            }
         }
     };
-    c.end(&mut session, lost).await;
+    c.end(&mut session, lost, &mut commands).await;
 }
 
 impl Connection {
@@ -127,7 +140,7 @@ impl Connection {
     fn register(
         platform: Platform,
         conn: quinn::Connection,
-        session_id: Uuid,
+        (session_id, generation): (Uuid, u64),
         commands: mpsc::UnboundedSender<Command>,
     ) -> Connection {
         let info = SessionInfo {
@@ -139,7 +152,7 @@ impl Connection {
             previous_session: None,
             device: None,
         };
-        platform.register(info, commands);
+        platform.register(info, commands, generation);
         tracing::info!(
             "client {} connected (session {session_id})",
             conn.remote_address()
@@ -148,6 +161,9 @@ impl Connection {
             platform,
             conn,
             session_id,
+            generation,
+            resuming: HashMap::new(),
+            superseded: false,
             pending: BTreeMap::new(),
             requested_at: HashMap::new(),
             outputs: HashMap::new(),
@@ -162,20 +178,39 @@ impl Connection {
 
     /// The connection ended: the machine finishes what was open (reports written), every
     /// waiter hears it, and the session moves to the registry's history (D51).
-    async fn end(&mut self, session: &mut PlatformSession, lost: quinn::ConnectionError) {
+    async fn end(
+        &mut self,
+        session: &mut PlatformSession,
+        lost: quinn::ConnectionError,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+    ) {
         tracing::info!("session {} ended: {lost}", self.session_id);
+        // Transfers parked below must not be offered back to this connection.
+        self.platform.mark_ended(self.session_id, self.generation);
         session.handle_connection_lost(now());
         self.drain(session).await;
+        for (_, entry) in std::mem::take(&mut self.resuming) {
+            self.platform.park(entry);
+        }
+        commands.close();
+        while let Ok(command) = commands.try_recv() {
+            if let Command::Resume(entries) = command {
+                for entry in entries {
+                    self.platform.park(entry);
+                }
+            }
+        }
         for (_, (reply, _)) in std::mem::take(&mut self.pending) {
             let _ = reply.send(Err(PlatformError::ConnectionLost));
         }
         for (_, done) in std::mem::take(&mut self.done) {
             let _ = done.send(Err(PlatformError::ConnectionLost));
         }
-        self.platform.retire(self.session_id, |info| {
-            info.ended = true;
-            info.ended_with = Some(lost);
-        });
+        self.platform
+            .retire(self.session_id, self.generation, |info| {
+                info.ended = true;
+                info.ended_with = Some(lost);
+            });
     }
 
     /// Drains the machine: its actions until none is left, then its events (D54: every
@@ -429,6 +464,71 @@ impl Connection {
                 }
             }
             Command::Close { code, reason } => self.close(code, &reason).await,
+            Command::Superseded => {
+                tracing::info!(
+                    "session {}: a newer connection took over; closing this one",
+                    self.session_id
+                );
+                self.superseded = true;
+                self.closing = true;
+                // Nothing to linger for: the client left this connection.
+                self.conn.close(
+                    quinn::VarInt::from_u32(u32::from(StatusCode::Success.to_u16())),
+                    b"superseded by a newer connection of this session",
+                );
+            }
+            Command::Resume(entries) => {
+                for entry in entries {
+                    self.resume(session, entry);
+                }
+            }
+        }
+    }
+
+    /// Asks the client for the rest of an unfinished transfer (D64): the journal's
+    /// request, `resume_from_segment` at the first missing index and `held_segments`.
+    fn resume(&mut self, session: &mut PlatformSession, entry: Resumable) {
+        let request = entry.record.resume_request();
+        let held = entry.record.held.count();
+        match session.request_file(now(), request) {
+            Ok(seq) => {
+                tracing::info!(
+                    "resuming {} in session {} ({} of {} segments held, from segment {})",
+                    entry.record.file.path,
+                    self.session_id,
+                    held,
+                    entry.record.transfer.total_segments,
+                    entry.record.first_missing()
+                );
+                self.requested_at.insert(seq, entry.requested);
+                self.resuming.insert(seq, entry);
+            }
+            Err(e) => {
+                tracing::warn!("cannot resume {}: {e}", entry.record.file.path);
+                self.platform.park(entry);
+            }
+        }
+    }
+
+    /// When the earliest journal commit is due by age (D61).
+    fn commit_deadline(&self) -> Option<Instant> {
+        self.outputs
+            .values()
+            .filter_map(TransferOutput::commit_deadline)
+            .min()
+    }
+
+    /// Commits the journals that are due; a failure fails its transfer (D48).
+    fn commit_due(&mut self, session: &mut PlatformSession) {
+        let at = now();
+        let mut failed = Vec::new();
+        for (&id, output) in self.outputs.iter_mut() {
+            if let Err(e) = output.commit_if_due(at) {
+                failed.push((id, e));
+            }
+        }
+        for (id, e) in failed {
+            self.output_failed(session, id, None, &e);
         }
     }
 
@@ -436,21 +536,47 @@ impl Connection {
         match action {
             PlatformAction::SendControl(envelope) => self.send_control(envelope).await,
             PlatformAction::OpenOutput { ack, placement } => {
-                let (requested_at, requested_wall) = self
+                let requested = self
                     .requested_at
                     .remove(&ack.ack)
                     .unwrap_or_else(|| (now(), crate::net::system_time()));
                 let transfer = ack.transfer_id;
-                match TransferOutput::open(
-                    &self.platform.config().out_dir,
-                    &self.session_id.to_string(),
-                    (ack, placement),
-                    self.platform.shared.disk.clone(),
-                    requested_at,
-                    requested_wall,
-                ) {
+                let disk = self.platform.shared.disk.clone();
+                let opened = match self.resuming.remove(&ack.ack) {
+                    Some(mut entry) => {
+                        let session_id = self.session_id.to_string();
+                        match TransferOutput::resume(&entry, &session_id, (ack, placement), disk) {
+                            Ok(output) => {
+                                if let Some(waiter) = entry.waiter.take() {
+                                    self.done.insert(transfer, waiter);
+                                }
+                                Ok(output)
+                            }
+                            Err(e) => {
+                                entry.refused_by.push(self.session_id);
+                                self.platform.park(entry);
+                                Err(e)
+                            }
+                        }
+                    }
+                    None => TransferOutput::open(
+                        &self.platform.config().out_dir,
+                        (
+                            &self.session_id.to_string(),
+                            session.device().and_then(|d| d.device_id.clone()),
+                        ),
+                        (ack, placement),
+                        disk,
+                        requested,
+                    ),
+                };
+                match opened {
                     Ok(mut output) => {
-                        output.attach_container(self.platform.config().container);
+                        if output.attempts.resumed == 0 {
+                            // A resumed stream's MP4 copy cannot continue (its muxer is
+                            // gone): the byte-exact file is kept (D65).
+                            output.attach_container(self.platform.config().container);
+                        }
                         tracing::info!(
                             "receiving {} into {}",
                             output.ack.file_path,
@@ -578,6 +704,11 @@ impl Connection {
                     report.error_message
                 );
                 self.requested_at.remove(&ack);
+                if let Some(mut entry) = self.resuming.remove(&ack) {
+                    // Not this client's file after all (404...): offered to others.
+                    entry.refused_by.push(self.session_id);
+                    self.platform.park(entry);
+                }
                 let code = report.error_code;
                 self.observe(Observed::RequestRefused { ack, code });
                 self.answer(
@@ -610,7 +741,7 @@ impl Connection {
             PlatformEvent::ChecksumKnown { transfer, checksum } => {
                 tracing::info!("transfer {transfer}: the client announced {checksum}");
                 if let Some(output) = self.outputs.get_mut(&transfer) {
-                    output.ack.checksum = Some(checksum);
+                    output.checksum_known(&checksum);
                 }
             }
             PlatformEvent::PeerError(report) => {
@@ -647,6 +778,8 @@ impl Connection {
                 info.previous_session = previous;
             }
         });
+        // Transfers this client left unfinished are asked for again (D64).
+        self.platform.dispatch_unfinished();
     }
 
     /// A FileRequest was accepted: its caller gets the handle whose end it can wait for.
@@ -658,6 +791,10 @@ impl Connection {
             ack.file_size,
             ack.total_segments
         );
+        if self.done.contains_key(&ack.transfer_id) {
+            // A resumed transfer: its first request's caller waits already (D64).
+            return;
+        }
         let (done_tx, done) = oneshot::channel();
         self.done.insert(ack.transfer_id, done_tx);
         let seq = ack.ack;
@@ -687,7 +824,7 @@ impl Connection {
         if let TransferOutcome::Failed(code) = outcome {
             tracing::error!("transfer {transfer} failed: {code}");
         }
-        let Some(output) = self.outputs.remove(&transfer) else {
+        let Some(mut output) = self.outputs.remove(&transfer) else {
             // Its output could not even be created.
             let error = match outcome {
                 TransferOutcome::Failed(code) => PlatformError::TransferFailed { code },
@@ -698,6 +835,16 @@ impl Connection {
             }
             return;
         };
+        let mut file = file;
+        match outcome {
+            TransferOutcome::Completed if sha256_ok => {
+                if let Err(e) = output.publish(&mut file) {
+                    tracing::error!("cannot publish {}: {e}", output.paths.file.display());
+                }
+            }
+            TransferOutcome::Stopped => output.forget(),
+            _ => {}
+        }
         let report = output.report(
             &self.session_id.to_string(),
             outcome,
@@ -706,7 +853,15 @@ impl Connection {
             Some(status),
             now(),
         );
-        if let Some(done) = self.done.remove(&transfer) {
+        let mut waiter = self.done.remove(&transfer);
+        if outcome == TransferOutcome::ConnectionLost {
+            // The transfer waits for its client (D65); its caller too, if it asked to.
+            let keeps_waiting =
+                self.platform.config().wait_through_breaks && (!self.closing || self.superseded);
+            let kept = if keeps_waiting { waiter.take() } else { None };
+            self.platform.park(output.into_resumable(kept));
+        }
+        if let Some(done) = waiter {
             let _ = done.send(Ok(TransferResult {
                 outcome,
                 sha256_ok,

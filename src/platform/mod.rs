@@ -31,6 +31,7 @@ mod observe;
 mod output;
 mod playback;
 mod registry;
+mod resume;
 pub mod script;
 mod streams;
 
@@ -105,6 +106,14 @@ pub struct PlatformConfig {
     /// What is written for an H.264 pull in frame, GOP or time mode: the byte-exact stream,
     /// a playable fragmented MP4 beside it (`<name>.mp4`), or both (D76).
     pub container: crate::store::container::Container,
+    /// Journals of unfinished transfers (and their `.part`) older than this are removed
+    /// at start-up (D65; default 7 days).
+    pub journal_max_age: Duration,
+    /// True: a [`TransferHandle`] whose connection breaks keeps waiting while the
+    /// platform resumes the transfer when its client comes back (D65; the pull CLI);
+    /// false (default): it resolves with the `connection_lost` report at the break, and
+    /// the transfer is still resumed in the background.
+    pub wait_through_breaks: bool,
 }
 
 impl PlatformConfig {
@@ -125,6 +134,8 @@ impl PlatformConfig {
             limits: ConnectionLimits::unlimited(),
             refusal_retry: RefusalRetry::default(),
             container: crate::store::container::Container::Both,
+            journal_max_age: Duration::from_secs(7 * 24 * 3600),
+            wait_through_breaks: false,
         }
     }
 }
@@ -263,6 +274,11 @@ enum Command {
         code: StatusCode,
         reason: String,
     },
+    /// A newer connection of this session took it over (D66): close, and leave the
+    /// transfers to be resumed there.
+    Superseded,
+    /// Unfinished transfers this session may resume (D64).
+    Resume(Vec<resume::Resumable>),
 }
 
 /// A request, by the machine method that sends it.
@@ -285,6 +301,8 @@ struct Shared {
     budget: Arc<ReceiveBudget>,
     /// What may still be written under the output folder (`PlatformConfig::disk_budget`).
     disk: Option<Arc<DiskBudget>>,
+    /// Transfers that broke, waiting for their client (D64, D65).
+    unfinished: Mutex<resume::Unfinished>,
 }
 
 /// A running platform: cloneable handle over the accept loop and its sessions.
@@ -312,7 +330,9 @@ impl Platform {
             connections: Mutex::new(0),
             budget: ReceiveBudget::new(config_budget.0, config_budget.1),
             disk: config_disk.map(|bytes| Arc::new(DiskBudget::new(bytes))),
+            unfinished: Mutex::new(resume::Unfinished::default()),
         });
+        load_journals(&shared);
         let platform = Platform { shared };
         let accepting = platform.clone();
         tokio::spawn(async move {
@@ -621,8 +641,24 @@ impl Platform {
         *n - 1
     }
 
-    fn register(&self, info: SessionInfo, commands: mpsc::UnboundedSender<Command>) {
-        self.lock_sessions().register(info, commands);
+    fn register(
+        &self,
+        info: SessionInfo,
+        commands: mpsc::UnboundedSender<Command>,
+        generation: u64,
+    ) {
+        self.lock_sessions().register(info, commands, generation);
+        self.shared.changed.send_modify(|n| *n += 1);
+    }
+
+    /// The connection `generation` of session `id` is ending: listed as ended (unless a
+    /// newer connection took the entry over, D66).
+    fn mark_ended(&self, id: Uuid, generation: u64) {
+        let mut registry = self.lock_sessions();
+        if registry.is_generation(id, generation) {
+            registry.update(id, |info| info.ended = true);
+        }
+        drop(registry);
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
@@ -634,8 +670,12 @@ impl Platform {
 
     /// The connection of session `id` ended: its entry, updated by `f`, moves to the
     /// bounded history of finished sessions (D51).
-    fn retire(&self, id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
+    fn retire(&self, id: Uuid, generation: u64, f: impl FnOnce(&mut SessionInfo)) {
         let mut registry = self.lock_sessions();
+        if !registry.is_generation(id, generation) {
+            // A newer connection of this session took its entry over (D66).
+            return;
+        }
         registry.update(id, f);
         registry.retire(id);
         drop(registry);
@@ -644,9 +684,18 @@ impl Platform {
 
     /// The registry's answer to the machine's re-attachment question (D52): the live
     /// session `current` takes the id `previous` if `previous` is a finished session the
-    /// history holds.
+    /// history holds, or a live one of an older connection, which is then told it was
+    /// superseded (D66).
     fn reattach(&self, current: Uuid, previous: Uuid) -> bool {
-        let done = self.lock_sessions().reattach(current, previous);
+        let answer = self.lock_sessions().reattach(current, previous);
+        let done = match answer {
+            registry::Reattach::NotHeld => false,
+            registry::Reattach::Finished => true,
+            registry::Reattach::Superseding(old) => {
+                let _ = old.send(Command::Superseded);
+                true
+            }
+        };
         if done {
             self.shared.changed.send_modify(|n| *n += 1);
         }
@@ -655,6 +704,128 @@ impl Platform {
 
     fn config(&self) -> &PlatformConfig {
         &self.shared.config
+    }
+
+    fn lock_unfinished(&self) -> MutexGuard<'_, resume::Unfinished> {
+        self.shared
+            .unfinished
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The file paths of the transfers that broke and wait for their client (loaded from
+    /// the journals under `out_dir` at start-up, D65).
+    pub fn unfinished(&self) -> Vec<String> {
+        self.lock_unfinished().paths()
+    }
+
+    /// Waits for the end of the unfinished transfer of `file_path` (as the client names
+    /// it), resumed when its client comes back: None when there is none (D65).
+    pub fn wait_for_unfinished(&self, file_path: &str) -> Option<ResumedTransfer> {
+        let (tx, done) = oneshot::channel();
+        self.lock_unfinished()
+            .wait_for(file_path, tx)
+            .ok()
+            .map(|()| ResumedTransfer { done })
+    }
+
+    /// A transfer broke: it waits here for its client; a ready session that may resume
+    /// it gets it at once (D64).
+    fn park(&self, entry: resume::Resumable) {
+        self.lock_unfinished().park(entry);
+        self.dispatch_unfinished();
+    }
+
+    /// Offers the unfinished transfers to every ready session that may resume them.
+    fn dispatch_unfinished(&self) {
+        if self.lock_unfinished().len() == 0 {
+            return;
+        }
+        let ready: Vec<SessionInfo> = self
+            .sessions()
+            .into_iter()
+            .filter(|s| s.ready && !s.ended)
+            .collect();
+        for info in ready {
+            let claimant = resume::Claimant {
+                session_id: info.session_id,
+                device_id: info.device.as_ref().and_then(|d| d.device_id.clone()),
+            };
+            let claimed = self.lock_unfinished().claim(&claimant);
+            if claimed.is_empty() {
+                continue;
+            }
+            let sender = self
+                .lock_sessions()
+                .entry(info.session_id)
+                .map(|e| e.commands.clone());
+            let refused = match sender {
+                Some(tx) => match tx.send(Command::Resume(claimed)) {
+                    Ok(()) => None,
+                    Err(mpsc::error::SendError(Command::Resume(back))) => Some(back),
+                    Err(_) => None,
+                },
+                None => Some(claimed),
+            };
+            for entry in refused.into_iter().flatten() {
+                self.lock_unfinished().park(entry);
+            }
+        }
+    }
+}
+
+/// At start-up: expires old journals, then loads the others as unfinished transfers.
+fn load_journals(shared: &Shared) {
+    use crate::store::durable_fs::OsFs;
+    use crate::store::journal;
+    let out = &shared.config.out_dir;
+    let now_ms = output::unix_ms();
+    for removed in journal::expire(&OsFs, out, shared.config.journal_max_age, now_ms) {
+        tracing::info!("expired {} and its .part", removed.display());
+    }
+    let mut unfinished = shared
+        .unfinished
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for found in journal::scan(&OsFs, out) {
+        match found {
+            Ok((paths, record)) => {
+                tracing::info!(
+                    "unfinished transfer of {} ({} of {} segments held) in {}",
+                    record.file.path,
+                    record.held.count(),
+                    record.transfer.total_segments,
+                    paths.part.display()
+                );
+                unfinished.park(resume::Resumable {
+                    paths,
+                    record,
+                    attempts: resume::Attempts::default(),
+                    waiter: None,
+                    requested: (
+                        tokio::time::Instant::now().into_std(),
+                        crate::net::system_time(),
+                    ),
+                    refused_by: Vec::new(),
+                });
+            }
+            Err(e) => tracing::warn!("journal not used: {e}"),
+        }
+    }
+}
+
+/// The end of an unfinished transfer of a restarted platform (D65).
+#[derive(Debug)]
+pub struct ResumedTransfer {
+    done: oneshot::Receiver<Result<TransferResult, PlatformError>>,
+}
+
+impl ResumedTransfer {
+    /// Waits for the transfer's end: its outcome, verdict and report.
+    pub async fn finished(self) -> Result<TransferResult, PlatformError> {
+        self.done
+            .await
+            .unwrap_or(Err(PlatformError::ConnectionLost))
     }
 }
 

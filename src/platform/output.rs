@@ -1,10 +1,22 @@
 //! One transfer's output on disk: the received file, its `.debug` log, the reception
 //! figures, and the `.report` written when the machine gives its verdict.
+//!
+//! Durability (D61, D65): data is received into `<name>.part`; the transfer's journal
+//! beside it records, after each fsync of the `.part`, which segments are durable (every
+//! 4 MiB written, 1 s after the oldest unrecorded write, and at the end). Only a verified
+//! file is renamed to its final name ([`TransferOutput::publish`]); anything else keeps
+//! its `.part` and journal, to be resumed.
 
+use super::resume::{Attempts, Resumable};
 use crate::session::{TransferOutcome, TransferStatus};
+use crate::store::durable_fs::OsFs;
+use crate::store::journal::{
+    self, DurabilityPolicy, FileIdentity, JournalPaths, JournalRecord, SegmentRanges,
+    TransferJournal, TransferParams, JOURNAL_VERSION,
+};
 use crate::store::{
-    DebugLog, DiskBudget, FinishedFile, OutputPaths, Placement, ReceivedFile, ReceptionFigures,
-    ReceptionReport, ReceptionStats, SegmentKind, SegmentRecord,
+    DebugLog, DiskBudget, FinishedFile, Holding, OutputPaths, Placement, ReceivedFile,
+    ReceptionFigures, ReceptionReport, ReceptionStats, SegmentKind, SegmentRecord,
 };
 use crate::wire::{FileRequestAck, SegmentHeader};
 use std::io;
@@ -49,29 +61,270 @@ pub(super) struct TransferOutput {
     file: Option<ReceivedFile>,
     debug: DebugLog,
     stats: ReceptionStats,
+    journal: TransferJournal,
+    /// Breaks and bytes received twice, over every attempt of this file.
+    pub(super) attempts: Attempts,
+    /// When the file was first requested (kept across attempts).
+    requested: (Instant, SystemTime),
+    /// The container wants the MP4 copy alone: the raw file goes once verified.
+    drop_raw: bool,
+}
+
+fn journal_error(e: journal::JournalError) -> io::Error {
+    match e {
+        journal::JournalError::Io { source, .. } => source,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// The wall clock in milliseconds since the Unix epoch (the journal's `updated_unix_ms`).
+pub(super) fn unix_ms() -> u64 {
+    crate::net::system_time()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The output paths of a received file whose final name is `final_path`.
+fn paths_of(final_path: &Path) -> OutputPaths {
+    let with = |suffix: &str| {
+        let mut name = final_path.as_os_str().to_os_string();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    OutputPaths {
+        file: final_path.to_path_buf(),
+        debug: with(".debug"),
+        report: with(".report"),
+    }
+}
+
+/// The first journal record of a new transfer.
+fn first_record(
+    ack: &FileRequestAck,
+    session_id: &str,
+    device_id: Option<String>,
+) -> JournalRecord {
+    JournalRecord {
+        version: JOURNAL_VERSION,
+        file: FileIdentity {
+            path: ack.file_path.clone(),
+            size: ack.file_size,
+            checksum: ack.checksum.clone().unwrap_or_default(),
+        },
+        transfer: TransferParams {
+            session_id: session_id.to_string(),
+            transfer_id: ack.transfer_id.to_string(),
+            segment_mode: ack.segment_mode.name().to_string(),
+            segment_size: ack.segment_size,
+            total_segments: ack.total_segments,
+            start_segment: ack.start_segment,
+        },
+        held: SegmentRanges::new(),
+        durable_prefix: 0,
+        updated_unix_ms: unix_ms(),
+        device_id,
+    }
+}
+
+/// Why a resumed acknowledgement does not fit its journal: the client's file changed.
+fn mismatch(ack: &FileRequestAck, record: &JournalRecord) -> Option<String> {
+    let same_checksum = match (&ack.checksum, record.file.checksum.as_str()) {
+        (Some(theirs), ours) if !ours.is_empty() => *theirs == ours,
+        _ => true,
+    };
+    let fits = ack.file_size == record.file.size
+        && ack.total_segments == record.transfer.total_segments
+        && ack.segment_size == record.transfer.segment_size
+        && same_checksum;
+    (!fits).then(|| {
+        format!(
+            "{} changed at the client since the transfer broke ({} bytes, {:?}; the journal has {} bytes, {})",
+            ack.file_path, ack.file_size, ack.checksum, record.file.size, record.file.checksum
+        )
+    })
 }
 
 impl TransferOutput {
-    /// Creates the file and its `.debug` under `out_dir/<session>/`.
+    /// Creates `<name>.part`, its journal and its `.debug` under `out_dir/<session>/`.
     pub(super) fn open(
         out_dir: &Path,
-        session_id: &str,
+        (session_id, device_id): (&str, Option<String>),
         (ack, placement): (FileRequestAck, Placement),
         budget: Option<Arc<DiskBudget>>,
-        requested_at: Instant,
-        requested_wall: SystemTime,
+        requested: (Instant, SystemTime),
     ) -> io::Result<Self> {
         let paths = OutputPaths::new(out_dir, session_id, &ack.file_path);
-        let mut file = ReceivedFile::create(&paths.file, placement, ack.start_segment)?;
+        let jpaths = JournalPaths::new(&paths.file);
+        let mut file = ReceivedFile::create(&jpaths.part, placement, ack.start_segment)?;
+        file.set_final_path(&paths.file);
         file.set_budget(budget);
+        let record = first_record(&ack, session_id, device_id);
+        journal::write_record(&OsFs, &jpaths, &record).map_err(journal_error)?;
         let debug = DebugLog::create(&paths.debug)?;
         Ok(TransferOutput {
             ack,
             paths,
             file: Some(file),
             debug,
-            stats: ReceptionStats::new(requested_at, requested_wall),
+            stats: ReceptionStats::new(requested.0, requested.1),
+            journal: TransferJournal::new(jpaths, record, DurabilityPolicy::default()),
+            attempts: Attempts::default(),
+            requested,
+            drop_raw: false,
         })
+    }
+
+    /// Opens the `.part` of an unfinished transfer again for its resumed acknowledgement
+    /// (D64): what the journal holds is kept; the ack must describe the same file.
+    pub(super) fn resume(
+        entry: &Resumable,
+        session_id: &str,
+        (ack, placement): (FileRequestAck, Placement),
+        budget: Option<Arc<DiskBudget>>,
+    ) -> io::Result<Self> {
+        if let Some(why) = mismatch(&ack, &entry.record) {
+            return Err(io::Error::other(why));
+        }
+        let record = &entry.record;
+        let jpaths = entry.paths.clone();
+        let holding = Holding {
+            held: &record.held,
+            durable_prefix: record.durable_prefix,
+            file_size: record.file.size,
+        };
+        let first = record.transfer.start_segment;
+        let mut file = match ReceivedFile::reopen(&jpaths.part, placement, first, holding) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && record.held.count() == 0 => {
+                ReceivedFile::create(&jpaths.part, placement, first)?
+            }
+            other => other?,
+        };
+        file.set_final_path(&jpaths.final_path);
+        file.set_budget(budget);
+        let mut record = record.clone();
+        record.transfer.session_id = session_id.to_string();
+        record.transfer.transfer_id = ack.transfer_id.to_string();
+        if record.file.checksum.is_empty() {
+            record.file.checksum = ack.checksum.clone().unwrap_or_default();
+        }
+        record.updated_unix_ms = unix_ms();
+        journal::write_record(&OsFs, &jpaths, &record).map_err(journal_error)?;
+        let paths = paths_of(&jpaths.final_path);
+        let debug = DebugLog::create(&paths.debug)?;
+        let mut attempts = entry.attempts.clone();
+        attempts.resumed += 1;
+        Ok(TransferOutput {
+            ack,
+            paths,
+            file: Some(file),
+            debug,
+            stats: ReceptionStats::new(entry.requested.0, entry.requested.1),
+            journal: TransferJournal::new(jpaths, record, DurabilityPolicy::default()),
+            attempts,
+            requested: entry.requested,
+            drop_raw: false,
+        })
+    }
+
+    /// The transfer broke: what it holds is recorded, and it waits in the platform for its
+    /// client (D65).
+    pub(super) fn into_resumable(mut self, waiter: Option<super::resume::DoneSender>) -> Resumable {
+        if let Err(e) = self.journal.commit(&OsFs, unix_ms()) {
+            tracing::error!("cannot record {}: {e}", self.paths.file.display());
+        }
+        Resumable {
+            paths: self.journal.paths().clone(),
+            record: self.journal.record().clone(),
+            attempts: std::mem::take(&mut self.attempts),
+            waiter,
+            requested: self.requested,
+            refused_by: Vec::new(),
+        }
+    }
+
+    /// Records the checksum announced after the acknowledgement (D101) in the journal.
+    pub(super) fn checksum_known(&mut self, checksum: &str) {
+        self.ack.checksum = Some(checksum.to_string());
+        self.journal.record_mut().file.checksum = checksum.to_string();
+    }
+
+    /// When the journal's next commit is due by age.
+    pub(super) fn commit_deadline(&self) -> Option<Instant> {
+        self.journal.poll_timeout()
+    }
+
+    /// Commits the journal if due (data synced first).
+    pub(super) fn commit_if_due(&mut self, now: Instant) -> io::Result<()> {
+        if self.journal.is_commit_due(now) {
+            self.journal
+                .commit(&OsFs, unix_ms())
+                .map_err(journal_error)?;
+        }
+        Ok(())
+    }
+
+    /// Notes segment `index` (`len` bytes) stored; `before` is the prefix before it.
+    fn note_stored(&mut self, index: u32, len: u64, before: (u32, u64), now: Instant) {
+        if self.attempts.stored.contains(index) {
+            self.attempts.resent_bytes += len;
+        }
+        self.attempts.stored.insert(index);
+        let Some(file) = self.file.as_ref() else {
+            return;
+        };
+        let (next, prefix) = file.prefix();
+        if file.direct_target(index).is_some() {
+            self.journal.note_written(now, index, len, prefix);
+        } else {
+            // In order only the contiguous prefix is at its offsets (D61).
+            let mut bytes = prefix.saturating_sub(before.1);
+            for i in before.0..next {
+                self.journal.note_written(now, i, bytes, prefix);
+                bytes = 0;
+            }
+        }
+    }
+
+    /// The verified file takes its final name (`.part` synced, renamed, directory synced,
+    /// journal removed, D61); with the MP4-only container the raw file then goes.
+    pub(super) fn publish(&mut self, file: &mut FinishedFile) -> io::Result<()> {
+        journal::finish(&OsFs, self.journal.paths()).map_err(journal_error)?;
+        file.path = self.paths.file.clone();
+        if self.drop_raw {
+            std::fs::remove_file(&self.paths.file)?;
+        }
+        Ok(())
+    }
+
+    /// A transfer the platform itself stopped: its journal goes (it is never resumed),
+    /// what arrived stays in the `.part`.
+    pub(super) fn forget(&mut self) {
+        use crate::store::durable_fs::StoreFs;
+        let paths = self.journal.paths();
+        if OsFs.remove_file(&paths.journal).is_ok() {
+            if let Some(dir) = paths.final_path.parent() {
+                let _ = OsFs.sync_dir(dir);
+            }
+        }
+    }
+
+    /// Records what is durable now (the transfer ended unverified: `.part` and journal
+    /// stay, to be resumed).
+    pub(super) fn commit(&mut self) {
+        if let Err(e) = self.journal.commit(&OsFs, unix_ms()) {
+            tracing::error!("cannot record {}: {e}", self.paths.file.display());
+        }
+    }
+
+    /// Segments held, inclusive ranges (all attempts).
+    pub(super) fn held_ranges(&self) -> Vec<(u32, u32)> {
+        self.journal
+            .record()
+            .held
+            .ranges()
+            .iter()
+            .map(|&(s, e)| (s, e - 1))
+            .collect()
     }
 
     /// Writes one segment's data at `index`, records its `.debug` line and figures, and
@@ -88,8 +341,11 @@ impl TransferOutput {
             return Err(io::Error::other("output already finished"));
         };
         file.note_header(index, header);
+        let before = file.prefix();
         file.write_segment(index, data)?;
-        self.record(header, index, data.len() as u64, receive_time, now)
+        self.note_stored(index, data.len() as u64, before, now);
+        self.record(header, index, data.len() as u64, receive_time, now)?;
+        self.commit_if_due(now)
     }
 
     /// Writes a playable MP4 copy beside the file as well (D76), when `container` asks
@@ -137,8 +393,11 @@ impl TransferOutput {
         let Some(file) = self.file.as_mut() else {
             return Err(io::Error::other("output already finished"));
         };
+        let before = file.prefix();
         file.mark_written(index, len)?;
-        self.record(header, index, len, receive_time, now)
+        self.note_stored(index, len, before, now);
+        self.record(header, index, len, receive_time, now)?;
+        self.commit_if_due(now)
     }
 
     fn record(
@@ -186,8 +445,12 @@ impl TransferOutput {
     /// Finishes the file (flush, digest). The output stays for [`TransferOutput::report`].
     pub(super) fn finish(&mut self) -> FinishedFile {
         let _ = self.debug.flush();
-        match self.file.take().map(ReceivedFile::finish) {
-            Some(Ok(finished)) => finished,
+        match self.file.take().map(ReceivedFile::finish_keeping_raw) {
+            Some(Ok((finished, drop_raw))) => {
+                self.drop_raw = drop_raw;
+                self.commit();
+                finished
+            }
             Some(Err(e)) => {
                 tracing::error!("cannot finish {}: {e}", self.paths.file.display());
                 self.unfinished()
@@ -227,15 +490,22 @@ impl TransferOutput {
             frames: status.map_or(0, |s| s.frames),
             keyframes: status.map_or(0, |s| s.keyframes),
             file_segments: self.ack.total_segments,
-            index_ranges: status.map_or_else(Vec::new, |s| s.index_ranges.clone()),
+            // A resumed file holds what earlier attempts stored too.
+            index_ranges: if self.attempts.resumed > 0 {
+                self.held_ranges()
+            } else {
+                status.map_or_else(Vec::new, |s| s.index_ranges.clone())
+            },
             media_ranges: status.map_or_else(Vec::new, |s| s.media_ranges.clone()),
             client_statistics: status.and_then(|s| s.client_statistics.clone()),
             expected_checksum: self.ack.checksum.clone(),
             actual_checksum: file.checksum.clone(),
             sha256_ok,
-            output: output_path(&self.paths.file),
+            output: output_path(&file.path),
             debug_file: self.paths.debug.clone(),
             report_file: self.paths.report.clone(),
+            resumed: self.attempts.resumed,
+            resent_bytes: self.attempts.resent_bytes,
         };
         if let Err(e) = report.write() {
             tracing::error!("cannot write {}: {e}", self.paths.report.display());

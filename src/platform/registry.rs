@@ -12,6 +12,19 @@ use uuid::Uuid;
 pub(super) struct SessionEntry {
     pub(super) info: SessionInfo,
     pub(super) commands: mpsc::UnboundedSender<Command>,
+    /// The connection's number: a newer connection of the same session has a higher one
+    /// and wins (D66).
+    pub(super) generation: u64,
+}
+
+/// The registry's answer to a re-attachment (D52, D66).
+pub(super) enum Reattach {
+    /// No such session: the connection keeps its own id.
+    NotHeld,
+    /// A finished session of the history: re-attached.
+    Finished,
+    /// A live session of an older connection: re-attached; the old one must be closed.
+    Superseding(mpsc::UnboundedSender<Command>),
 }
 
 pub(super) struct Registry {
@@ -55,9 +68,27 @@ impl Registry {
         self.live.get(&id).filter(|e| !e.info.ended)
     }
 
-    pub(super) fn register(&mut self, info: SessionInfo, commands: mpsc::UnboundedSender<Command>) {
+    pub(super) fn register(
+        &mut self,
+        info: SessionInfo,
+        commands: mpsc::UnboundedSender<Command>,
+        generation: u64,
+    ) {
+        self.live.insert(
+            info.session_id,
+            SessionEntry {
+                info,
+                commands,
+                generation,
+            },
+        );
+    }
+
+    /// True when the live entry of `id` is the one of connection `generation`.
+    pub(super) fn is_generation(&self, id: Uuid, generation: u64) -> bool {
         self.live
-            .insert(info.session_id, SessionEntry { info, commands });
+            .get(&id)
+            .is_some_and(|e| e.generation == generation)
     }
 
     /// Changes a live session's entry (re-keyed when its id changes).
@@ -83,20 +114,35 @@ impl Registry {
     }
 
     /// The re-attachment question (D52): if `previous` is a finished session kept in the
-    /// history, the live session `current` takes its id (it leaves the history) and true
-    /// is returned; otherwise nothing changes.
-    pub(super) fn reattach(&mut self, current: Uuid, previous: Uuid) -> bool {
-        if self.live.contains_key(&previous) || !self.live.contains_key(&current) {
-            return false;
-        }
-        let Some(pos) = self.finished.iter().position(|i| i.session_id == previous) else {
-            return false;
+    /// history, the live session `current` takes its id (it leaves the history). If it is
+    /// the live session of an older connection (stalled: QUIC has not noticed yet), the
+    /// newer connection wins (D66): the old entry leaves the table (its connection is to
+    /// be closed; its end changes nothing here) and `current` takes the id. Otherwise
+    /// nothing changes.
+    pub(super) fn reattach(&mut self, current: Uuid, previous: Uuid) -> Reattach {
+        let Some(generation) = self.live.get(&current).map(|e| e.generation) else {
+            return Reattach::NotHeld;
         };
-        self.finished.remove(pos);
+        let answer = match self.live.get(&previous) {
+            Some(old) if old.generation < generation && previous != current => {
+                match self.live.remove(&previous) {
+                    Some(old) => Reattach::Superseding(old.commands),
+                    None => return Reattach::NotHeld,
+                }
+            }
+            Some(_) => return Reattach::NotHeld,
+            None => {
+                let Some(pos) = self.finished.iter().position(|i| i.session_id == previous) else {
+                    return Reattach::NotHeld;
+                };
+                self.finished.remove(pos);
+                Reattach::Finished
+            }
+        };
         self.update(current, |info| {
             info.session_id = previous;
             info.previous_session = Some(previous);
         });
-        true
+        answer
     }
 }

@@ -42,7 +42,7 @@ mod order;
 mod platform;
 mod util;
 
-pub use client::{ClientLimits, ClientSession};
+pub use client::{is_retryable, AfterConnection, ClientLimits, ClientSession, ConnectionEnd};
 pub use failure::{StorageFailure, DEFAULT_MAX_RETRIES};
 pub(crate) use order::InOrder;
 pub use platform::PlatformSession;
@@ -292,6 +292,18 @@ pub enum ClientEvent {
     },
     /// The platform reported an error.
     PeerError(ErrorReport),
+    /// The client refused a request of the platform with an ErrorReport (the driver logs
+    /// it: path, code, reason).
+    RequestRefused {
+        /// The refused request's sequence number.
+        request_seq: u64,
+        /// The file the request named (FileRequests), if any.
+        path: Option<String>,
+        /// The code it was refused with.
+        code: StatusCode,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// What the platform driver should do with an incoming segment stream, decided from its

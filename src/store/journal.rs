@@ -150,6 +150,10 @@ pub struct JournalRecord {
     pub durable_prefix: u64,
     /// When the record was last written, milliseconds since the Unix epoch.
     pub updated_unix_ms: u64,
+    /// The device the file came from, when it said (D90/D93): a client that restarted
+    /// and lost its session id is matched by it and the file's identity (D64).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_id: Option<String>,
 }
 
 /// A journal on disk that cannot be used.
@@ -380,6 +384,12 @@ impl TransferJournal {
     /// The durable record.
     pub fn record(&self) -> &JournalRecord {
         &self.record
+    }
+
+    /// The record, to change what the next commit writes (a resumed transfer's new id,
+    /// a checksum announced late).
+    pub fn record_mut(&mut self) -> &mut JournalRecord {
+        &mut self.record
     }
 
     /// The paths.

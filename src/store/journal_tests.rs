@@ -20,6 +20,7 @@ fn record(total: u32) -> JournalRecord {
         held: SegmentRanges::new(),
         durable_prefix: 0,
         updated_unix_ms: 0,
+        device_id: None,
     }
 }
 

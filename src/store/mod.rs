@@ -21,7 +21,9 @@ mod vectored;
 pub(crate) use budget::charge;
 pub use budget::DiskBudget;
 pub use debug_log::{mbps, DebugLog, SegmentKind, SegmentRecord};
-pub use output::{FinishedFile, Placement, ReceivedFile, WriteOutcome, DEFAULT_REORDER_MEMORY};
+pub use output::{
+    FinishedFile, Holding, Placement, ReceivedFile, WriteOutcome, DEFAULT_REORDER_MEMORY,
+};
 pub use report::{ReceptionFigures, ReceptionReport, ReceptionStats};
 pub use vectored::write_chunks_at;
 

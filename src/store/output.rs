@@ -66,9 +66,22 @@ enum Waiting {
     Spooled { at: u64, len: u64 },
 }
 
+/// What a resumed file already holds (from its journal, D61/D64).
+#[derive(Debug, Clone, Copy)]
+pub struct Holding<'a> {
+    /// Segments durable in the file (half-open index ranges).
+    pub held: &'a super::journal::SegmentRanges,
+    /// In-order placement: bytes of the durable contiguous prefix.
+    pub durable_prefix: u64,
+    /// The whole file's size (the last fixed-size segment's length follows from it).
+    pub file_size: u64,
+}
+
 /// One file being received.
 pub struct ReceivedFile {
     path: PathBuf,
+    /// The name the verified file will have (the MP4 copy is named after it).
+    final_path: PathBuf,
     file: Arc<File>,
     placement: Placement,
     first_index: u32,
@@ -114,12 +127,66 @@ impl ReceivedFile {
             .create(true)
             .truncate(true)
             .open(path)?;
+        Ok(ReceivedFile::create_from(
+            path,
+            file,
+            placement,
+            first_index,
+        ))
+    }
+
+    /// Opens the partial file at `path` again (not truncated) for a resumed transfer
+    /// (D64): the contiguous prefix it holds is hashed again from disk, and the segments
+    /// held after it (at-offset placement) count as written. In order, only the prefix
+    /// is ever held (early segments wait in memory or a spool, never at their offsets).
+    pub fn reopen(
+        path: &Path,
+        placement: Placement,
+        first_index: u32,
+        holding: Holding<'_>,
+    ) -> io::Result<Self> {
+        let file = OpenOptions::new().read(true).write(true).open(path)?;
+        let mut received = ReceivedFile::create_from(path, file, placement, first_index);
+        let next = holding.held.first_missing(first_index);
+        let (start, end) = match placement {
+            Placement::AtOffset { segment_size } => (
+                u64::from(first_index) * segment_size,
+                (u64::from(next) * segment_size).min(holding.file_size),
+            ),
+            Placement::InOrder => (0, holding.durable_prefix),
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        let mut at = start;
+        while at < end {
+            let n = usize::try_from((end - at).min(buf.len() as u64)).unwrap_or(buf.len());
+            received.file.read_exact_at(&mut buf[..n], at)?;
+            received.hasher.update(&buf[..n]);
+            at += n as u64;
+        }
+        received.next_index = next;
+        received.next_offset = end;
+        received.size = end;
+        if let Placement::AtOffset { segment_size } = placement {
+            for &(s, e) in holding.held.ranges() {
+                for index in s.max(next)..e {
+                    let offset = u64::from(index) * segment_size;
+                    let len = segment_size.min(holding.file_size.saturating_sub(offset));
+                    received.written_ahead.insert(index, len);
+                    received.size = received.size.max(offset + len);
+                }
+            }
+        }
+        Ok(received)
+    }
+
+    fn create_from(path: &Path, file: File, placement: Placement, first_index: u32) -> Self {
         let start_offset = match placement {
             Placement::AtOffset { segment_size } => u64::from(first_index) * segment_size,
             Placement::InOrder => 0,
         };
-        Ok(ReceivedFile {
+        ReceivedFile {
             path: path.to_path_buf(),
+            final_path: path.to_path_buf(),
             file: Arc::new(file),
             placement,
             first_index,
@@ -138,7 +205,18 @@ impl ReceivedFile {
             audio: BTreeMap::new(),
             size: 0,
             budget: None,
-        })
+        }
+    }
+
+    /// The name the file gets once verified (it is written under [`ReceivedFile::path`],
+    /// e.g. `<name>.part`, D61): the MP4 copy is named after it.
+    pub fn set_final_path(&mut self, final_path: &Path) {
+        self.final_path = final_path.to_path_buf();
+    }
+
+    /// The contiguous prefix: the next index it needs and its length in bytes.
+    pub fn prefix(&self) -> (u32, u64) {
+        (self.next_index, self.next_offset)
     }
 
     /// Charges every byte written (the file, its spool) to `budget` (D48).
@@ -250,7 +328,7 @@ impl ReceivedFile {
     /// is removed once the copy is final.
     pub fn attach_mp4(&mut self, container: Container) {
         if self.placement == Placement::InOrder && container.writes_mp4() {
-            self.mp4 = Some((Mp4Copy::new(&self.path), container));
+            self.mp4 = Some((Mp4Copy::new(&self.final_path), container));
         }
     }
 
@@ -267,7 +345,7 @@ impl ReceivedFile {
     pub fn attach_demuxed(&mut self, container: Container, audio: Option<AudioTrack>) {
         self.demuxed = true;
         if self.placement == Placement::InOrder && container.writes_mp4() {
-            self.mp4 = Some((Mp4Copy::new(&self.path).with_audio(audio), container));
+            self.mp4 = Some((Mp4Copy::new(&self.final_path).with_audio(audio), container));
             if self.first_index > 0 {
                 // A transfer starting after a seek: video and audio keep the source's times.
                 self.restart = Some(self.first_index);
@@ -456,7 +534,19 @@ impl ReceivedFile {
     /// The checksum is given only when the contiguous prefix covers everything received
     /// (no gap remains). Segments still waiting behind a gap are written after what
     /// arrived in order, so nothing received is lost.
-    pub fn finish(mut self) -> io::Result<FinishedFile> {
+    pub fn finish(self) -> io::Result<FinishedFile> {
+        let path = self.path.clone();
+        let (finished, drop_raw) = self.finish_keeping_raw()?;
+        if drop_raw {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(finished)
+    }
+
+    /// [`ReceivedFile::finish`], but the byte-exact file is never removed here: the second
+    /// value is true when the container asks for the MP4 copy alone, so the caller removes
+    /// the raw file once it was verified and renamed (D61).
+    pub fn finish_keeping_raw(mut self) -> io::Result<(FinishedFile, bool)> {
         let complete = self.waiting.is_empty() && self.written_ahead.is_empty();
         // In-order placement: write what waits behind a gap, in index order, so that no
         // received byte is lost (the file then is not the source, and gets no checksum).
@@ -485,21 +575,24 @@ impl ReceivedFile {
         }
         let checksum =
             complete.then(|| format!("sha256:{}", hex::encode(self.hasher.clone().finalize())));
-        self.finish_mp4();
-        Ok(FinishedFile {
-            path: self.path.clone(),
-            size: self.size,
-            checksum,
-        })
+        let drop_raw = self.finish_mp4();
+        Ok((
+            FinishedFile {
+                path: self.path.clone(),
+                size: self.size,
+                checksum,
+            },
+            drop_raw,
+        ))
     }
 }
 
 impl ReceivedFile {
-    /// Finishes the MP4 copy (synced, renamed to its final name); with [`Container::Mp4`]
-    /// removes the byte-exact file once the copy is final.
-    fn finish_mp4(&mut self) {
+    /// Finishes the MP4 copy (synced, renamed to its final name); true with
+    /// [`Container::Mp4`] once the copy is final (the byte-exact file is then not wanted).
+    fn finish_mp4(&mut self) -> bool {
         let Some((copy, container)) = self.mp4.take() else {
-            return;
+            return false;
         };
         match copy.finish() {
             Ok(Some((path, stats))) => {
@@ -509,12 +602,13 @@ impl ReceivedFile {
                     stats.samples,
                     stats.fragments
                 );
-                if !container.keeps_raw() {
-                    let _ = std::fs::remove_file(&self.path);
-                }
+                !container.keeps_raw()
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!("MP4 copy of {} not finished: {e}", self.path.display()),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("MP4 copy of {} not finished: {e}", self.path.display());
+                false
+            }
         }
     }
 }

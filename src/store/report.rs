@@ -185,6 +185,10 @@ pub struct ReceptionReport {
     pub debug_file: PathBuf,
     /// This report.
     pub report_file: PathBuf,
+    /// Times the transfer was re-requested after a break (D65).
+    pub resumed: u32,
+    /// Bytes stored again that an earlier attempt had stored (D65).
+    pub resent_bytes: u64,
 }
 
 impl ReceptionReport {
@@ -236,6 +240,7 @@ impl ReceptionReport {
              Frames (keyframes):     {} ({})\n\
              Segments received:      {}\n\
              Media ranges received:  {}\n\
+             Resumed:                {} times, {} bytes re-sent\n\
              {}\
              \n\
              Output files:\n\
@@ -272,6 +277,8 @@ impl ReceptionReport {
             self.keyframes,
             indices,
             ranges,
+            self.resumed,
+            self.resent_bytes,
             client,
             self.output.display(),
             self.debug_file.display(),

@@ -4,7 +4,10 @@
 //! A client connects to [`UdpRelay::addr`]; each client address gets its own upstream
 //! socket towards the platform, so the platform sees one peer per client, as through a NAT.
 //! While the relay is down, datagrams in both directions are read and dropped (counted),
-//! as a cut cable or a dead cell would lose them.
+//! as a cut cable or a dead cell would lose them. A rate limit on the client -> platform
+//! direction ([`UdpRelay::set_rate`]) makes an upload last long enough to be cut: the
+//! relay delays what exceeds it, and the socket's buffer drops what overflows, as a slow
+//! uplink's queue would.
 
 use std::collections::HashMap;
 use std::io;
@@ -14,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 /// Shared switches and counters of a relay.
 #[derive(Debug, Default)]
@@ -21,6 +25,12 @@ struct RelayState {
     down: AtomicBool,
     forwarded: AtomicU64,
     dropped: AtomicU64,
+    /// Bytes forwarded client -> platform.
+    uplink_bytes: AtomicU64,
+    /// Client -> platform bytes per second (0: unlimited).
+    rate: AtomicU64,
+    /// When the uplink is free again.
+    uplink_free: Mutex<Option<Instant>>,
 }
 
 /// A running relay; dropping it stops it.
@@ -62,11 +72,23 @@ impl UdpRelay {
         self.state.down.load(Ordering::SeqCst)
     }
 
+    /// Limits the client -> platform direction to `bytes_per_sec` (None: unlimited).
+    pub fn set_rate(&self, bytes_per_sec: Option<u64>) {
+        self.state
+            .rate
+            .store(bytes_per_sec.unwrap_or(0), Ordering::SeqCst);
+    }
+
     /// Drops every datagram for `outage`, then forwards again.
     pub async fn black_hole_for(&self, outage: Duration) {
         self.set_down(true);
         tokio::time::sleep(outage).await;
         self.set_down(false);
+    }
+
+    /// Bytes forwarded from clients to the platform so far.
+    pub fn uplink_bytes(&self) -> u64 {
+        self.state.uplink_bytes.load(Ordering::Relaxed)
     }
 
     /// Datagrams forwarded and dropped so far.
@@ -87,6 +109,25 @@ impl Drop for UdpRelay {
 }
 
 impl RelayState {
+    /// Waits until the uplink can carry `n` more bytes at the configured rate.
+    async fn uplink(&self, n: usize) {
+        let rate = self.rate.load(Ordering::SeqCst);
+        if rate == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let at = {
+            let mut free = self.uplink_free.lock().unwrap();
+            let start = free.map_or(now, |f| f.max(now));
+            let next = start + Duration::from_secs_f64(n as f64 / rate as f64);
+            *free = Some(next);
+            start
+        };
+        if at > now + Duration::from_millis(1) {
+            tokio::time::sleep_until(at).await;
+        }
+    }
+
     /// Counts the datagram and says whether to pass it on.
     fn pass(&self) -> bool {
         if self.down.load(Ordering::SeqCst) {
@@ -133,6 +174,8 @@ async fn run_front(
                 socket
             }
         };
+        state.uplink(n).await;
+        state.uplink_bytes.fetch_add(n as u64, Ordering::Relaxed);
         let _ = upstream.send_to(&buf[..n], target).await;
     }
 }

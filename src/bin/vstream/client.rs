@@ -61,6 +61,25 @@ pub(crate) struct ClientArgs {
     /// The longest wait between two reconnection attempts, in seconds.
     #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
     max_backoff: f64,
+    /// Give a connection up (and reconnect) when, for this many seconds, nothing came back
+    /// from the platform, or segments in flight made no progress (D67). 0: never.
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds)]
+    stall_timeout: f64,
+    /// How long one connection attempt may take before it counts as failed (then the
+    /// --reconnect policy applies).
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_positive_seconds)]
+    connect_timeout: f64,
+}
+
+/// `--connect-timeout`: seconds, more than 0.
+fn parse_positive_seconds(s: &str) -> Result<f64, String> {
+    parse_seconds(s).and_then(|v| {
+        if v > 0.0 {
+            Ok(v)
+        } else {
+            Err(format!("expected seconds above 0, got {s:?}"))
+        }
+    })
 }
 
 /// `--reconnect`: a strategy, or None for `none`.
@@ -163,6 +182,9 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
         Arc::new(catalog),
         ClientConfig {
             reconnect: args.reconnect_policy(),
+            stall_timeout: (args.stall_timeout > 0.0)
+                .then(|| Duration::from_secs_f64(args.stall_timeout)),
+            connect_timeout: Duration::from_secs_f64(args.connect_timeout),
             ..session_config
         },
         shutdown,

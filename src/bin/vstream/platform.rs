@@ -62,6 +62,9 @@ pub(crate) struct PlatformArgs {
     /// (segments released at media time / rate).
     #[arg(long, default_value = "max_speed", value_parser = parse_pacing)]
     pub(crate) pacing: Pacing,
+    /// Send-rate cap of the pull, bits per second (the FileRequest's `max_bandwidth`).
+    #[arg(long, value_name = "BITS")]
+    pub(crate) max_bandwidth: Option<u64>,
     /// Playback rate of the pull, 0.25-4.0 (realtime pacing follows it).
     #[arg(long, default_value_t = 1.0)]
     pub(crate) rate: f64,
@@ -75,9 +78,14 @@ pub(crate) struct PlatformArgs {
     /// acknowledgements in its `playback` array, and on stderr as they come).
     #[arg(long)]
     pub(crate) json: bool,
-    /// With `--pull`: give up after this many seconds (waiting for a client included).
+    /// With `--pull`: give up after this many seconds (waiting for a client included, and
+    /// waiting for it to come back after a break).
     #[arg(long)]
     timeout: Option<f64>,
+    /// Journals of unfinished transfers older than this many seconds are removed with
+    /// their `.part` at start-up (default 7 days).
+    #[arg(long, value_name = "SECS", default_value_t = 7.0 * 24.0 * 3600.0)]
+    journal_max_age: f64,
     /// Device authentication and the kept certificate.
     #[command(flatten)]
     pub(crate) security: super::security::PlatformSecurityArgs,
@@ -142,6 +150,9 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
     platform_config.session.auth = auth;
     platform_config.limits = args.security.limits();
     platform_config.container = args.container;
+    platform_config.journal_max_age = Duration::from_secs_f64(args.journal_max_age.max(0.0));
+    // A pull lives through breaks: the transfer resumes when the client comes back (D65).
+    platform_config.wait_through_breaks = args.pull.is_some();
     let platform = Platform::start(endpoint, platform_config);
     tracing::info!("platform listening on {}", platform.local_addr()?);
     let Some(path) = args.pull.clone() else {

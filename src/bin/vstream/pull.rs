@@ -26,6 +26,23 @@ pub(crate) async fn pull_one(
     args: &PlatformArgs,
     path: String,
 ) -> Result<Pulled> {
+    if let Some(resumed) = platform.wait_for_unfinished(&path) {
+        // A restarted platform: the journal in --out names this file; it is asked for
+        // again when its client comes back (D65). The script ran with the first attempt.
+        tracing::info!(
+            "{path} is unfinished in the output folder: waiting for its client to resume it"
+        );
+        let result = resumed
+            .finished()
+            .await
+            .with_context(|| format!("receiving {path}"))?;
+        let total_segments = result.report.file_segments;
+        return Ok(Pulled {
+            result,
+            total_segments,
+            steps: Vec::new(),
+        });
+    }
     let session = match args.security.pull_device() {
         Some(device) => {
             tracing::info!("waiting for device {device} to pull {path}");
@@ -41,6 +58,7 @@ pub(crate) async fn pull_one(
     request.seek_position = args.seek;
     request.pacing = args.pacing;
     request.playback_rate = args.rate;
+    request.max_bandwidth = args.max_bandwidth;
     let handle = platform
         .request_file(session, request)
         .await
@@ -124,6 +142,8 @@ pub(crate) fn print_result(p: &Pulled, as_json: bool) -> Result<()> {
         "index_ranges": r.index_ranges,
         "media_ranges": r.media_ranges,
         "client_statistics": r.client_statistics,
+        "resumed": r.resumed,
+        "resent_bytes": r.resent_bytes,
         "playback": playback,
     });
     println!("{}", serde_json::to_string(&value)?);

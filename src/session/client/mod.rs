@@ -8,11 +8,13 @@
 //! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
+mod connection_end;
 mod limits;
 mod pacing;
 mod playback;
 mod transfer;
 
+pub use connection_end::{is_retryable, AfterConnection, ConnectionEnd};
 pub use limits::ClientLimits;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -65,6 +67,10 @@ pub struct ClientSession {
     transfers: Vec<Transfer>,
     /// Requests the platform may still send now (D97).
     request_bucket: limits::RequestBucket,
+    /// SessionEnd was sent: the session is over, whatever happens to the connection.
+    ended_by_client: bool,
+    /// The platform refused the handshake with this code.
+    refused: Option<StatusCode>,
     actions: VecDeque<ClientAction>,
     events: VecDeque<ClientEvent>,
 }
@@ -85,6 +91,8 @@ impl ClientSession {
             awaiting_checksum: BTreeMap::new(),
             transfers: Vec::new(),
             request_bucket: limits::RequestBucket::default(),
+            ended_by_client: false,
+            refused: None,
             actions: VecDeque::new(),
             events: VecDeque::new(),
         };
@@ -127,9 +135,27 @@ impl ClientSession {
         self.send(now, &Message::ErrorReport(report));
     }
 
-    /// ErrorReport 400 answering request `ack`.
+    /// ErrorReport `code` answering request `ack` (and [`ClientEvent::RequestRefused`]).
     fn refuse(&mut self, now: Instant, ack: u64, code: StatusCode, why: impl Into<String>) {
-        self.send_error(now, ErrorReport::new(code, why).with_ack(ack));
+        self.refuse_path(now, ack, None, code, why.into());
+    }
+
+    /// [`refuse`](Self::refuse) of a request that named a file.
+    fn refuse_path(
+        &mut self,
+        now: Instant,
+        ack: u64,
+        path: Option<String>,
+        code: StatusCode,
+        reason: String,
+    ) {
+        self.send_error(now, ErrorReport::new(code, reason.clone()).with_ack(ack));
+        self.events.push_back(ClientEvent::RequestRefused {
+            request_seq: ack,
+            path,
+            code,
+            reason,
+        });
     }
 
     /// Every control message from the platform.
@@ -172,7 +198,10 @@ impl ClientSession {
                 });
             }
             Message::FileRequest(request) => match request.validate() {
-                Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
+                Err(e) => {
+                    let path = Some(request.file_path.clone());
+                    self.refuse_path(now, seq, path, e.status(), e.to_string());
+                }
                 Ok(()) => {
                     self.pending.insert(seq, request.clone());
                     self.actions.push_back(ClientAction::PrepareTransfer {
@@ -255,6 +284,7 @@ impl ClientSession {
 
     fn handshake_refused(&mut self, r: StatusResponse) {
         self.phase = Phase::Closed;
+        self.refused = Some(r.code);
         self.events
             .push_back(ClientEvent::HandshakeRefused { code: r.code });
         self.actions.push_back(ClientAction::Close {
@@ -345,6 +375,23 @@ impl ClientSession {
         }
     }
 
+    /// The connection ended (`end`: how, as the driver saw it): every transfer not yet
+    /// finished ends `ConnectionLost` (as [`handle_connection_lost`](Self::handle_connection_lost)),
+    /// and the machine says whether to connect again naming this session (D68): not after
+    /// SessionEnd, a final handshake refusal, a local close or a final close code; yes after
+    /// a break, a stall, or a platform's 503/1007/1009.
+    pub fn handle_connection_end(&mut self, now: Instant, end: ConnectionEnd) -> AfterConnection {
+        let next = connection_end::verdict(self.ended_by_client, self.refused, end);
+        self.handle_connection_lost(now);
+        next
+    }
+
+    /// True while segment streams are handed to the driver and not yet reported sent or
+    /// failed: the driver's stall watch waits for progress only then (D67).
+    pub fn has_segments_in_flight(&self) -> bool {
+        self.transfers.iter().any(Transfer::has_in_flight)
+    }
+
     /// A control stream from the platform that did not decode: ErrorReport with the
     /// error's status code; the connection lives on.
     pub fn handle_bad_stream(&mut self, now: Instant, error: WireError) {
@@ -378,36 +425,19 @@ impl ClientSession {
         let prepared = match result {
             Ok(p) => p,
             Err(refusal) => {
-                self.refuse(now, request_seq, refusal.code, refusal.message);
+                let path = Some(request.file_path.clone());
+                self.refuse_path(now, request_seq, path, refusal.code, refusal.message);
                 return;
             }
         };
         let total = prepared.plan.len();
-        let start = match (request.resume_from_segment, request.seek_position) {
-            (Some(point), _) => match point.index() {
-                Some(i) if i < total => i,
-                _ => {
-                    let shown = match point {
-                        ResumePoint::Index(i) => i.to_string(),
-                        ResumePoint::SegmentId(id) => id.to_string(),
-                    };
-                    let why = format!("resume_from_segment {shown} outside 0-{total}");
-                    self.refuse(now, request_seq, StatusCode::BadRequest, why);
-                    return;
-                }
-            },
-            (None, Some(t)) if t > 0.0 => match prepared.plan.segment_for_time(t) {
-                Some(i) => i,
-                None => {
-                    let why = match prepared.plan.duration() {
-                        Some(d) => format!("seek_position {t} past the end ({d} s)"),
-                        None => "seek_position on a file with no time axis".to_owned(),
-                    };
-                    self.refuse(now, request_seq, StatusCode::BadRequest, why);
-                    return;
-                }
-            },
-            _ => 0,
+        let start = match start_segment(&request, &prepared) {
+            Ok(start) => start,
+            Err(why) => {
+                let path = Some(request.file_path.clone());
+                self.refuse_path(now, request_seq, path, StatusCode::BadRequest, why);
+                return;
+            }
         };
         let id = {
             let transfers = &self.transfers;
@@ -523,6 +553,7 @@ impl ClientSession {
         }
         self.send(now, &Message::SessionEnd);
         self.phase = Phase::Closed;
+        self.ended_by_client = true;
     }
 
     fn on_stats(&mut self, now: Instant, seq: u64, r: &StatsRequest) {
@@ -624,5 +655,31 @@ impl ClientSession {
             outcome,
             summary: t.summary(now),
         }
+    }
+}
+
+/// Where a FileRequest starts: its `resume_from_segment`, else the segment of its
+/// `seek_position`, else 0; or why the request is refused (400).
+fn start_segment(request: &FileRequest, prepared: &PreparedTransfer) -> Result<u32, String> {
+    let total = prepared.plan.len();
+    match (request.resume_from_segment, request.seek_position) {
+        (Some(point), _) => match point.index() {
+            Some(i) if i < total => Ok(i),
+            _ => {
+                let shown = match point {
+                    ResumePoint::Index(i) => i.to_string(),
+                    ResumePoint::SegmentId(id) => id.to_string(),
+                };
+                Err(format!("resume_from_segment {shown} outside 0-{total}"))
+            }
+        },
+        (None, Some(t)) if t > 0.0 => match prepared.plan.segment_for_time(t) {
+            Some(i) => Ok(i),
+            None => Err(match prepared.plan.duration() {
+                Some(d) => format!("seek_position {t} past the end ({d} s)"),
+                None => "seek_position on a file with no time axis".to_owned(),
+            }),
+        },
+        _ => Ok(0),
     }
 }

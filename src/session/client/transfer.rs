@@ -241,6 +241,11 @@ impl Transfer {
     }
 
     /// When a waiting acknowledgement must go even though segments are in flight.
+    /// Segments handed to the driver and not yet reported.
+    pub(crate) fn has_in_flight(&self) -> bool {
+        !self.in_flight.is_empty()
+    }
+
     pub(crate) fn ack_deadline(&self) -> Option<Instant> {
         self.held.front().and_then(|h| h.deadline)
     }

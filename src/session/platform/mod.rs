@@ -52,7 +52,11 @@ enum Phase {
 #[derive(Debug, Clone)]
 enum Outstanding {
     FileList,
-    File,
+    /// A FileRequest, with the `held_segments` it named (D63, D64): those indices count as
+    /// received once the transfer is accepted.
+    File {
+        held: Vec<(u32, u32)>,
+    },
     /// A playback command (`seek`: it moves the expected range).
     Playback {
         seek: bool,
@@ -449,7 +453,7 @@ impl PlatformSession {
             return;
         }
         match request {
-            Outstanding::File => match FileRequestAck::from_status_response(&r) {
+            Outstanding::File { held } => match FileRequestAck::from_status_response(&r) {
                 Ok(a) if self.transfers.contains_key(&a.transfer_id) => {
                     // A second transfer under a live id would corrupt the first.
                     let why = format!("transfer id {} already in use", a.transfer_id);
@@ -458,7 +462,7 @@ impl PlatformSession {
                     self.events
                         .push_back(PlatformEvent::RequestRefused { ack, report });
                 }
-                Ok(a) => self.on_transfer_accepted(a),
+                Ok(a) => self.on_transfer_accepted(a, &held),
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
             },
             Outstanding::Playback { seek } => self.on_playback_ack(now, seq, seek, &r),
@@ -512,7 +516,7 @@ impl PlatformSession {
         }
     }
 
-    fn on_transfer_accepted(&mut self, a: FileRequestAck) {
+    fn on_transfer_accepted(&mut self, a: FileRequestAck, held: &[(u32, u32)]) {
         let placement = match (a.segment_mode, a.segment_size) {
             (SegmentMode::Fixed, Some(size)) if size > 0 => {
                 Placement::AtOffset { segment_size: size }
@@ -521,12 +525,21 @@ impl PlatformSession {
         };
         self.unknown.accepted(a.transfer_id);
         self.accepted.push(a.transfer_id);
+        // What the platform already holds (D64): never expected, never written again.
+        let mut received = RunSet::default();
+        if let Some(end) = a.total_segments.checked_sub(1) {
+            for &(first, last) in held {
+                for index in first.max(a.start_segment)..=last.min(end) {
+                    received.insert(index);
+                }
+            }
+        }
         self.transfers.insert(
             a.transfer_id,
             Incoming {
                 ack: a.clone(),
                 state: TransferState::Receiving,
-                received: RunSet::default(),
+                received,
                 writing: BTreeSet::new(),
                 expected_start: a.start_segment,
                 bytes: 0,

@@ -51,8 +51,9 @@ impl PlatformSession {
         request: FileRequest,
     ) -> Result<u64, SessionError> {
         request.validate()?;
+        let held = request.held_segments.clone();
         let m = Message::FileRequest(request);
-        self.command(now, &m, Outstanding::File)
+        self.command(now, &m, Outstanding::File { held })
     }
 
     /// Sends a PlaybackControl command (`NoSuchTransfer` when it names a transfer this

@@ -28,6 +28,10 @@ fn the_client_sends_only_what_the_platform_does_not_hold() {
             ..
         } if *transfer == a.transfer_id
     )));
+    // The platform counts the held ranges as received (D64): it completes too, once.
+    let finished = p.platform_finished(a.transfer_id);
+    assert_eq!(finished.len(), 1, "{finished:?}");
+    assert_eq!(finished[0].0, TransferOutcome::Completed);
 }
 
 #[test]
@@ -41,4 +45,22 @@ fn held_ranges_before_the_resume_point_change_nothing() {
     let a = p.accepted(seq).unwrap();
     let sent: Vec<u32> = p.jobs_for(a.transfer_id).iter().map(|j| j.index).collect();
     assert_eq!(sent, (95..100).collect::<Vec<_>>());
+}
+
+#[test]
+fn without_held_ranges_the_platform_waits_for_every_segment() {
+    // The same resume point without held ranges: the platform completes only because the
+    // client sends everything from 40 on (the held ranges are what it skips).
+    let mut p = Pair::established(SessionConfig::default());
+    let mut r = FileRequest::new("baseline.h264");
+    r.segment_mode = SegmentMode::Frame;
+    r.resume_from_segment = Some(ResumePoint::Index(40));
+    let seq = p.request(r);
+    let a = p.accepted(seq).unwrap();
+    let sent: Vec<u32> = p.jobs_for(a.transfer_id).iter().map(|j| j.index).collect();
+    assert_eq!(sent, (40..100).collect::<Vec<_>>());
+    assert_eq!(
+        p.platform_finished(a.transfer_id)[0].0,
+        TransferOutcome::Completed
+    );
 }
