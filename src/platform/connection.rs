@@ -837,7 +837,11 @@ impl Connection {
         };
         let mut file = file;
         match outcome {
-            TransferOutcome::Completed if sha256_ok => {
+            // A demuxed MP4 (D78) is a remux, never the source's bytes: it is published
+            // once every segment arrived without a gap (its verdict still reads mismatch).
+            TransferOutcome::Completed
+                if sha256_ok || (output.ack.demuxed.is_some() && file.checksum.is_some()) =>
+            {
                 if let Err(e) = output.publish(&mut file) {
                     tracing::error!("cannot publish {}: {e}", output.paths.file.display());
                 }
