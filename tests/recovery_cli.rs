@@ -70,7 +70,8 @@ fn with_nothing_listening_the_client_gives_up_after_the_connect_timeout() {
         "{stderr}"
     );
     assert!(
-        took < std::time::Duration::from_secs(6),
+        // Far below QUIC's 30 s idle timeout; generous for a loaded CI machine.
+        took < std::time::Duration::from_secs(15),
         "took {took:?} (QUIC's idle timeout is 30 s)"
     );
 }

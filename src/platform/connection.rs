@@ -846,7 +846,10 @@ impl Connection {
                     tracing::error!("cannot publish {}: {e}", output.paths.file.display());
                 }
             }
-            TransferOutcome::Stopped => output.forget(),
+            // Completed but not publishable (a seek left a gap, or the digest differs):
+            // every segment asked for arrived, so there is nothing to resume; the `.part`
+            // stays for inspection and its journal goes.
+            TransferOutcome::Stopped | TransferOutcome::Completed => output.forget(),
             _ => {}
         }
         let report = output.report(
