@@ -77,3 +77,56 @@ async fn a_newer_connection_of_a_live_session_takes_over_and_the_transfer_comple
     assert_eq!(live.len(), 1, "one live entry for the session");
     second.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journals_past_their_age_expire_at_start_up_and_the_others_are_loaded() {
+    use vstream::store::durable_fs::OsFs;
+    use vstream::store::journal::{
+        write_record, FileIdentity, JournalPaths, JournalRecord, SegmentRanges, TransferParams,
+        JOURNAL_VERSION,
+    };
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let mut written = Vec::new();
+    let h = start_platform_with(|c| {
+        c.journal_max_age = Duration::from_secs(3600);
+        let dir = c.out_dir.join("00000000-0000-4000-8000-000000000001");
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, age_ms) in [("old.bin", 2 * 3600 * 1000), ("fresh.bin", 60 * 1000)] {
+            let paths = JournalPaths::new(&dir.join(name));
+            std::fs::write(&paths.part, b"held").unwrap();
+            let mut held = SegmentRanges::new();
+            held.insert(0);
+            let record = JournalRecord {
+                version: JOURNAL_VERSION,
+                file: FileIdentity {
+                    path: format!("cam/{name}"),
+                    size: 8,
+                    checksum: String::new(),
+                },
+                transfer: TransferParams {
+                    session_id: "00000000-0000-4000-8000-000000000001".into(),
+                    transfer_id: "0123456789ab".into(),
+                    segment_mode: "fixed".into(),
+                    segment_size: Some(4),
+                    total_segments: 2,
+                    start_segment: 0,
+                },
+                held,
+                durable_prefix: 4,
+                updated_unix_ms: now_ms - age_ms,
+                device_id: None,
+            };
+            write_record(&OsFs, &paths, &record).unwrap();
+            written.push(paths);
+        }
+    });
+    assert_eq!(h.platform.unfinished(), ["cam/fresh.bin"]);
+    let (old, fresh) = (&written[0], &written[1]);
+    assert!(!old.journal.exists() && !old.part.exists(), "expired");
+    assert!(fresh.journal.exists() && fresh.part.exists(), "kept");
+    assert!(h.platform.wait_for_unfinished("cam/fresh.bin").is_some());
+    assert!(h.platform.wait_for_unfinished("cam/old.bin").is_none());
+}
