@@ -12,7 +12,8 @@
 //!
 //! Sizes: a 40 MB fixed-mode file (a 300 MB variant is `#[ignore]`d), and a frame-mode
 //! H.264 file from `test_videos/`. The pulls are capped with `--max-bandwidth` so that
-//! the kill lands mid-transfer; the resumed request is not capped.
+//! the kill lands mid-transfer; the resumed request asks the same way (the journal keeps
+//! the first request's pacing, rate and cap).
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
