@@ -190,7 +190,7 @@ impl TransferOutput {
         record.updated_unix_ms = unix_ms();
         journal::write_record(&OsFs, &jpaths, &record).map_err(journal_error)?;
         let paths = paths_of(&jpaths.final_path);
-        let debug = DebugLog::create(&paths.debug)?;
+        let debug = DebugLog::append(&paths.debug)?;
         let mut attempts = entry.attempts.clone();
         attempts.resumed += 1;
         Ok(TransferOutput {
@@ -436,7 +436,7 @@ impl TransferOutput {
 
     fn unfinished(&self) -> FinishedFile {
         FinishedFile {
-            path: self.paths.file.clone(),
+            path: self.journal.paths().part.clone(),
             size: 0,
             checksum: None,
         }
