@@ -41,6 +41,8 @@ const ACK_LINGER: Duration = Duration::from_secs(2);
 
 #[path = "connection_order.rs"]
 mod order;
+#[path = "connection_resume.rs"]
+mod resuming;
 
 fn now() -> Instant {
     tokio::time::Instant::now().into_std()
@@ -63,6 +65,8 @@ struct Connection {
     pending: BTreeMap<u64, (ReplySender, Instant)>,
     /// When each request was sent (the report's "requested at").
     requested_at: HashMap<u64, (Instant, SystemTime)>,
+    /// How each FileRequest asked (pacing, rate, cap), for its journal (D64).
+    requested_as: HashMap<u64, crate::store::journal::RequestedAs>,
     /// Transfers being written.
     outputs: HashMap<TransferId, TransferOutput>,
     /// Waiters for each transfer's end.
@@ -166,6 +170,7 @@ impl Connection {
             superseded: false,
             pending: BTreeMap::new(),
             requested_at: HashMap::new(),
+            requested_as: HashMap::new(),
             outputs: HashMap::new(),
             done: BTreeMap::new(),
             parked: HashMap::new(),
@@ -416,6 +421,10 @@ impl Connection {
         match command {
             Command::Request { request, reply } => {
                 let is_file = matches!(request, Request::File(_));
+                let asked = match &request {
+                    Request::File(file) => Some(crate::store::journal::RequestedAs::of(file)),
+                    _ => None,
+                };
                 let sent = match request {
                     Request::Query(filter) => session.query_files(at, filter),
                     Request::File(file) => session.request_file(at, file),
@@ -432,11 +441,18 @@ impl Connection {
                             }
                             keep
                         });
+                        let (pending, resuming) = (&self.pending, &self.resuming);
+                        let waited = |s: &u64| pending.contains_key(s) || resuming.contains_key(s);
+                        self.requested_at.retain(|s, _| waited(s));
+                        self.requested_as.retain(|s, _| waited(s));
                         self.pending.insert(seq, (reply, at));
                         // Only a FileRequest's time goes into a report (D50).
                         if is_file {
                             self.requested_at
                                 .insert(seq, (at, crate::net::system_time()));
+                        }
+                        if let Some(asked) = asked {
+                            self.requested_as.insert(seq, asked);
                         }
                     }
                     Err(e) => {
@@ -464,19 +480,7 @@ impl Connection {
                 }
             }
             Command::Close { code, reason } => self.close(code, &reason).await,
-            Command::Superseded => {
-                tracing::info!(
-                    "session {}: a newer connection took over; closing this one",
-                    self.session_id
-                );
-                self.superseded = true;
-                self.closing = true;
-                // Nothing to linger for: the client left this connection.
-                self.conn.close(
-                    quinn::VarInt::from_u32(u32::from(StatusCode::Success.to_u16())),
-                    b"superseded by a newer connection of this session",
-                );
-            }
+            Command::Superseded => self.superseded(),
             Command::Resume(entries) => {
                 for entry in entries {
                     self.resume(session, entry);
@@ -485,107 +489,11 @@ impl Connection {
         }
     }
 
-    /// Asks the client for the rest of an unfinished transfer (D64): the journal's
-    /// request, `resume_from_segment` at the first missing index and `held_segments`.
-    fn resume(&mut self, session: &mut PlatformSession, entry: Resumable) {
-        let request = entry.record.resume_request();
-        let held = entry.record.held.count();
-        match session.request_file(now(), request) {
-            Ok(seq) => {
-                tracing::info!(
-                    "resuming {} in session {} ({} of {} segments held, from segment {})",
-                    entry.record.file.path,
-                    self.session_id,
-                    held,
-                    entry.record.transfer.total_segments,
-                    entry.record.first_missing()
-                );
-                self.requested_at.insert(seq, entry.requested);
-                self.resuming.insert(seq, entry);
-            }
-            Err(e) => {
-                tracing::warn!("cannot resume {}: {e}", entry.record.file.path);
-                self.platform.park(entry);
-            }
-        }
-    }
-
-    /// When the earliest journal commit is due by age (D61).
-    fn commit_deadline(&self) -> Option<Instant> {
-        self.outputs
-            .values()
-            .filter_map(TransferOutput::commit_deadline)
-            .min()
-    }
-
-    /// Commits the journals that are due; a failure fails its transfer (D48).
-    fn commit_due(&mut self, session: &mut PlatformSession) {
-        let at = now();
-        let mut failed = Vec::new();
-        for (&id, output) in self.outputs.iter_mut() {
-            if let Err(e) = output.commit_if_due(at) {
-                failed.push((id, e));
-            }
-        }
-        for (id, e) in failed {
-            self.output_failed(session, id, None, &e);
-        }
-    }
-
     async fn perform(&mut self, session: &mut PlatformSession, action: PlatformAction) {
         match action {
             PlatformAction::SendControl(envelope) => self.send_control(envelope).await,
             PlatformAction::OpenOutput { ack, placement } => {
-                let requested = self
-                    .requested_at
-                    .remove(&ack.ack)
-                    .unwrap_or_else(|| (now(), crate::net::system_time()));
-                let transfer = ack.transfer_id;
-                let disk = self.platform.shared.disk.clone();
-                let opened = match self.resuming.remove(&ack.ack) {
-                    Some(mut entry) => {
-                        let session_id = self.session_id.to_string();
-                        match TransferOutput::resume(&entry, &session_id, (ack, placement), disk) {
-                            Ok(output) => {
-                                if let Some(waiter) = entry.waiter.take() {
-                                    self.done.insert(transfer, waiter);
-                                }
-                                Ok(output)
-                            }
-                            Err(e) => {
-                                entry.refused_by.push(self.session_id);
-                                self.platform.park(entry);
-                                Err(e)
-                            }
-                        }
-                    }
-                    None => TransferOutput::open(
-                        &self.platform.config().out_dir,
-                        (
-                            &self.session_id.to_string(),
-                            session.device().and_then(|d| d.device_id.clone()),
-                        ),
-                        (ack, placement),
-                        disk,
-                        requested,
-                    ),
-                };
-                match opened {
-                    Ok(mut output) => {
-                        if output.attempts.resumed == 0 {
-                            // A resumed stream's MP4 copy cannot continue (its muxer is
-                            // gone): the byte-exact file is kept (D65).
-                            output.attach_container(self.platform.config().container);
-                        }
-                        tracing::info!(
-                            "receiving {} into {}",
-                            output.ack.file_path,
-                            output.paths.file.display()
-                        );
-                        self.outputs.insert(transfer, output);
-                    }
-                    Err(e) => self.output_failed(session, transfer, None, &e),
-                }
+                self.open_output(session, ack, placement);
             }
             PlatformAction::RestartOutput { transfer, index } => {
                 let restarted = self.outputs.get_mut(&transfer).map(|o| o.restart_at(index));
@@ -704,9 +612,10 @@ impl Connection {
                     report.error_message
                 );
                 self.requested_at.remove(&ack);
+                self.requested_as.remove(&ack);
                 if let Some(mut entry) = self.resuming.remove(&ack) {
                     // Not this client's file after all (404...): offered to others.
-                    entry.refused_by.push(self.session_id);
+                    entry.refuse(self.session_id);
                     self.platform.park(entry);
                 }
                 let code = report.error_code;

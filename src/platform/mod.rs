@@ -54,6 +54,7 @@ use uuid::Uuid;
 
 pub use crate::session::TransferStatus;
 pub use observe::{Observation, Observed, Observer};
+pub use resume::ResumedTransfer;
 pub use script::{run_script, PlaybackScript, ScriptError, ScriptTarget, StepOutcome, StepReport};
 
 /// One transfer's progress: the machine's view and the receiver's figures so far.
@@ -332,7 +333,7 @@ impl Platform {
             disk: config_disk.map(|bytes| Arc::new(DiskBudget::new(bytes))),
             unfinished: Mutex::new(resume::Unfinished::default()),
         });
-        load_journals(&shared);
+        resume::load_journals(&shared);
         let platform = Platform { shared };
         let accepting = platform.clone();
         tokio::spawn(async move {
@@ -704,128 +705,6 @@ impl Platform {
 
     fn config(&self) -> &PlatformConfig {
         &self.shared.config
-    }
-
-    fn lock_unfinished(&self) -> MutexGuard<'_, resume::Unfinished> {
-        self.shared
-            .unfinished
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The file paths of the transfers that broke and wait for their client (loaded from
-    /// the journals under `out_dir` at start-up, D65).
-    pub fn unfinished(&self) -> Vec<String> {
-        self.lock_unfinished().paths()
-    }
-
-    /// Waits for the end of the unfinished transfer of `file_path` (as the client names
-    /// it), resumed when its client comes back: None when there is none (D65).
-    pub fn wait_for_unfinished(&self, file_path: &str) -> Option<ResumedTransfer> {
-        let (tx, done) = oneshot::channel();
-        self.lock_unfinished()
-            .wait_for(file_path, tx)
-            .ok()
-            .map(|()| ResumedTransfer { done })
-    }
-
-    /// A transfer broke: it waits here for its client; a ready session that may resume
-    /// it gets it at once (D64).
-    fn park(&self, entry: resume::Resumable) {
-        self.lock_unfinished().park(entry);
-        self.dispatch_unfinished();
-    }
-
-    /// Offers the unfinished transfers to every ready session that may resume them.
-    fn dispatch_unfinished(&self) {
-        if self.lock_unfinished().len() == 0 {
-            return;
-        }
-        let ready: Vec<SessionInfo> = self
-            .sessions()
-            .into_iter()
-            .filter(|s| s.ready && !s.ended)
-            .collect();
-        for info in ready {
-            let claimant = resume::Claimant {
-                session_id: info.session_id,
-                device_id: info.device.as_ref().and_then(|d| d.device_id.clone()),
-            };
-            let claimed = self.lock_unfinished().claim(&claimant);
-            if claimed.is_empty() {
-                continue;
-            }
-            let sender = self
-                .lock_sessions()
-                .entry(info.session_id)
-                .map(|e| e.commands.clone());
-            let refused = match sender {
-                Some(tx) => match tx.send(Command::Resume(claimed)) {
-                    Ok(()) => None,
-                    Err(mpsc::error::SendError(Command::Resume(back))) => Some(back),
-                    Err(_) => None,
-                },
-                None => Some(claimed),
-            };
-            for entry in refused.into_iter().flatten() {
-                self.lock_unfinished().park(entry);
-            }
-        }
-    }
-}
-
-/// At start-up: expires old journals, then loads the others as unfinished transfers.
-fn load_journals(shared: &Shared) {
-    use crate::store::durable_fs::OsFs;
-    use crate::store::journal;
-    let out = &shared.config.out_dir;
-    let now_ms = output::unix_ms();
-    for removed in journal::expire(&OsFs, out, shared.config.journal_max_age, now_ms) {
-        tracing::info!("expired {} and its .part", removed.display());
-    }
-    let mut unfinished = shared
-        .unfinished
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for found in journal::scan(&OsFs, out) {
-        match found {
-            Ok((paths, record)) => {
-                tracing::info!(
-                    "unfinished transfer of {} ({} of {} segments held) in {}",
-                    record.file.path,
-                    record.held.count(),
-                    record.transfer.total_segments,
-                    paths.part.display()
-                );
-                unfinished.park(resume::Resumable {
-                    paths,
-                    record,
-                    attempts: resume::Attempts::default(),
-                    waiter: None,
-                    requested: (
-                        tokio::time::Instant::now().into_std(),
-                        crate::net::system_time(),
-                    ),
-                    refused_by: Vec::new(),
-                });
-            }
-            Err(e) => tracing::warn!("journal not used: {e}"),
-        }
-    }
-}
-
-/// The end of an unfinished transfer of a restarted platform (D65).
-#[derive(Debug)]
-pub struct ResumedTransfer {
-    done: oneshot::Receiver<Result<TransferResult, PlatformError>>,
-}
-
-impl ResumedTransfer {
-    /// Waits for the transfer's end: its outcome, verdict and report.
-    pub async fn finished(self) -> Result<TransferResult, PlatformError> {
-        self.done
-            .await
-            .unwrap_or(Err(PlatformError::ConnectionLost))
     }
 }
 

@@ -8,10 +8,11 @@
 //! file's identity is checked against the acknowledgement). A restarted platform loads
 //! every journal under `--out` into this table at start-up.
 
-use super::TransferResult;
+use super::{Command, Platform, PlatformError, SessionInfo, Shared, TransferResult};
 use crate::store::journal::{JournalPaths, JournalRecord, SegmentRanges};
+use std::sync::MutexGuard;
 use std::time::{Instant, SystemTime};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Where the end of a transfer is announced.
@@ -41,6 +42,19 @@ pub(super) struct Resumable {
     pub(super) requested: (Instant, SystemTime),
     /// Sessions that refused it (not their file): it is not offered to them again.
     pub(super) refused_by: Vec<Uuid>,
+}
+
+/// Sessions remembered per entry as having refused it (the most recent).
+const MAX_REFUSALS: usize = 64;
+
+impl Resumable {
+    /// Session `id` refused this transfer (not its file): not offered to it again.
+    pub(super) fn refuse(&mut self, id: Uuid) {
+        if self.refused_by.len() >= MAX_REFUSALS {
+            self.refused_by.remove(0);
+        }
+        self.refused_by.push(id);
+    }
 }
 
 /// What a ready session is: its id, whether it was re-attached, its device.
@@ -124,6 +138,130 @@ impl Unfinished {
     }
 }
 
+impl Platform {
+    fn lock_unfinished(&self) -> MutexGuard<'_, Unfinished> {
+        self.shared
+            .unfinished
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The file paths of the transfers that broke and wait for their client (loaded from
+    /// the journals under `out_dir` at start-up, D65).
+    pub fn unfinished(&self) -> Vec<String> {
+        self.lock_unfinished().paths()
+    }
+
+    /// Waits for the end of the unfinished transfer of `file_path` (as the client names
+    /// it), resumed when its client comes back: None when there is none (D65).
+    pub fn wait_for_unfinished(&self, file_path: &str) -> Option<ResumedTransfer> {
+        let (tx, done) = oneshot::channel();
+        self.lock_unfinished()
+            .wait_for(file_path, tx)
+            .ok()
+            .map(|()| ResumedTransfer { done })
+    }
+
+    /// A transfer broke: it waits here for its client; a ready session that may resume
+    /// it gets it at once (D64).
+    pub(super) fn park(&self, entry: Resumable) {
+        self.lock_unfinished().park(entry);
+        self.dispatch_unfinished();
+    }
+
+    /// Offers the unfinished transfers to every ready session that may resume them.
+    pub(super) fn dispatch_unfinished(&self) {
+        if self.lock_unfinished().len() == 0 {
+            return;
+        }
+        let ready: Vec<SessionInfo> = self
+            .sessions()
+            .into_iter()
+            .filter(|s| s.ready && !s.ended)
+            .collect();
+        for info in ready {
+            let claimant = Claimant {
+                session_id: info.session_id,
+                device_id: info.device.as_ref().and_then(|d| d.device_id.clone()),
+            };
+            let claimed = self.lock_unfinished().claim(&claimant);
+            if claimed.is_empty() {
+                continue;
+            }
+            let sender = self
+                .lock_sessions()
+                .entry(info.session_id)
+                .map(|e| e.commands.clone());
+            let refused = match sender {
+                Some(tx) => match tx.send(Command::Resume(claimed)) {
+                    Ok(()) => None,
+                    Err(mpsc::error::SendError(Command::Resume(back))) => Some(back),
+                    Err(_) => None,
+                },
+                None => Some(claimed),
+            };
+            for entry in refused.into_iter().flatten() {
+                self.lock_unfinished().park(entry);
+            }
+        }
+    }
+}
+
+/// At start-up: expires old journals, then loads the others as unfinished transfers.
+pub(super) fn load_journals(shared: &Shared) {
+    use crate::store::durable_fs::OsFs;
+    use crate::store::journal;
+    let out = &shared.config.out_dir;
+    let now_ms = super::output::unix_ms();
+    for removed in journal::expire(&OsFs, out, shared.config.journal_max_age, now_ms) {
+        tracing::info!("expired {} and its .part", removed.display());
+    }
+    let mut unfinished = shared
+        .unfinished
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for found in journal::scan(&OsFs, out) {
+        match found {
+            Ok((paths, record)) => {
+                tracing::info!(
+                    "unfinished transfer of {} ({} of {} segments held) in {}",
+                    record.file.path,
+                    record.held.count(),
+                    record.transfer.total_segments,
+                    paths.part.display()
+                );
+                unfinished.park(Resumable {
+                    paths,
+                    record,
+                    attempts: Attempts::default(),
+                    waiter: None,
+                    requested: (
+                        tokio::time::Instant::now().into_std(),
+                        crate::net::system_time(),
+                    ),
+                    refused_by: Vec::new(),
+                });
+            }
+            Err(e) => tracing::warn!("journal not used: {e}"),
+        }
+    }
+}
+
+/// The end of an unfinished transfer of a restarted platform (D65).
+#[derive(Debug)]
+pub struct ResumedTransfer {
+    done: oneshot::Receiver<Result<TransferResult, PlatformError>>,
+}
+
+impl ResumedTransfer {
+    /// Waits for the transfer's end: its outcome, verdict and report.
+    pub async fn finished(self) -> Result<TransferResult, PlatformError> {
+        self.done
+            .await
+            .unwrap_or(Err(PlatformError::ConnectionLost))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +290,7 @@ mod tests {
                 durable_prefix: 0,
                 updated_unix_ms: 0,
                 device_id: device.map(String::from),
+                requested_as: None,
             },
             attempts: Attempts::default(),
             waiter: None,
