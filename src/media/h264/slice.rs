@@ -100,6 +100,13 @@ impl SliceKey {
         }
     }
 
+    /// A field picture's slice: `(bottom_field_flag, frame_num)`; `None` for a frame's
+    /// slice or when the header could not be read that far.
+    pub(crate) fn field(&self) -> Option<(bool, u32)> {
+        let d = self.detail.as_ref()?;
+        (d.field != 0).then_some((d.field == 2, d.frame_num))
+    }
+
     /// True for a slice of a redundant coded picture (`redundant_pic_cnt > 0`).
     pub(crate) fn is_redundant(&self) -> bool {
         self.detail
