@@ -10,6 +10,13 @@
                                          each IDR, 7.4.3). FRAMES default 30.
   field_streams.py paff-aud OUT [FRAMES] the same with an access unit delimiter before every
                                          field (each field is an access unit, 7.4.1.2.3)
+  field_streams.py poc1 OUT [FRAMES]     32x32 progressive frames, pic_order_cnt_type 1
+                                         (offset_for_ref_frame [4], offset_for_non_ref_pic
+                                         -2): after the IDR, each reference frame is
+                                         followed in decode order by a non-reference frame
+                                         presented before it (POC 0, 4, 2, 8, 6, ...); all
+                                         I_PCM, each frame its own shade, so the order of the
+                                         decoded pictures shows the presentation order
 
 The fields are real pictures FFmpeg decodes: ground truth (frame count, keyframes) comes
 from ffprobe. The second field of an IDR frame is a non-IDR I field (nal_unit_type 1).
@@ -109,6 +116,52 @@ def field(frame, bottom, intra, idr):
     return nal(header, out_bits, tail)
 
 
+def poc1_sps():
+    bits = u(77, 8) + u(0, 8) + u(30, 8) + ue(0)
+    bits += ue(LOG2_FRAME_NUM - 4) + ue(1)  # pic_order_cnt_type 1
+    bits += "1" + se(-2) + se(0) + ue(1) + se(4)  # always_zero, non-ref, top-bottom, cycle
+    bits += ue(2) + "0" + ue(1) + ue(1)  # refs, gaps, 2x2 macroblocks
+    bits += "1" + "1" + "0"  # frame_mbs_only, direct_8x8, no cropping
+    bits += "1" + "0" * 4 + "1" + u(1, 32) + u(50, 32) + "1" + "0" * 3  # VUI timing 25 fps
+    # bitstream_restriction: one frame of reordering, two in the DPB.
+    bits += "1" + "1" + ue(0) + ue(0) + ue(16) + ue(16) + ue(1) + ue(2)
+    return nal(0x67, bits)
+
+
+def poc1_frame(index):
+    """Decode-order frame `index`: IDR, then reference and non-reference frames in turn."""
+    idr, reference = index == 0, index % 2 == 1 or index == 0
+    # A non-reference frame takes PrevRefFrameNum + 1 (7.4.3), as the next reference does.
+    frame_num = 0 if idr else ((index + 1) // 2 if reference else index // 2 + 1)
+    frame_num %= 1 << LOG2_FRAME_NUM
+    bits = ue(0) + ue(7) + ue(0) + u(frame_num, LOG2_FRAME_NUM)
+    if idr:
+        bits += ue(0)  # idr_pic_id
+    if reference:
+        bits += "00" if idr else "0"  # dec_ref_pic_marking
+    bits += se(0)
+    shade = 30 + (index * 13) % 190
+    out_bits = bits
+    tail = b""
+    for mb in range(4):
+        out_bits += ue(25)
+        out_bits += "0" * (-len(out_bits) % 8)
+        samples = bytes([shade] * 256 + [128] * 128)
+        if mb < 3:
+            out_bits += "".join(f"{x:08b}" for x in samples)
+        else:
+            tail = samples
+    header = 0x65 if idr else (0x61 if reference else 0x01)
+    return nal(header, out_bits, tail)
+
+
+def poc1_stream(frames):
+    out = bytearray(poc1_sps() + pps())
+    for i in range(frames):
+        out += poc1_frame(i)
+    return bytes(out)
+
+
 def stream(frames, aud):
     out = bytearray()
     for f in range(frames):
@@ -123,11 +176,12 @@ def stream(frames, aud):
 
 
 def main():
-    if len(sys.argv) < 3 or sys.argv[1] not in ("paff", "paff-aud"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("paff", "paff-aud", "poc1"):
         sys.exit(__doc__)
     frames = int(sys.argv[3]) if len(sys.argv) > 3 else 30
+    data = poc1_stream(frames) if sys.argv[1] == "poc1" else stream(frames, sys.argv[1] == "paff-aud")
     with open(sys.argv[2], "wb") as f:
-        f.write(stream(frames, sys.argv[1] == "paff-aud"))
+        f.write(data)
 
 
 if __name__ == "__main__":

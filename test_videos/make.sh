@@ -110,3 +110,6 @@ rm slices/source.tmp.h264 slices/source.tmp.json
 #    frames (`-count_frames`: 30, keyframes 0, 10, 20), read by tests/h264_fields.rs.
 python3 field_streams.py paff fields/paff.h264 30
 python3 field_streams.py paff-aud fields/paff-aud.h264 30
+#    And a stream with pic_order_cnt_type 1 whose non-reference frames present before the
+#    reference frame decoded ahead of them (D79; truth: FFmpeg's decoded pictures, in order).
+python3 field_streams.py poc1 fields/poc1.h264 31

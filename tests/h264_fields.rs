@@ -104,3 +104,37 @@ fn a_field_stream_muxed_to_mp4_plays_with_its_frame_count_and_no_error() {
         assert_eq!((frames, keys), (30, vec![0, 10, 20]), "{}", path.display());
     }
 }
+
+/// FFmpeg's decoded pictures of `path`, in presentation order, as MD5 sums.
+fn picture_hashes(path: &Path) -> Vec<String> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    let errors = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && errors.trim().is_empty(), "{errors}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(',').next().map(|h| h.trim().to_string()))
+        .collect()
+}
+
+/// POC type 1 (8.2.1.2): the MP4's composition offsets put the pictures in the order the
+/// expected counts give (decode order 0, 4, 2, 8, 6, ...), the order FFmpeg presents the
+/// raw stream in; before D79 the muxer presented type 1 in decode order.
+#[test]
+fn poc_type_1_pictures_play_from_the_mp4_in_the_streams_presentation_order() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("test_videos/fields/poc1.h264");
+    let source = picture_hashes(&path);
+    assert_eq!(source.len(), 31);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("poc1.mp4");
+    let file = std::io::BufWriter::new(File::create(&out).unwrap());
+    let mut muxer = H264Fmp4Muxer::new(file, Fmp4Options::default());
+    muxer.push(&std::fs::read(&path).unwrap()).unwrap();
+    muxer.finish().unwrap();
+    assert_eq!(picture_hashes(&out), source);
+}
