@@ -103,3 +103,13 @@ for name in ("aso", "redundant"):
     json.dump(dict(truth, file=f"{name}.h264"), open(f"slices/{name}.h264.json", "w"), indent=1)
 PY
 rm slices/source.tmp.h264 slices/source.tmp.json
+
+# 10. Field pictures (PAFF): two field pictures per frame, which no encoder at hand writes
+#    (x264's interlacing is MBAFF: frame pictures). field_streams.py writes them (I_PCM and
+#    P_Skip macroblocks, so FFmpeg decodes every field); their truth is ffprobe's decoded
+#    frames (`-count_frames`: 30, keyframes 0, 10, 20), read by tests/h264_fields.rs.
+python3 field_streams.py paff fields/paff.h264 30
+python3 field_streams.py paff-aud fields/paff-aud.h264 30
+#    And a stream with pic_order_cnt_type 1 whose non-reference frames present before the
+#    reference frame decoded ahead of them (D79; truth: FFmpeg's decoded pictures, in order).
+python3 field_streams.py poc1 fields/poc1.h264 31

@@ -20,8 +20,8 @@
 //! Timescale 90 kHz; every access unit lasts `90000 / fps` ticks (the SPS's VUI frame rate,
 //! else 25, as the plan uses). Decode times follow decode order from the fragment's `tfdt`.
 //! Presentation order comes from the picture order count (POC type 0: `pic_order_cnt_lsb`
-//! with its MSB tracked across reference pictures, reset at IDR; types 1 and 2: decode
-//! order): within a fragment, the k-th picture in POC order is presented at the k-th
+//! with its MSB tracked across reference pictures, reset at IDR; type 1: the expected
+//! counts of 8.2.1.2 plus the slice's deltas; type 2: decode order): within a fragment, the k-th picture in POC order is presented at the k-th
 //! frame slot, so `trun` (version 1) carries signed composition offsets and B-frames play
 //! in order. [`H264Fmp4Muxer::seek_to`] restarts the timeline at a media time (a seek).
 //!
@@ -36,6 +36,7 @@
 
 mod boxes;
 mod muxer;
+mod poc;
 
 pub use boxes::AudioTrack;
 pub use muxer::{Fmp4Options, Fmp4Stats, H264Fmp4Muxer};

@@ -4,11 +4,11 @@ use super::boxes::{
     fragment, init_segment, AudioTrack, SampleEntry, TrackRun, VideoTrack, AUDIO_TRACK_ID,
     TIMESCALE, TRACK_ID,
 };
+use super::poc::PocState;
 use crate::media::h264::slice::SliceKey;
 use crate::media::h264::sps::parse_sps;
 use crate::media::h264::{AccessUnit, AccessUnitSplitter, StreamInfo};
 use h264_reader::nal::pps::PicParameterSet;
-use h264_reader::nal::sps::PicOrderCntType;
 use h264_reader::rbsp::{BitReader, ByteReader};
 use h264_reader::Context;
 use std::io::{self, Seek, SeekFrom, Write};
@@ -66,47 +66,6 @@ struct PendingSample {
     size: u32,
     poc: i64,
     sync: bool,
-}
-
-/// Picture order count state (H.264 8.2.1.1, pic_order_cnt_type 0).
-#[derive(Debug, Default)]
-struct PocState {
-    /// `log2_max_pic_order_cnt_lsb` when the SPS uses POC type 0.
-    lsb_bits: Option<u32>,
-    prev_ref_msb: i64,
-    prev_ref_lsb: i64,
-    /// Pictures since the last IDR (the POC of types 1 and 2, which present in decode order).
-    decoded: i64,
-}
-
-impl PocState {
-    fn next(&mut self, key: &SliceKey, idr: bool) -> i64 {
-        if idr {
-            *self = PocState {
-                lsb_bits: self.lsb_bits,
-                ..PocState::default()
-            };
-        }
-        self.decoded += 1;
-        let (Some(bits), Some(lsb)) = (self.lsb_bits, key.pic_order_cnt_lsb()) else {
-            return self.decoded;
-        };
-        let max = 1i64 << bits;
-        let lsb = i64::from(lsb);
-        let (prev_msb, prev_lsb) = (self.prev_ref_msb, self.prev_ref_lsb);
-        let msb = if lsb < prev_lsb && prev_lsb - lsb >= max / 2 {
-            prev_msb + max
-        } else if lsb > prev_lsb && lsb - prev_lsb > max / 2 {
-            prev_msb - max
-        } else {
-            prev_msb
-        };
-        if !key.non_reference {
-            self.prev_ref_msb = msb;
-            self.prev_ref_lsb = lsb;
-        }
-        msb + lsb
-    }
 }
 
 /// Writes an H.264 Annex-B stream as a fragmented MP4, fragment by fragment.
@@ -438,12 +397,7 @@ impl<W: Write + Seek> H264Fmp4Muxer<W> {
                 if self.opts.frame_rate.is_none() {
                     self.sample_duration = frame_ticks(info.frame_rate());
                 }
-                self.poc.lsb_bits = match sps.pic_order_cnt {
-                    PicOrderCntType::TypeZero {
-                        log2_max_pic_order_cnt_lsb_minus4,
-                    } => Some(u32::from(log2_max_pic_order_cnt_lsb_minus4) + 4),
-                    _ => None,
-                };
+                self.poc.configure(&sps);
                 self.track = Some(VideoTrack {
                     width: info.width,
                     height: info.height,

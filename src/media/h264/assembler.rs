@@ -25,6 +25,51 @@ struct PendingUnit {
     rank: u8,
     /// A primary slice at macroblock 0 has been seen.
     seen_mb0: bool,
+    /// The picture is a field (from its first primary slice).
+    field: Option<FieldPicture>,
+    /// A primary slice has been seen (`field` is decided).
+    primary_seen: bool,
+}
+
+/// What pairing two field pictures into one frame needs (D79).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FieldPicture {
+    bottom: bool,
+    frame_num: u32,
+    idr: bool,
+    reference: bool,
+}
+
+impl FieldPicture {
+    /// True when `second`, right after `self`, is the other field of the same frame.
+    fn completed_by(&self, second: &FieldPicture) -> bool {
+        self.bottom != second.bottom
+            && self.frame_num == second.frame_num
+            && self.reference == second.reference
+            && (!second.idr || self.idr)
+    }
+}
+
+/// One access unit of two fields: the first's start to the second's end.
+fn merge(first: AccessUnit, second: AccessUnit) -> AccessUnit {
+    let rank = |t: Option<FrameType>| match t {
+        Some(FrameType::B) => 3,
+        Some(FrameType::P) => 2,
+        Some(_) => 1,
+        None => 0,
+    };
+    let frame_type = match first.frame_type {
+        Some(FrameType::Key) => Some(FrameType::Key),
+        t if rank(second.frame_type) > rank(t) => second.frame_type,
+        t => t,
+    };
+    AccessUnit {
+        offset: first.offset,
+        len: (second.offset + second.len).saturating_sub(first.offset),
+        flags: first.flags | second.flags,
+        frame_type,
+        nal_count: first.nal_count + second.nal_count,
+    }
 }
 
 impl PendingUnit {
@@ -36,6 +81,8 @@ impl PendingUnit {
             has_picture: false,
             rank: 0,
             seen_mb0: false,
+            field: None,
+            primary_seen: false,
         }
     }
 
@@ -71,6 +118,8 @@ pub(crate) struct Assembler {
     /// An SPS needed the lenient path and this was logged (once per stream).
     warned_level: bool,
     ready: VecDeque<AccessUnit>,
+    /// A first field, waiting to see whether the next unit is its second (D79).
+    held_field: Option<(AccessUnit, FieldPicture)>,
     stream_info: Option<StreamInfo>,
     pub(crate) stats: ScanStats,
 }
@@ -83,6 +132,7 @@ impl Assembler {
             prev_slice: None,
             warned_level: false,
             ready: VecDeque::new(),
+            held_field: None,
             stream_info: None,
             stats: ScanStats::default(),
         }
@@ -127,8 +177,8 @@ impl Assembler {
         };
         if starts_unit && self.pending.nal_count > 0 {
             let unit = self.pending.finish(nal.start);
-            self.ready.push_back(unit);
-            self.stats.access_units += 1;
+            let field = self.pending.field;
+            self.emit(unit, field);
             self.pending = PendingUnit::at(nal.start);
         }
         self.pending.nal_count += 1;
@@ -154,6 +204,14 @@ impl Assembler {
                 self.stats.redundant_slices += 1;
             } else {
                 self.pending.seen_mb0 |= key.first_mb == Some(0);
+                if !std::mem::replace(&mut self.pending.primary_seen, true) {
+                    self.pending.field = key.field().map(|(bottom, frame_num)| FieldPicture {
+                        bottom,
+                        frame_num,
+                        idr: key.idr,
+                        reference: !key.non_reference,
+                    });
+                }
                 self.prev_slice = Some(key);
             }
         }
@@ -163,10 +221,35 @@ impl Assembler {
     pub(crate) fn finish(&mut self, end: u64) {
         if self.pending.nal_count > 0 || end > self.pending.offset {
             let unit = self.pending.finish(end);
-            self.ready.push_back(unit);
-            self.stats.access_units += 1;
+            let field = self.pending.field;
+            self.emit(unit, field);
+        }
+        if let Some((first, _)) = self.held_field.take() {
+            self.push(first);
         }
         self.pending = PendingUnit::at(end);
+    }
+
+    /// Reports a finished unit, pairing a field with the field before it when they make
+    /// one frame (D79): a first field waits for the next unit.
+    fn emit(&mut self, unit: AccessUnit, field: Option<FieldPicture>) {
+        if let Some((first, first_field)) = self.held_field.take() {
+            if field.is_some_and(|f| first_field.completed_by(&f)) {
+                self.stats.field_pairs += 1;
+                self.push(merge(first, unit));
+                return;
+            }
+            self.push(first);
+        }
+        match field {
+            Some(f) => self.held_field = Some((unit, f)),
+            None => self.push(unit),
+        }
+    }
+
+    fn push(&mut self, unit: AccessUnit) {
+        self.ready.push_back(unit);
+        self.stats.access_units += 1;
     }
 
     fn read_sps(&mut self, nal: &NalUnit<'_>) {

@@ -100,6 +100,29 @@ impl SliceKey {
         }
     }
 
+    /// A field picture's slice: `(bottom_field_flag, frame_num)`; `None` for a frame's
+    /// slice or when the header could not be read that far.
+    pub(crate) fn field(&self) -> Option<(bool, u32)> {
+        let d = self.detail.as_ref()?;
+        (d.field != 0).then_some((d.field == 2, d.frame_num))
+    }
+
+    /// `frame_num`, when the header could be read that far.
+    pub(crate) fn frame_num(&self) -> Option<u32> {
+        self.detail.as_ref().map(|d| d.frame_num)
+    }
+
+    /// `delta_pic_order_cnt[0..2]` (0 when absent: POC type 1 with
+    /// `delta_pic_order_always_zero_flag`, or a field); `None` for POC type 0 or when the
+    /// header could not be read that far.
+    pub(crate) fn delta_pic_order_cnt(&self) -> Option<(i32, i32)> {
+        match self.detail.as_ref()?.pic_order_cnt {
+            PocFields::Delta(d0, d1) => Some((d0, d1)),
+            PocFields::None => Some((0, 0)),
+            PocFields::Lsb(..) => None,
+        }
+    }
+
     /// True for a slice of a redundant coded picture (`redundant_pic_cnt > 0`).
     pub(crate) fn is_redundant(&self) -> bool {
         self.detail

@@ -28,6 +28,8 @@ pub struct ScanStats {
     /// SPS whose picture size or DPB size exceeds its level's limits: parsed leniently,
     /// values kept (D71).
     pub level_exceeded_sps: u64,
+    /// Complementary field pairs reported as one access unit, one frame (D79).
+    pub field_pairs: u64,
 }
 
 /// Splits an H.264 Annex-B byte stream into access units, in bounded memory.
@@ -49,7 +51,10 @@ pub struct ScanStats {
 /// fields compared there, whatever order the slices of a picture come in; slices of
 /// redundant pictures stay with their primary picture). Non-VCL units seen before
 /// any slice stay with the picture that follows, so every access unit but possibly the
-/// last holds a picture.
+/// last holds a picture. Two field pictures of one frame (a complementary field pair:
+/// opposite parity, same `frame_num`, both reference or both not, the second not an IDR
+/// unless the first is) are reported as one unit, with what lies between them: one frame,
+/// as FFmpeg counts and as an MP4 sample holds it (D79).
 #[derive(Debug)]
 pub struct AccessUnitSplitter {
     scanner: AnnexBScanner,

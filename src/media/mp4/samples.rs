@@ -19,6 +19,9 @@ use std::io::{Read, Seek};
 
 /// More samples than this in one track is refused (what a 64 MiB `stsz` could describe).
 const MAX_SAMPLES: u64 = 16 * 1024 * 1024;
+/// A sample larger than this is refused: a segment stream is bounded by 16 MiB (profile
+/// section 2), and the sender reads a sample whole to rewrite it.
+const MAX_SAMPLE_BYTES: u32 = 15 * 1024 * 1024;
 
 /// One sample of a track.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,6 +222,9 @@ fn place_samples(
                 }
                 let size = (stbl.stsz.size_of(out.len() as u32))
                     .ok_or_else(|| invalid("stsz", "fewer sizes than samples"))?;
+                if size > MAX_SAMPLE_BYTES {
+                    return Err(invalid("stsz", "a sample is too large for frame mode"));
+                }
                 let end = offset.checked_add(u64::from(size));
                 if end.is_none_or(|e| e > file_size) {
                     return Err(invalid("stco", "a sample lies past the end of the file"));
