@@ -103,6 +103,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
         },
         commands_tx,
     );
+    platform.attach_connection(session_id, &conn);
     tracing::info!(
         "client {} connected (session {session_id})",
         conn.remote_address()
@@ -172,6 +173,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     for (_, done) in std::mem::take(&mut c.done) {
         let _ = done.send(Err(PlatformError::ConnectionLost));
     }
+    c.platform.detach_connection(c.session_id);
     c.platform.update(c.session_id, |info| {
         info.ended = true;
         info.ended_with = Some(lost);

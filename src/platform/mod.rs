@@ -30,6 +30,7 @@ mod output;
 mod playback;
 pub mod script;
 mod streams;
+mod views;
 
 use crate::net::TransportSettings;
 use crate::session::{SessionConfig, SessionError, TransferOutcome};
@@ -51,6 +52,7 @@ use uuid::Uuid;
 pub use crate::session::TransferStatus;
 pub use observe::{Observation, Observed, Observer};
 pub use script::{run_script, PlaybackScript, ScriptError, ScriptTarget, StepOutcome, StepReport};
+pub use views::SessionDetails;
 
 /// One transfer's progress: the machine's view and the receiver's figures so far.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,6 +240,7 @@ enum Request {
 struct SessionEntry {
     info: SessionInfo,
     commands: mpsc::UnboundedSender<Command>,
+    view: views::SessionView,
 }
 
 struct Shared {
@@ -512,8 +515,14 @@ impl Platform {
     }
 
     fn register(&self, info: SessionInfo, commands: mpsc::UnboundedSender<Command>) {
-        self.lock_sessions()
-            .insert(info.session_id, SessionEntry { info, commands });
+        self.lock_sessions().insert(
+            info.session_id,
+            SessionEntry {
+                info,
+                commands,
+                view: views::SessionView::default(),
+            },
+        );
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
