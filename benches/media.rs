@@ -7,7 +7,9 @@
 //! - plain file-read throughput with the same 256 KiB buffer the scanner uses;
 //! - access-unit splitting throughput (building the frame-mode plan), ratio target >= 0.5;
 //! - fixed-size chunking throughput, reading every 256 KiB chunk's bytes, target >= 0.9;
-//! - peak RSS (VmHWM) of a child process that only builds the frame-mode plan, target < 32 MB.
+//! - peak RSS (VmHWM) of a child process that only builds the frame-mode plan, target < 32 MB;
+//! - fragmented-MP4 muxing throughput (`H264Fmp4Muxer` into a counting sink), as a ratio to
+//!   access-unit splitting alone (docs/protocol.md D74).
 //!
 //! The file is deleted afterwards. Figures are the fastest of five interleaved rounds, with a warm page cache.
 
@@ -15,6 +17,7 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::time::Instant;
+use vstream::media::fmp4::{Fmp4Options, H264Fmp4Muxer};
 use vstream::media::plan::{PlanOptions, SegmentPlan, SegmentReader};
 use vstream::media::{FileFormat, SegmentMode};
 
@@ -85,15 +88,29 @@ fn main() {
         }
         assert_eq!(total, size);
     };
+    let mux = || {
+        let mut f = File::open(&path).unwrap();
+        let mut buf = vec![0u8; READ_BUFFER];
+        let mut muxer = H264Fmp4Muxer::new(CountingSink::default(), Fmp4Options::default());
+        loop {
+            let n = f.read(&mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            muxer.push(&buf[..n]).unwrap();
+        }
+        let (sink, stats) = muxer.finish().unwrap();
+        assert!(stats.samples > 0 && sink.end >= size);
+    };
     // Interleaved rounds, fastest of each: other load on the machine hits all alike.
-    let mut best = [f64::INFINITY; 4];
-    let runs: [&dyn Fn(); 4] = [&plain, &scan_only, &split, &fixed];
+    let mut best = [f64::INFINITY; 5];
+    let runs: [&dyn Fn(); 5] = [&plain, &scan_only, &split, &fixed, &mux];
     for _ in 0..ROUNDS {
         for (b, run) in best.iter_mut().zip(runs) {
             *b = b.min(time(run));
         }
     }
-    let [plain, scan_only, split, fixed] = best;
+    let [plain, scan_only, split, fixed, mux] = best;
     println!("start-code scan only {:>9.1} MB/s", mb / scan_only);
     let plan = frame_plan(&path);
     println!(
@@ -119,6 +136,11 @@ fn main() {
         rate(fixed),
         fixed_ratio,
         verdict(fixed_ratio >= 0.9)
+    );
+    println!(
+        "fMP4 muxing     {:>9.1} MB/s  ratio to AU splitting {:.2}",
+        rate(mux),
+        split / mux
     );
     let exe = std::env::current_exe().expect("bench executable");
     let out = std::process::Command::new(exe)
@@ -197,4 +219,33 @@ fn make_file(path: &Path, target: u64) -> u64 {
     }
     out.flush().unwrap();
     size
+}
+
+/// A seekable output that keeps nothing: the muxer's cost without the disk's.
+#[derive(Default)]
+struct CountingSink {
+    pos: u64,
+    end: u64,
+}
+
+impl Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pos += buf.len() as u64;
+        self.end = self.end.max(self.pos);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::io::Seek for CountingSink {
+    fn seek(&mut self, to: std::io::SeekFrom) -> std::io::Result<u64> {
+        self.pos = match to {
+            std::io::SeekFrom::Start(p) => p,
+            std::io::SeekFrom::End(d) => self.end.saturating_add_signed(d),
+            std::io::SeekFrom::Current(d) => self.pos.saturating_add_signed(d),
+        };
+        Ok(self.pos)
+    }
 }

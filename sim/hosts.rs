@@ -169,6 +169,9 @@ pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result
     for file in &spec.files {
         catalog.register(file.name())?;
     }
+    // Every checksum known before the run (D101's "checksum follows" path depends on how
+    // the background hashing races the real clock, which a deterministic run cannot).
+    catalog.wait_for_checksums();
     let mut config = spec.config;
     config.session.seed = derive(shared.seed, CLIENT_TRANSFERS + i as u64);
     let platform = SocketAddr::from((turmoil::lookup(PLATFORM_HOST), PLATFORM_PORT));

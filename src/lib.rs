@@ -9,6 +9,7 @@
 //! - [`wire`]: pure codecs: envelopes, payloads, segment headers, status codes. No I/O.
 //! - [`media`]: H.264 access units, MP4 metadata and sample tables, segment plans. No network.
 //! - [`catalog`]: the files a client serves: registration, filtering, checksums.
+//! - [`auth`]: device authentication: token files, the platform's policy (pure).
 //! - [`net`]: quinn endpoints, TLS, transport parameters; the runtime seam (real UDP or
 //!   simulation) lives here and nowhere else.
 //! - [`session`]: sans-IO state machines of both roles: every protocol rule, no I/O.
@@ -24,7 +25,7 @@
 //! segment flags; `wire` uses nothing of the crate.
 #![warn(missing_docs, unreachable_pub)]
 
-mod bridge;
+pub mod auth;
 pub mod catalog;
 pub mod client;
 pub mod media;
@@ -32,6 +33,7 @@ pub mod net;
 pub mod platform;
 pub mod service;
 pub mod session;
+#[cfg(feature = "sim")]
 #[path = "../sim/mod.rs"]
 pub mod sim;
 pub mod store;

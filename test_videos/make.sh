@@ -58,3 +58,48 @@ for path in sorted(glob.glob("truth/*.ffprobe.json")):
     os.remove(path)
 PY
 ls -l . truth
+
+# 8. A level too small for the picture size (level 1.0 for 320x240, as many real encoders
+#    write): ffprobe reads it; h264-reader's level check refuses it (D71).
+python3 slice_streams.py level baseline.h264 low_level.h264 10
+ffprobe -v error -select_streams v:0 -show_packets -show_streams -of json low_level.h264 \
+  > truth/low_level.h264.ffprobe.json
+python3 - <<'PY'
+import json, os
+path = "truth/low_level.h264.ffprobe.json"
+d = json.load(open(path))
+pk, st = d["packets"], d["streams"][0]
+num, den = map(int, st["r_frame_rate"].split("/"))
+json.dump({
+    "file": "low_level.h264", "frames": len(pk),
+    "keyframe_indices": [i for i, p in enumerate(pk) if "K" in p["flags"]],
+    "keyframe_byte_offsets": [int(p["pos"]) for p in pk if "K" in p["flags"]],
+    "width": st["width"], "height": st["height"], "frame_rate": num / den,
+    "profile": st.get("profile"), "level": st.get("level"),
+}, open("truth/low_level.h264.json", "w"), indent=1)
+os.remove(path)
+PY
+
+# 9. Slice order and redundant pictures (slices/): Baseline, 4 slices per picture, 25 fps,
+#    2 s, made into arbitrary slice order and redundant pictures by slice_streams.py. FFmpeg
+#    implements neither (its parser and decoder start a picture at macroblock 0), so the
+#    truth is the source's: the generator keeps every picture, in order.
+ff -f lavfi -i testsrc=size=320x240:rate=25:duration=2 $x264 -profile:v baseline \
+   -x264-params keyint=25:min-keyint=25:scenecut=0:slices=4 -f h264 slices/source.tmp.h264
+python3 slice_streams.py aso slices/source.tmp.h264 slices/aso.h264
+python3 slice_streams.py redundant slices/source.tmp.h264 slices/redundant.h264
+ffprobe -v error -select_streams v:0 -show_entries packet=flags:stream=width,height \
+  -of json slices/source.tmp.h264 > slices/source.tmp.json
+python3 - <<'PY'
+import json
+d = json.load(open("slices/source.tmp.json"))
+pk, st = d["packets"], d["streams"][0]
+truth = {
+    "frames": len(pk),
+    "keyframe_indices": [i for i, p in enumerate(pk) if "K" in p["flags"]],
+    "width": st["width"], "height": st["height"],
+}
+for name in ("aso", "redundant"):
+    json.dump(dict(truth, file=f"{name}.h264"), open(f"slices/{name}.h264.json", "w"), indent=1)
+PY
+rm slices/source.tmp.h264 slices/source.tmp.json

@@ -166,7 +166,7 @@ async fn segment_stream_longer_than_its_header_is_stopped_with_1006() {
         transfer_id: transfer,
         file_path: "x.bin".into(),
         file_size: data.len() as u64,
-        checksum: format!("sha256:{}", hex::encode(Sha256::digest(data))),
+        checksum: Some(format!("sha256:{}", hex::encode(Sha256::digest(data)))),
         segment_mode: SegmentMode::Fixed,
         segment_size: Some(data.len() as u64),
         total_segments: 1,

@@ -77,7 +77,7 @@ proptest! {
         state in pick(&[PlaybackState::Streaming, PlaybackState::Paused, PlaybackState::Stopped, PlaybackState::Completed]),
     ) {
         let fra = FileRequestAck {
-            ack, transfer_id: t, file_path: path, file_size: size, checksum: "sha256:00".into(),
+            ack, transfer_id: t, file_path: path, file_size: size, checksum: Some("sha256:00".into()),
             segment_mode: mode, segment_size: seg, total_segments: total, start_segment: start,
         };
         prop_assert_eq!(FileRequestAck::from_status_response(&fra.to_status_response()), Ok(fra));

@@ -13,6 +13,9 @@
 //!     segment-id                 16 bytes -> SegmentId (Debug shows transfer#index)
 //!     ack <Ack|FileRequestAck|PlaybackAck>  StatusResponse 200 whose message is the input
 //!     version-compat             VersionNegotiation payload checked against 1.0.0
+//!     h264-access-units          AccessUnitSplitter over an Annex-B stream: each unit as
+//!                                `offset+len picture idr`, then the redundant slice count
+//!     media-format <ext>         the format sniffed from the bytes, `ext` the name's hint
 //! hex: / base64: / text: / json:    the input; decoding happens here
 //! expect: <Debug>                   the decoded value's Debug, whitespace-insensitive
 //! expect-contains: <text>           a substring of that Debug
@@ -44,6 +47,8 @@ enum Decoded {
     FileRequestAck(FileRequestAck),
     PlaybackAck(PlaybackAck),
     Version(ProtocolVersion),
+    /// What a media-layer target (`h264-access-units`, `media-format`) found, as text.
+    Media(String),
 }
 
 impl Decoded {
@@ -61,6 +66,7 @@ impl Decoded {
             Decoded::FileRequestAck(v) => format!("{v:?}"),
             Decoded::PlaybackAck(v) => format!("{v:?}"),
             Decoded::Version(v) => format!("{v:?}"),
+            Decoded::Media(text) => text.clone(),
         }
     }
 
@@ -162,8 +168,41 @@ fn decode(target: &str, input: &[u8]) -> Result<Result<Decoded, WireError>, Stri
                 .check_compatible(&v)
                 .map(|()| Decoded::Version(v))
         }),
+        "h264-access-units" => Ok(Decoded::Media(h264_access_units(input))),
+        "media-format" => {
+            let hint = vstream::media::FileFormat::from_path(std::path::Path::new(&format!(
+                "input.{arg}"
+            )));
+            let mut cursor = std::io::Cursor::new(input);
+            let found =
+                vstream::media::sniff::sniff(&mut cursor, hint).map_err(|e| e.to_string())?;
+            Ok(Decoded::Media(format!("{found:?}")))
+        }
         _ => return Err(format!("unknown decode target `{target}`")),
     })
+}
+
+/// The access units of an Annex-B stream, as the `h264-access-units` target prints them.
+fn h264_access_units(input: &[u8]) -> String {
+    let mut splitter = vstream::media::h264::AccessUnitSplitter::new();
+    splitter.push(input);
+    splitter.finish();
+    let mut units = Vec::new();
+    while let Some(u) = splitter.poll_access_unit() {
+        units.push(format!(
+            "{}+{} picture={} idr={}",
+            u.offset,
+            u.len,
+            u.has_picture(),
+            u.is_idr()
+        ));
+    }
+    let stats = splitter.stats();
+    format!(
+        "units: [{}] redundant_slices: {}",
+        units.join("; "),
+        stats.redundant_slices
+    )
 }
 
 fn input_bytes(key: &str, value: &str) -> Result<Option<Vec<u8>>, String> {

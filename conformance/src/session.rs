@@ -5,7 +5,7 @@
 //! ```text
 //! role: platform | client         the machine under test (the runner plays the other
 //!                                  side and the machine's driver); first entry
-//! config: max_in_flight N | max_stream_len N | grace_ms N
+//! config: max_in_flight N | max_stream_len N | grace_ms N | checksum_later 1
 //!                                  before the first input
 //! C->P: <seq> <Type> [payload]     (role platform) a message from the client
 //! P->C: <seq> <Type> [payload]     (role client) a message from the platform
@@ -23,8 +23,22 @@
 //! segment-open: <index> [len] [..] (role platform) the same header, judged but not written
 //!                                  yet (its data still arriving)
 //! segment-done: <index> [len] [..] (role platform) that segment's data was written
+//! segment-damaged: <index>         (role platform) that segment's stream failed (1005,
+//!                                  its header read)
+//! output-failed: <kind> [index]    (role platform) the most recent transfer's output could
+//!                                  not be opened or written: no-space | permission | other
+//! connection-lost: -               the connection ended (`handle_connection_lost`)
+//! session: <uuid>                  (role platform) later `C->P` envelopes carry this id
+//! registry: <uuid>                 (role platform) the registry holds this finished
+//!                                  session: `LookupSession` for it is answered true
+//!                                  (others false), at once
 //! bad-stream: <first byte hex>     a stream whose first byte is not `{`, 0x01 or 0x02
 //! segments-sent: all               (role client) every issued segment reported sent
+//! checksum-known: <seq> [fail]     (role client, with `config: checksum_later 1`: every
+//!                                  FileRequest is prepared without its checksum) the
+//!                                  driver's checksum of request <seq> (or a hashing error)
+//! output-finished: <sha256:..|none> (role platform) the most recent transfer's output was
+//!                                  finished, its digest this (or none: a gap remains)
 //! wait: <ms>                       advance virtual time, then handle_timeout
 //! expect P->C: / expect C->P: <Type> [<code>] [<JSON subset>]
 //!                                  the next message the machine sent: its type, its status
@@ -54,7 +68,7 @@ use vstream::media::plan::PlanOptions;
 use vstream::media::probe::plan_file;
 use vstream::session::{
     ClientAction, ClientSession, PlatformAction, PlatformSession, PreparedTransfer, SegmentVerdict,
-    SessionConfig, TransferRefusal,
+    SessionConfig, StorageFailure, TransferRefusal,
 };
 use vstream::wire::*;
 
@@ -91,6 +105,13 @@ struct Runner {
     transfer: Option<TransferId>,
     issued: usize,
     checks: usize,
+    /// Prepare FileRequests without their checksum (D101) and keep it here by request.
+    checksum_later: bool,
+    later: std::collections::BTreeMap<u64, String>,
+    /// The session id written in the envelopes of later `C->P` lines (`session:`).
+    envelope_session: Uuid,
+    /// Finished sessions the registry holds (`registry:`), for `LookupSession`.
+    registry: Vec<Uuid>,
 }
 
 use vstream::session::SegmentJob;
@@ -175,6 +196,12 @@ impl Runner {
                         if let PlatformAction::OpenOutput { ack, .. } = &other {
                             self.transfer = Some(ack.transfer_id);
                         }
+                        if let PlatformAction::LookupSession { previous } = &other {
+                            let (now, held) = (self.now, self.registry.contains(previous));
+                            if let Machine::Platform(p) = self.machine() {
+                                p.handle_session_lookup(now, *previous, held);
+                            }
+                        }
                         self.outputs.push_back(Output::Action(format!("{other:?}")));
                     }
                 }
@@ -187,7 +214,12 @@ impl Runner {
                         request_seq,
                         request,
                     } => {
-                        let r = prepare(&request);
+                        let mut r = prepare(&request);
+                        if let (true, Ok(p)) = (self.checksum_later, r.as_mut()) {
+                            if let Some(c) = p.checksum.take() {
+                                self.later.insert(request_seq, c);
+                            }
+                        }
                         if let Machine::Client(c) = self.machine() {
                             c.handle_transfer_prepared(now, request_seq, r);
                         }
@@ -201,6 +233,8 @@ impl Runner {
                             c.handle_file_list(now, request_seq, files);
                         }
                     }
+                    // The source is the driver's business (D54).
+                    ClientAction::OpenSource { .. } | ClientAction::CloseSource { .. } => {}
                     ClientAction::SendSegment(job) => {
                         self.segments.push_back(format!("{job:?}"));
                         self.issued += 1;
@@ -237,7 +271,8 @@ impl Runner {
                 if e.key != want {
                     return Err(format!("a {} machine receives {want} lines", self.role));
                 }
-                let env = envelope(&self.substitute(&e.value))?;
+                let mut env = envelope(&self.substitute(&e.value))?;
+                env.session_id = self.envelope_session;
                 match self.machine() {
                     Machine::Platform(p) => p.handle_message(now, env),
                     Machine::Client(c) => c.handle_message(now, env),
@@ -328,6 +363,58 @@ impl Runner {
                     Machine::Client(c) => c.handle_bad_stream(now, err),
                 }
             }
+            "segment-damaged" => {
+                let index: u32 = e
+                    .value
+                    .trim()
+                    .parse()
+                    .map_err(|_| "segment-damaged: <index>")?;
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let header = SegmentHeader::Video(VideoHeader {
+                    id: SegmentId::new(t, index),
+                    timestamp: 0.0,
+                    duration: 0.0,
+                    frame_count: 1,
+                    flags: SegmentFlags::empty(),
+                    data_length: 10,
+                    metadata: None,
+                });
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("segment-damaged: needs role platform".into());
+                };
+                let error = WireError::CorruptedSegment {
+                    kind: "VideoSegment",
+                    reason: "damaged".into(),
+                };
+                p.handle_segment_failed(now, Some(&header), error);
+            }
+            "output-failed" => {
+                let mut words = e.value.split_whitespace();
+                let kind = match words.next() {
+                    Some("no-space") => StorageFailure::NoSpace,
+                    Some("permission") => StorageFailure::Permission,
+                    Some("other") => StorageFailure::Other,
+                    _ => return Err("output-failed: no-space|permission|other [index]".into()),
+                };
+                let index = words.next().and_then(|w| w.parse().ok());
+                let t = self.transfer.ok_or("no transfer yet")?;
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("output-failed: needs role platform".into());
+                };
+                p.handle_output_failed(now, t, index, kind, "as the case says");
+            }
+            "session" => {
+                self.envelope_session =
+                    Uuid::parse_str(e.value.trim()).map_err(|_| "session: <uuid>")?;
+            }
+            "registry" => {
+                let id = Uuid::parse_str(e.value.trim()).map_err(|_| "registry: <uuid>")?;
+                self.registry.push(id);
+            }
+            "connection-lost" => match self.machine() {
+                Machine::Platform(p) => p.handle_connection_lost(now),
+                Machine::Client(c) => c.handle_connection_lost(now),
+            },
             "segments-sent" => {
                 let jobs = std::mem::take(&mut self.jobs);
                 let Machine::Client(c) = self.machine() else {
@@ -336,6 +423,42 @@ impl Runner {
                 for j in jobs {
                     c.handle_segment_sent(now, j.transfer, j.index, Duration::from_millis(1));
                 }
+            }
+            "checksum-known" => {
+                let mut it = e.value.split_whitespace();
+                let seq: u64 = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .ok_or("checksum-known: <seq> [fail]")?;
+                let checksum = match it.next() {
+                    Some("fail") => Err("disk error".to_string()),
+                    _ => self
+                        .later
+                        .get(&seq)
+                        .cloned()
+                        .map(Ok)
+                        .ok_or("no checksum kept")?,
+                };
+                let Machine::Client(c) = self.machine() else {
+                    return Err("checksum-known: needs role client".into());
+                };
+                c.handle_checksum_known(now, seq, checksum);
+            }
+            "output-finished" => {
+                let checksum = match e.value.trim() {
+                    "none" => None,
+                    c => Some(c.to_string()),
+                };
+                let t = self.transfer.ok_or("output-finished: no transfer")?;
+                let Machine::Platform(p) = self.machine() else {
+                    return Err("output-finished: needs role platform".into());
+                };
+                let file = vstream::store::FinishedFile {
+                    path: PathBuf::from("out"),
+                    size: 0,
+                    checksum,
+                };
+                p.handle_output_finished(now, t, file);
             }
             "wait" => {
                 let ms: u64 = e.value.trim().parse().map_err(|_| "wait: <ms>")?;
@@ -437,6 +560,10 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
         transfer: None,
         issued: 0,
         checks: 0,
+        checksum_later: false,
+        later: Default::default(),
+        envelope_session: Uuid::nil(),
+        registry: Vec::new(),
     };
     for e in entries {
         let fail = |why: String| format!("line {} `{}`: {why}", e.line, e.key);
@@ -458,6 +585,7 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
                     "max_in_flight" => r.config.max_in_flight_segments = n as usize,
                     "max_stream_len" => r.config.max_stream_len = n,
                     "grace_ms" => r.config.unknown_transfer_grace = Duration::from_millis(n),
+                    "checksum_later" => r.checksum_later = n != 0,
                     _ => return Err(fail(format!("unknown config `{k}`"))),
                 }
                 continue;
@@ -499,6 +627,13 @@ fn is_input(key: &str) -> bool {
             | "segment-done"
             | "bad-stream"
             | "segments-sent"
+            | "checksum-known"
+            | "output-finished"
+            | "segment-damaged"
+            | "output-failed"
+            | "connection-lost"
+            | "session"
+            | "registry"
             | "wait"
     )
 }
@@ -644,7 +779,7 @@ fn prepare(request: &FileRequest) -> Result<PreparedTransfer, TransferRefusal> {
         local_path: resolved.path,
         file_path: request.file_path.clone(),
         file_size: plan.file_size(),
-        checksum: resolved.checksum,
+        checksum: Some(resolved.checksum),
         plan,
         media,
     })

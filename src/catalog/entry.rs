@@ -1,7 +1,10 @@
 //! One served file's cached state, and how it is brought up to date: a file is re-probed and
 //! re-hashed whenever its stamp (size, modification time, and on Unix inode and change time)
 //! differs from the one its cached checksum was computed for, so nothing stale is served.
+//! Probing (cheap: the MP4 index) and hashing (a read of the whole file) are separate steps,
+//! so a file can be served before its checksum is known (D100).
 
+use super::cache::CacheKey;
 use super::checksum::sha256_checksum;
 use super::CatalogError;
 use crate::media::probe::probe_file;
@@ -40,12 +43,34 @@ impl FileStamp {
     }
 }
 
-/// The probe and checksum of one version of a file.
+impl FileStamp {
+    /// The key of the persistent checksum cache: size, modification time, inode and change
+    /// time (which a rewrite always bumps and nobody can set back, unlike the modification
+    /// time). `None` for a file modified before the epoch, which is not cached.
+    pub(crate) fn persistent_key(&self) -> Option<CacheKey> {
+        let modified = self.modified?.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+        #[cfg(unix)]
+        let (inode, changed) = (self.inode, self.changed);
+        #[cfg(not(unix))]
+        let (inode, changed) = (0, (0, 0));
+        Some(CacheKey {
+            size: self.size,
+            mtime_secs: i64::try_from(modified.as_secs()).ok()?,
+            mtime_nanos: modified.subsec_nanos(),
+            inode,
+            ctime_secs: changed.0,
+            ctime_nanos: changed.1,
+        })
+    }
+}
+
+/// The probe, and once computed the checksum, of one version of a file.
 #[derive(Debug, Clone)]
 pub(crate) struct Probed {
     pub(crate) stamp: FileStamp,
     pub(crate) info: MediaInfo,
-    pub(crate) checksum: String,
+    /// `sha256:<hex>`; `None` until the file has been hashed.
+    pub(crate) checksum: Option<String>,
 }
 
 /// A registered file's last known state.
@@ -78,10 +103,29 @@ pub(crate) fn locate(root: &Path, key: &str) -> Option<Located> {
     })
 }
 
+/// Probes `located` unless `cached` already holds that version's probe. The checksum is
+/// carried over from `cached` for the same version, else taken from `known` (the persistent
+/// cache's answer for this stamp), else left `None`.
+pub(crate) fn probe(
+    located: &Located,
+    cached: Option<&Probed>,
+    known: impl FnOnce(&FileStamp) -> Option<String>,
+) -> Result<Probed, CatalogError> {
+    let stamp = FileStamp::of(&located.metadata);
+    if let Some(probed) = cached.filter(|p| p.stamp == stamp) {
+        return Ok(probed.clone());
+    }
+    Ok(Probed {
+        checksum: known(&stamp),
+        stamp,
+        info: probe_media(&located.canonical)?,
+    })
+}
+
 /// Probes and hashes `located` unless `cached` already holds that version's results.
 pub(crate) fn refresh(located: &Located, cached: Option<&Probed>) -> Result<Probed, CatalogError> {
     let mut stamp = FileStamp::of(&located.metadata);
-    if let Some(probed) = cached.filter(|p| p.stamp == stamp) {
+    if let Some(probed) = cached.filter(|p| p.stamp == stamp && p.checksum.is_some()) {
         return Ok(probed.clone());
     }
     let path = &located.canonical;
@@ -91,7 +135,10 @@ pub(crate) fn refresh(located: &Located, cached: Option<&Probed>) -> Result<Prob
             let metadata = std::fs::metadata(path).map_err(|e| CatalogError::io(path, e))?;
             stamp = FileStamp::of(&metadata);
         }
-        let info = probe_media(path)?;
+        let info = match cached.filter(|p| p.stamp == stamp) {
+            Some(probed) => probed.info.clone(),
+            None => probe_media(path)?,
+        };
         let mut file = File::open(path).map_err(|e| CatalogError::io(path, e))?;
         let checksum = sha256_checksum(&mut file).map_err(|e| CatalogError::io(path, e))?;
         let after = FileStamp::of(&file.metadata().map_err(|e| CatalogError::io(path, e))?);
@@ -99,7 +146,7 @@ pub(crate) fn refresh(located: &Located, cached: Option<&Probed>) -> Result<Prob
             return Ok(Probed {
                 stamp,
                 info,
-                checksum,
+                checksum: Some(checksum),
             });
         }
     }
@@ -140,6 +187,6 @@ pub(crate) fn file_entry(key: &str, cached: &CachedFile, available: bool) -> Fil
         codec,
         frame_rate: field(|i| i.frame_rate),
         bit_rate: info.and_then(|i| i.bit_rate),
-        checksum: cached.probed.as_ref().map(|p| p.checksum.clone()),
+        checksum: cached.probed.as_ref().and_then(|p| p.checksum.clone()),
     }
 }

@@ -3,18 +3,17 @@
 use super::sender::{open_in_order, Outgoing};
 use super::streams::{prepare, read_binary, read_control};
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary, UploadProgress};
-use crate::bridge::{wall_clock, InOrder};
 use crate::catalog::Catalog;
+use crate::net::wall_clock;
 use crate::session::{
-    ClientAction, ClientEvent, ClientSession, PreparedTransfer, SendSummary, TransferOutcome,
-    TransferRefusal,
+    ClientAction, ClientEvent, ClientSession, InOrder, PreparedTransfer, SendSummary,
+    TransferOutcome, TransferRefusal,
 };
 use crate::store::mbps;
 use crate::wire::{FileEntry, JsonEnvelope, SegmentMode, StatusCode, TransferId, WireError};
 use std::collections::HashMap;
 use std::fs::File;
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -39,6 +38,11 @@ pub(super) enum Input {
         request_seq: u64,
         result: Box<Result<PreparedTransfer, TransferRefusal>>,
     },
+    /// The checksum of a file served before it was known (D101), or why it is not.
+    ChecksumKnown {
+        request_seq: u64,
+        checksum: Result<String, String>,
+    },
     SegmentSent {
         transfer: TransferId,
         index: u32,
@@ -56,13 +60,11 @@ fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
-struct Driver {
+struct Connection {
     conn: quinn::Connection,
     catalog: Arc<Catalog>,
     config: ClientConfig,
     tx: mpsc::UnboundedSender<Input>,
-    /// Local paths of prepared FileRequests, by request sequence number.
-    prepared: HashMap<u64, PathBuf>,
     /// Open source files of running transfers.
     files: HashMap<TransferId, Arc<File>>,
     /// Transfers sent as fixed-size chunks (their log lines say `chunk`).
@@ -79,7 +81,7 @@ struct Driver {
 }
 
 /// Runs the session on `conn` until the connection ends.
-pub(super) async fn drive(
+pub(super) async fn run(
     conn: quinn::Connection,
     catalog: Arc<Catalog>,
     config: ClientConfig,
@@ -90,29 +92,12 @@ pub(super) async fn drive(
     session_config.epoch = wall_clock();
     let mut session = ClientSession::new(session_config, now(), config.resume_session);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let (segments, outgoing) = mpsc::unbounded_channel();
-    tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
-    let mut driver = Driver {
-        conn: conn.clone(),
-        catalog,
-        config,
-        tx,
-        prepared: HashMap::new(),
-        files: HashMap::new(),
-        chunked: HashMap::new(),
-        control_sends: JoinSet::new(),
-        segments,
-        in_order: InOrder::default(),
-        progress: ClientProgress::default(),
-        progress_tx,
-        refused: None,
-        closed_with: None,
-    };
+    let mut c = Connection::new(conn.clone(), catalog, config, tx, progress_tx);
     tokio::pin!(shutdown);
     let mut ending = false;
     let mut accepted_streams: u64 = 0;
     let lost = loop {
-        driver.drain(&mut session).await;
+        c.drain(&mut session).await;
         let deadline = session.poll_timeout();
         let timer = async {
             match deadline {
@@ -125,56 +110,61 @@ pub(super) async fn drive(
         tokio::select! {
             biased;
             () = &mut shutdown, if !ending => {
-                // SessionEnd, then close once it is acknowledged (or after the linger).
-                tracing::info!("ending session");
                 ending = true;
-                session.end_session(now());
-                driver.drain(&mut session).await;
-                driver.close(StatusCode::Success, "session ended by the client").await;
+                c.end_session(&mut session).await;
             }
             stream = conn.accept_uni() => match stream {
                 Ok(recv) => {
                     let order = accepted_streams;
                     accepted_streams += 1;
-                    tokio::spawn(read_control(recv, order, driver.tx.clone(), driver.config.max_control_len));
+                    tokio::spawn(read_control(recv, order, c.tx.clone(), c.config.max_control_len));
                 }
                 Err(e) => break e,
             },
             stream = conn.accept_bi() => match stream {
                 Ok((send, recv)) => {
-                    tokio::spawn(read_binary(send, recv, driver.tx.clone(), driver.config.max_control_len));
+                    tokio::spawn(read_binary(send, recv, c.tx.clone(), c.config.max_control_len));
                 }
                 Err(e) => break e,
             },
-            Some(input) = rx.recv() => driver.handle_input(&mut session, input),
+            Some(input) = rx.recv() => c.handle_input(&mut session, input),
             () = timer => session.handle_timeout(now()),
         }
     };
-    driver.progress.active = false;
-    driver.progress_tx.send_replace(driver.progress.clone());
+    // The machine ends what was still running as ConnectionLost (D48).
+    session.handle_connection_lost(now());
+    while let Some(event) = session.poll_event() {
+        c.on_event(&session, event);
+    }
+    c.progress.active = false;
+    c.progress_tx.send_replace(c.progress.clone());
     let summary = ClientSummary {
-        session_id: driver.progress.session_id,
-        transfers: driver.progress.transfers.clone(),
-        closed_with: driver.closed_with.clone(),
+        session_id: c.progress.session_id,
+        transfers: c.progress.transfers.clone(),
+        closed_with: c.closed_with.clone(),
     };
-    if let Some(code) = driver.refused {
+    if let Some(code) = c.refused {
         return Err(ClientError::HandshakeRefused { code });
     }
+    run_result(lost, summary)
+}
+
+/// How the run ended: closed by us or with 200 (or 0) by the platform is a success;
+/// anything else is the connection's error.
+fn run_result(
+    lost: quinn::ConnectionError,
+    summary: ClientSummary,
+) -> Result<ClientSummary, ClientError> {
     match lost {
         quinn::ConnectionError::LocallyClosed => Ok(summary),
         quinn::ConnectionError::ApplicationClosed(close)
             if close.error_code.into_inner() == u64::from(StatusCode::Success.to_u16())
                 || close.error_code.into_inner() == 0 =>
         {
-            tracing::info!(
-                "platform closed the session: {}",
-                String::from_utf8_lossy(&close.reason)
-            );
+            let reason = String::from_utf8_lossy(&close.reason).into_owned();
+            tracing::info!("platform closed the session: {reason}");
             Ok(ClientSummary {
-                closed_with: Some((
-                    close.error_code.into_inner(),
-                    String::from_utf8_lossy(&close.reason).into_owned(),
-                )),
+                closed_with: Some((close.error_code.into_inner(), reason)),
                 ..summary
             })
         }
@@ -182,17 +172,58 @@ pub(super) async fn drive(
     }
 }
 
-impl Driver {
-    /// Drains the machine: events first (they carry what actions need, e.g. which file a
-    /// transfer reads), then one action, until both are empty.
+impl Connection {
+    /// A driver for `conn`, with the task that opens segment streams in order started.
+    fn new(
+        conn: quinn::Connection,
+        catalog: Arc<Catalog>,
+        config: ClientConfig,
+        tx: mpsc::UnboundedSender<Input>,
+        progress_tx: watch::Sender<ClientProgress>,
+    ) -> Connection {
+        let (segments, outgoing) = mpsc::unbounded_channel();
+        tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
+        Connection {
+            conn,
+            catalog,
+            config,
+            tx,
+            files: HashMap::new(),
+            chunked: HashMap::new(),
+            control_sends: JoinSet::new(),
+            segments,
+            in_order: InOrder::default(),
+            progress: ClientProgress::default(),
+            progress_tx,
+            refused: None,
+            closed_with: None,
+        }
+    }
+
+    /// SessionEnd, then close once it is acknowledged (or after the linger).
+    async fn end_session(&mut self, session: &mut ClientSession) {
+        tracing::info!("ending session");
+        session.end_session(now());
+        self.drain(session).await;
+        self.close(StatusCode::Success, "session ended by the client")
+            .await;
+    }
+
+    /// Drains the machine: its actions until none is left, then its events. Actions are
+    /// self-sufficient (D54: the source is opened by `OpenSource`), so the order matters
+    /// only for the logs.
     async fn drain(&mut self, session: &mut ClientSession) {
         loop {
+            while let Some(action) = session.poll_action() {
+                self.perform(session, action).await;
+            }
+            let mut any = false;
             while let Some(event) = session.poll_event() {
+                any = true;
                 self.on_event(session, event);
             }
-            match session.poll_action() {
-                Some(action) => self.perform(action).await,
-                None => break,
+            if !any {
+                break;
             }
         }
         self.progress_tx.send_replace(self.progress.clone());
@@ -222,13 +253,11 @@ impl Driver {
             Input::Prepared {
                 request_seq,
                 result,
-            } => {
-                if let Ok(prepared) = result.as_ref() {
-                    self.prepared
-                        .insert(request_seq, prepared.local_path.clone());
-                }
-                session.handle_transfer_prepared(at, request_seq, *result)
-            }
+            } => session.handle_transfer_prepared(at, request_seq, *result),
+            Input::ChecksumKnown {
+                request_seq,
+                checksum,
+            } => session.handle_checksum_known(at, request_seq, checksum),
             Input::SegmentSent {
                 transfer,
                 index,
@@ -242,8 +271,20 @@ impl Driver {
         }
     }
 
-    async fn perform(&mut self, action: ClientAction) {
+    async fn perform(&mut self, session: &mut ClientSession, action: ClientAction) {
         match action {
+            ClientAction::OpenSource { transfer, path } => match File::open(&path) {
+                Ok(file) => {
+                    self.files.insert(transfer, Arc::new(file));
+                }
+                Err(e) => {
+                    tracing::warn!("cannot open {}: {e}", path.display());
+                    session.handle_source_failed(now(), transfer, &e.to_string());
+                }
+            },
+            ClientAction::CloseSource { transfer } => {
+                self.files.remove(&transfer);
+            }
             ClientAction::SendControl(envelope) => self.send_control(envelope).await,
             ClientAction::ListFiles {
                 request_seq,
@@ -266,7 +307,8 @@ impl Driver {
                 let catalog = Arc::clone(&self.catalog);
                 let tx = self.tx.clone();
                 tokio::spawn(async move {
-                    let result = crate::net::run_blocking(move || prepare(&catalog, &request))
+                    let preparing = Arc::clone(&catalog);
+                    let result = crate::net::run_blocking(move || prepare(&preparing, &request))
                         .await
                         .unwrap_or_else(|| {
                             Err(TransferRefusal {
@@ -274,10 +316,26 @@ impl Driver {
                                 message: "preparing the file failed".into(),
                             })
                         });
+                    let (result, later) = match result {
+                        Ok((prepared, later)) => (Ok(prepared), later),
+                        Err(refusal) => (Err(refusal), None),
+                    };
                     let _ = tx.send(Input::Prepared {
                         request_seq,
                         result: Box::new(result),
                     });
+                    // Served before its checksum was known: send it when it is (D101).
+                    if let Some(served) = later {
+                        let checksum = crate::net::run_blocking(move || {
+                            catalog.checksum(&served).map_err(|e| e.to_string())
+                        })
+                        .await
+                        .unwrap_or_else(|| Err("hashing failed".into()));
+                        let _ = tx.send(Input::ChecksumKnown {
+                            request_seq,
+                            checksum,
+                        });
+                    }
                 });
             }
             ClientAction::SendSegment(job) => {
@@ -335,33 +393,7 @@ impl Driver {
                 tracing::error!("the platform refused the session: {code}");
                 self.refused = Some(code);
             }
-            ClientEvent::TransferStarted(ack) => {
-                tracing::info!(
-                    "transfer {} of {} started ({} segments, {})",
-                    ack.transfer_id,
-                    ack.file_path,
-                    ack.total_segments,
-                    ack.segment_mode.name()
-                );
-                if let Some(path) = self.prepared.remove(&ack.ack) {
-                    match File::open(&path) {
-                        Ok(file) => {
-                            self.files.insert(ack.transfer_id, Arc::new(file));
-                        }
-                        Err(e) => tracing::warn!("cannot open {}: {e}", path.display()),
-                    }
-                }
-                self.chunked
-                    .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
-                self.progress.transfers.push(UploadProgress {
-                    transfer: ack.transfer_id,
-                    file_path: ack.file_path.clone(),
-                    total_segments: ack.total_segments,
-                    uploaded_segments: 0,
-                    bytes: 0,
-                    outcome: None,
-                });
-            }
+            ClientEvent::TransferStarted(ack) => self.transfer_started(&ack),
             ClientEvent::SegmentTransmitted {
                 transfer,
                 index,
@@ -375,7 +407,7 @@ impl Driver {
                 } else {
                     "H.264 frame"
                 };
-                tracing::info!(
+                tracing::debug!(
                     "Transmitted {unit} {}/{total} ({bytes} bytes, {frame_type}, {:.2}ms, {:.1}Mbps) for session {session_id}",
                     u64::from(index) + 1,
                     elapsed.as_secs_f64() * 1000.0,
@@ -392,8 +424,10 @@ impl Driver {
                 summary,
             } => {
                 let chunked = self.chunked.remove(&transfer).unwrap_or(false);
+                if let TransferOutcome::Failed(code) = outcome {
+                    tracing::error!("transfer {transfer} failed: {code}");
+                }
                 log_completion(&session_id, chunked, outcome, &summary);
-                self.files.remove(&transfer);
                 if let Some(p) = self.transfer_mut(transfer) {
                     p.outcome = Some(outcome);
                 }
@@ -406,6 +440,27 @@ impl Driver {
                 );
             }
         }
+    }
+
+    /// A transfer was accepted: logged, and listed in the progress.
+    fn transfer_started(&mut self, ack: &crate::wire::FileRequestAck) {
+        tracing::info!(
+            "transfer {} of {} started ({} segments, {})",
+            ack.transfer_id,
+            ack.file_path,
+            ack.total_segments,
+            ack.segment_mode.name()
+        );
+        self.chunked
+            .insert(ack.transfer_id, ack.segment_mode == SegmentMode::Fixed);
+        self.progress.transfers.push(UploadProgress {
+            transfer: ack.transfer_id,
+            file_path: ack.file_path.clone(),
+            total_segments: ack.total_segments,
+            uploaded_segments: 0,
+            bytes: 0,
+            outcome: None,
+        });
     }
 
     fn transfer_mut(&mut self, transfer: TransferId) -> Option<&mut UploadProgress> {

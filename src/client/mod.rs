@@ -16,8 +16,12 @@
 //! [`ClientSession`]: crate::session::ClientSession
 
 mod driver;
+mod reconnect;
 mod sender;
 mod streams;
+mod supervisor;
+
+pub use reconnect::{Backoff, ReconnectPolicy, RecoveryStrategy, UnknownStrategy};
 
 use crate::catalog::{Catalog, CatalogError};
 use crate::session::{SessionConfig, TransferOutcome};
@@ -41,6 +45,9 @@ pub struct ClientConfig {
     pub read_chunk: usize,
     /// Bound on one incoming control stream.
     pub max_control_len: usize,
+    /// How to reconnect after the connection broke (None: the run ends with the
+    /// connection, as before).
+    pub reconnect: Option<ReconnectPolicy>,
 }
 
 impl Default for ClientConfig {
@@ -50,6 +57,7 @@ impl Default for ClientConfig {
             resume_session: None,
             read_chunk: 128 * 1024,
             max_control_len: 1024 * 1024,
+            reconnect: None,
         }
     }
 }
@@ -132,6 +140,10 @@ pub struct ClientSummary {
 /// `shutdown` resolves (then the session is ended with SessionEnd and the connection
 /// closed).
 ///
+/// With [`ClientConfig::reconnect`] set, a connection that breaks or stalls is replaced by
+/// a new one that names the previous session (see `client/supervisor.rs`), until the
+/// platform ends the session, `shutdown` resolves or `max_retries` is spent.
+///
 /// # Returns
 /// The session's summary when the connection ended normally (closed by either side with
 /// status 200, or by `shutdown`); [`ClientError`] when it could not be established, the
@@ -144,9 +156,45 @@ pub async fn run_client(
     config: ClientConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ClientSummary, ClientError> {
-    let conn = endpoint.connect(server, server_name)?.await?;
     let (progress_tx, _progress_rx) = watch::channel(ClientProgress::default());
-    driver::drive(conn, catalog, config, shutdown, progress_tx).await
+    run_client_watched(
+        endpoint,
+        server,
+        server_name,
+        catalog,
+        config,
+        shutdown,
+        progress_tx,
+    )
+    .await
+}
+
+/// [`run_client`], publishing the session's [`ClientProgress`] on `progress_tx` as it
+/// goes (the command line's progress bars read it).
+pub async fn run_client_watched(
+    endpoint: quinn::Endpoint,
+    server: SocketAddr,
+    server_name: &str,
+    catalog: Arc<Catalog>,
+    config: ClientConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    progress_tx: watch::Sender<ClientProgress>,
+) -> Result<ClientSummary, ClientError> {
+    if config.reconnect.is_some() {
+        let name = server_name.to_string();
+        return supervisor::supervise(
+            endpoint,
+            server,
+            name,
+            catalog,
+            config,
+            shutdown,
+            progress_tx,
+        )
+        .await;
+    }
+    let conn = endpoint.connect(server, server_name)?.await?;
+    driver::run(conn, catalog, config, shutdown, progress_tx).await
 }
 
 /// A running client, for integrators (the specification's client example): connect,
@@ -175,7 +223,7 @@ impl Client {
         let shutdown = async move {
             let _ = stop_rx.await;
         };
-        let task = tokio::spawn(driver::drive(
+        let task = tokio::spawn(driver::run(
             conn,
             Arc::clone(&catalog),
             config,

@@ -116,7 +116,8 @@ async fn send_data(
                     job.index,
                     job.transfer
                 );
-                let _ = send.reset(quinn::VarInt::from_u32(500));
+                let reset = StatusCode::InternalError.to_u16();
+                let _ = send.reset(quinn::VarInt::from_u32(u32::from(reset)));
                 return Err(Some(StatusCode::InternalError));
             }
         };

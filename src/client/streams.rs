@@ -2,38 +2,43 @@
 //! and resolving and planning requested files on a blocking thread.
 
 use super::driver::Input;
-use crate::bridge::binary_to_json;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, ServedFile};
 use crate::media::plan::PlanOptions;
 use crate::media::probe::plan_file;
 use crate::session::{PreparedTransfer, TransferRefusal};
-use crate::wire::{BinaryEnvelope, FileRequest, JsonEnvelope, StatusCode, WireError};
+use crate::wire::{
+    classify_stream, BinaryEnvelope, FileRequest, JsonEnvelope, StatusCode, StreamKind, WireError,
+};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-/// Resolves and plans a requested file (runs on a blocking thread).
+/// Resolves and plans a requested file (runs on a blocking thread) without waiting for its
+/// checksum (D101): when the catalog does not know it yet, the file is also returned, for
+/// [`Catalog::checksum`] to hash once the acknowledgement is on its way.
 pub(super) fn prepare(
     catalog: &Catalog,
     request: &FileRequest,
-) -> Result<PreparedTransfer, TransferRefusal> {
+) -> Result<(PreparedTransfer, Option<ServedFile>), TransferRefusal> {
     let refusal = |code: u16, message: String| TransferRefusal {
         code: StatusCode::from_u16(code),
         message,
     };
     let resolved = catalog
-        .resolve(&request.file_path)
+        .resolve_at_once(&request.file_path)
         .map_err(|e| refusal(e.status_code(), e.to_string()))?;
     let (_format, plan, media) =
         plan_file(&resolved.path, request.segment_mode, PlanOptions::default())
             .map_err(|e| refusal(e.status_code(), e.to_string()))?;
-    Ok(PreparedTransfer {
+    let later = resolved.checksum.is_none().then(|| resolved.clone());
+    let prepared = PreparedTransfer {
         local_path: resolved.path,
         file_path: resolved.file_path,
         file_size: resolved.size,
         checksum: resolved.checksum,
         plan,
         media,
-    })
+    };
+    Ok((prepared, later))
 }
 
 /// Reads one control stream to its end (bounded) and hands the envelope to the owner.
@@ -44,9 +49,12 @@ pub(super) async fn read_control(
     bound: usize,
 ) {
     let decoded = match recv.read_to_end(bound).await {
-        Ok(bytes) => match bytes.first() {
-            Some(b'{') => JsonEnvelope::decode(&bytes),
-            Some(&other) => Err(WireError::UnknownStreamType(other)),
+        // The platform sends only control messages on unidirectional streams: a segment's
+        // first byte is as unexpected here as an unknown one (profile section 2).
+        Ok(bytes) => match bytes.first().map(|&b| (b, classify_stream(b))) {
+            Some((_, Ok(StreamKind::JsonEnvelope))) => JsonEnvelope::decode(&bytes),
+            Some((b, Ok(_))) => Err(WireError::UnknownStreamType(b)),
+            Some((_, Err(e))) => Err(e),
             None => Err(WireError::Truncated {
                 kind: "UniStream",
                 needed: 1,
@@ -54,7 +62,8 @@ pub(super) async fn read_control(
             }),
         },
         Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(quinn::VarInt::from_u32(1006));
+            let too_long = StatusCode::StreamTooLong.to_u16();
+            let _ = recv.stop(quinn::VarInt::from_u32(u32::from(too_long)));
             Err(WireError::StreamTooLong { limit: bound })
         }
         Err(quinn::ReadToEndError::Read(e)) => {
@@ -81,11 +90,10 @@ pub(super) async fn read_binary(
     bound: usize,
 ) {
     let decoded = match recv.read_to_end(bound).await {
-        Ok(bytes) => {
-            BinaryEnvelope::decode_exact(&bytes).and_then(|b| binary_to_json(b, Uuid::nil()))
-        }
+        Ok(bytes) => BinaryEnvelope::decode_exact(&bytes).and_then(|b| b.into_json(Uuid::nil())),
         Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(quinn::VarInt::from_u32(1006));
+            let too_long = StatusCode::StreamTooLong.to_u16();
+            let _ = recv.stop(quinn::VarInt::from_u32(u32::from(too_long)));
             Err(WireError::StreamTooLong { limit: bound })
         }
         Err(_) => return,

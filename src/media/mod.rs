@@ -8,10 +8,12 @@
 //! reproduces the source byte for byte.
 
 mod error;
+pub mod fmp4;
 pub mod h264;
 pub mod mp4;
 pub mod plan;
 pub mod probe;
+pub mod sniff;
 
 /// How a FileRequest asks the client to cut a file: the wire's own type, shared here.
 pub use crate::wire::SegmentMode;
@@ -24,16 +26,25 @@ use std::path::Path;
 /// What kind of file a path holds, which decides how it is segmented.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FileFormat {
-    /// A raw H.264 Annex-B elementary stream (`.h264`, `.264`, `.avc`): access-unit segments.
+    /// A raw H.264 Annex-B elementary stream (start codes, NAL headers, an SPS; or a name
+    /// ending `.h264`, `.264`, `.avc`, `.h26l` when the content says nothing): access-unit
+    /// segments.
     H264,
-    /// An ISO-BMFF file (`.mp4`, `.m4v`, `.mov`): fixed-size chunks (256 KiB).
+    /// An ISO-BMFF file (`ftyp`/`moov` boxes; or `.mp4`, `.m4v`, `.mov` when the content
+    /// says nothing): fixed-size chunks (256 KiB).
     Mp4,
     /// Anything else: fixed-size chunks (512 KiB). Holds the lowercase extension, or "" if none.
     Other(String),
 }
 
 impl FileFormat {
-    /// Detects the format from the file name's extension.
+    /// The format of the file at `path` from its content, the extension as a fallback
+    /// (see [`sniff`]). Reads at most [`sniff::SNIFF_LEN`] bytes and a few box headers.
+    pub fn detect(path: &Path) -> std::io::Result<FileFormat> {
+        sniff::detect_format(path)
+    }
+
+    /// The format the file name's extension suggests (a hint: see [`FileFormat::detect`]).
     pub fn from_path(path: &Path) -> FileFormat {
         let ext = path
             .extension()

@@ -66,6 +66,9 @@ pub struct PlanOptions {
     pub mp4_duration: Option<f64>,
     /// An MP4 file's sync samples as (decode time in seconds, byte offset), for seeking.
     pub mp4_sync_samples: Vec<(f64, u64)>,
+    /// An MP4 file's video sample count and its sync samples' 0-based indices (what
+    /// `vstream inspect` reports as frames and keyframe indices).
+    pub mp4_video_samples: Option<(u64, Vec<u64>)>,
 }
 
 impl Default for PlanOptions {
@@ -75,6 +78,7 @@ impl Default for PlanOptions {
             time_segment_secs: 1.0,
             mp4_duration: None,
             mp4_sync_samples: Vec::new(),
+            mp4_video_samples: None,
         }
     }
 }
@@ -159,7 +163,10 @@ pub struct SegmentPlan {
     /// Frames per second of an H.264 file (VUI, else 25).
     fps: f64,
     duration: Option<f64>,
+    /// H.264 access units holding a picture, or an MP4's video samples.
     frame_count: Option<u64>,
+    /// True when `frame_count` counts H.264 access units (timed at `fps`).
+    counts_access_units: bool,
     keyframes: Vec<u64>,
     /// (time, byte offset) of the points a seek may restart at, sorted by time.
     sync_points: Vec<(f64, u64)>,
@@ -193,6 +200,7 @@ impl SegmentPlan {
             fps: DEFAULT_FRAME_RATE,
             duration: None,
             frame_count: None,
+            counts_access_units: false,
             keyframes: Vec::new(),
             sync_points: Vec::new(),
             h264: None,
@@ -222,6 +230,10 @@ impl SegmentPlan {
                 plan.sync_points = opts.mp4_sync_samples.clone();
                 plan.sync_points.sort_by(|a, b| a.0.total_cmp(&b.0));
             }
+            if let Some((frames, keys)) = &opts.mp4_video_samples {
+                plan.frame_count = Some(*frames);
+                plan.keyframes = keys.clone();
+            }
         }
         if plan.file_size > 0 {
             let size = size.unwrap_or(OTHER_SEGMENT_SIZE);
@@ -249,6 +261,7 @@ impl SegmentPlan {
             return Err(MediaError::InvalidH264("too many access units".to_string()));
         }
         self.frame_count = Some(frames);
+        self.counts_access_units = true;
         self.duration = Some(frames as f64 / self.fps);
         self.keyframes = table.keyframes.clone();
         self.sync_points = (self.keyframes.iter())
@@ -365,17 +378,19 @@ impl SegmentPlan {
         self.duration
     }
 
-    /// Access units of an H.264 file (`None` for other files).
+    /// Access units of an H.264 file, video samples of an MP4 whose `moov` was read
+    /// (`None` for other files).
     pub fn frame_count(&self) -> Option<u64> {
         self.frame_count
     }
 
-    /// Frames per second of an H.264 file (VUI timing, else 25).
+    /// Frames per second of an H.264 file (VUI timing, else 25); `None` for other files.
     pub fn frame_rate(&self) -> Option<f64> {
-        self.frame_count.map(|_| self.fps)
+        self.counts_access_units.then_some(self.fps)
     }
 
-    /// Access-unit indices of the IDR pictures of an H.264 file (empty for other files).
+    /// Access-unit indices of the IDR pictures of an H.264 file, 0-based sync sample
+    /// indices of an MP4's video track (empty for other files).
     pub fn keyframe_indices(&self) -> &[u64] {
         &self.keyframes
     }

@@ -9,14 +9,14 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-/// The format of the file at `path` (from its extension) and what is known of its media.
+/// The format of the file at `path` (from its content, D72) and what is known of its media.
 ///
 /// MP4 files are read with [`read_mp4_info`] (only `moov` is read); H.264 streams are
 /// scanned once with [`probe_h264`] (bounded memory); other files have no media
 /// information. Errors: I/O (404 if the file is missing, 500 otherwise), a malformed MP4 or
 /// an H.264 file with no decodable picture (1001).
 pub fn probe_file(path: &Path) -> Result<(FileFormat, MediaInfo), MediaError> {
-    let format = FileFormat::from_path(path);
+    let format = FileFormat::detect(path)?;
     let info = match &format {
         FileFormat::Mp4 => {
             let mut reader = BufReader::new(File::open(path)?);
@@ -40,7 +40,7 @@ pub fn plan_file(
     mode: SegmentMode,
     mut opts: PlanOptions,
 ) -> Result<(FileFormat, SegmentPlan, MediaInfo), MediaError> {
-    let format = FileFormat::from_path(path);
+    let format = FileFormat::detect(path)?;
     let mut info = MediaInfo::default();
     if format == FileFormat::Mp4 {
         let mut reader = BufReader::new(File::open(path)?);
@@ -51,6 +51,10 @@ pub fn plan_file(
                 .iter()
                 .map(|s| (s.time, s.byte_offset))
                 .collect();
+            opts.mp4_video_samples = mp4.video.as_ref().map(|v| {
+                let keys = mp4.video_sync_indices.iter().map(|&i| u64::from(i));
+                (v.frame_count, keys.collect())
+            });
             info = mp4.to_media_info();
         }
     }

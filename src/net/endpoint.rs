@@ -99,13 +99,35 @@ pub fn platform_endpoint(
     )?)
 }
 
+/// [`platform_endpoint`] accepting datagrams up to `transport.max_udp_payload` (D102).
+pub fn platform_endpoint_with(
+    listen: SocketAddr,
+    server: quinn::ServerConfig,
+    transport: &TransportSettings,
+) -> Result<Endpoint, EndpointError> {
+    Ok(build_endpoint(
+        bind_udp(listen)?,
+        Some(server),
+        transport.endpoint_config(),
+    )?)
+}
+
 /// A client's endpoint on real UDP, bound to `bind` (port 0 for any), connecting with
 /// `client` by default.
 pub fn client_endpoint(
     bind: SocketAddr,
     client: quinn::ClientConfig,
 ) -> Result<Endpoint, EndpointError> {
-    let mut endpoint = build_endpoint(bind_udp(bind)?, None, EndpointConfig::default())?;
+    client_endpoint_with(bind, client, &TransportSettings::default())
+}
+
+/// [`client_endpoint`] accepting datagrams up to `transport.max_udp_payload` (D102).
+pub fn client_endpoint_with(
+    bind: SocketAddr,
+    client: quinn::ClientConfig,
+    transport: &TransportSettings,
+) -> Result<Endpoint, EndpointError> {
+    let mut endpoint = build_endpoint(bind_udp(bind)?, None, transport.endpoint_config())?;
     endpoint.set_default_client_config(client);
     Ok(endpoint)
 }

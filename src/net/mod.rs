@@ -9,22 +9,27 @@
 mod deterministic;
 mod endpoint;
 mod runtime;
+#[cfg(feature = "sim")]
 mod sim_link;
+#[cfg(feature = "sim")]
 mod sim_socket;
 mod tls;
 mod transport;
 
 pub use deterministic::SeededCrypto;
 pub use endpoint::{
-    bind_udp, build_endpoint, client_config, client_endpoint, platform_endpoint, server_config,
-    EndpointError,
+    bind_udp, build_endpoint, client_config, client_endpoint, client_endpoint_with,
+    platform_endpoint, platform_endpoint_with, server_config, EndpointError,
 };
-pub use runtime::{run_blocking, system_time};
+pub use runtime::{run_blocking, system_time, wall_clock};
+#[cfg(feature = "sim")]
 pub use sim_link::{LinkCounters, LinkFaults};
+#[cfg(feature = "sim")]
 pub use sim_socket::SimUdpSocket;
 pub use tls::{
-    client_crypto, client_crypto_with, load_certs_pem, load_key_pem, server_crypto,
-    server_crypto_with, SelfSignedCert, ServerVerification, TlsError,
+    certificate_identity, client_crypto, client_crypto_with, client_crypto_with_identity,
+    load_certs_pem, load_key_pem, peer_certificate_identity, server_crypto, server_crypto_mtls,
+    server_crypto_with, ClientIdentity, SelfSignedCert, ServerVerification, TlsError,
 };
 pub use transport::{Congestion, TransportSettings};
 

@@ -14,10 +14,30 @@ use std::time::SystemTime;
 
 /// The wall-clock time now: real, or simulated inside turmoil.
 pub fn system_time() -> SystemTime {
-    match turmoil::since_epoch() {
-        Some(since) => SystemTime::UNIX_EPOCH + since,
-        None => SystemTime::now(),
+    #[cfg(feature = "sim")]
+    if let Some(since) = turmoil::since_epoch() {
+        return SystemTime::UNIX_EPOCH + since;
     }
+    SystemTime::now()
+}
+
+/// True inside the simulator (always false without the `sim` feature).
+fn in_simulation() -> bool {
+    #[cfg(feature = "sim")]
+    return turmoil::in_simulation();
+    #[cfg(not(feature = "sim"))]
+    false
+}
+
+/// The wall-clock time now (simulated inside turmoil) as a protocol timestamp, for the
+/// machines' envelope timestamps (`SessionConfig::epoch`; moved here from the crate's
+/// former `bridge.rs`).
+pub fn wall_clock() -> crate::wire::Timestamp {
+    use crate::wire::Timestamp;
+    let ms = system_time()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    Timestamp::from_unix_millis(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Runs blocking work (file reads, hashing) off the async task: on tokio's blocking pool,
@@ -27,7 +47,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    if turmoil::in_simulation() {
+    if in_simulation() {
         return Some(work());
     }
     tokio::task::spawn_blocking(work).await.ok()

@@ -3,6 +3,11 @@
 //! The platform presents a self-signed certificate made at start-up (rcgen, Ed25519) or
 //! PEM files given by the operator. The client verifies the platform against a CA file by
 //! default; skipping verification is an explicit, logged choice for development only.
+//!
+//! Mutual TLS (docs/protocol.md D92): with a client CA the platform requires every client
+//! to present a certificate chained to it ([`server_crypto_mtls`]); the client presents
+//! its own ([`ClientIdentity`]); the device identity is the certificate's subject common
+//! name ([`certificate_identity`], [`peer_certificate_identity`]).
 
 use crate::net::ALPN;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -27,6 +32,9 @@ pub enum TlsError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The client CA could not be used to verify clients.
+    #[error("client CA unusable: {0}")]
+    ClientVerifier(String),
     /// rustls refused the configuration (e.g. key does not match certificate).
     #[error("TLS configuration refused: {0}")]
     Rustls(#[from] rustls::Error),
@@ -58,6 +66,24 @@ impl SelfSignedCert {
         let der = PrivatePkcs8KeyDer::from(pkcs8_der.to_vec());
         let key = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, &rcgen::PKCS_ED25519)?;
         Self::with_key(names, key)
+    }
+
+    /// The certificate and key of PEM text (a certificate kept from an earlier start).
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<Self, TlsError> {
+        let pem_err = |reason: String| TlsError::Pem {
+            path: "(kept certificate)".into(),
+            reason,
+        };
+        let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e| pem_err(e.to_string()))?;
+        let key = PrivatePkcs8KeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| pem_err(e.to_string()))?;
+        Ok(SelfSignedCert {
+            cert,
+            key,
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+        })
     }
 
     fn with_key(names: &[&str], key: rcgen::KeyPair) -> Result<Self, TlsError> {
@@ -124,6 +150,75 @@ pub fn server_crypto_with(
     Ok(config)
 }
 
+/// The platform's rustls configuration with mutual TLS: as [`server_crypto`], and a client
+/// certificate is asked for; one that is presented must chain to one of `client_roots`
+/// (rustls fails the handshake otherwise). A client that presents none completes the TLS
+/// handshake so that the session machine can refuse it with a readable 1004 at
+/// SessionStart ([`crate::auth::DeviceAuth::require_certificate`], D92).
+pub fn server_crypto_mtls(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    client_roots: Vec<CertificateDer<'static>>,
+) -> Result<rustls::ServerConfig, TlsError> {
+    let provider = provider();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in client_roots {
+        roots.add(cert)?;
+    }
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        Arc::new(roots),
+        Arc::clone(&provider),
+    )
+    .allow_unauthenticated()
+    .build()
+    .map_err(|e| TlsError::ClientVerifier(e.to_string()))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![ALPN.to_vec()];
+    Ok(config)
+}
+
+/// The device identity a certificate carries: its subject's common name, else the whole
+/// subject as text; None when the bytes are not a certificate or the subject is empty.
+pub fn certificate_identity(cert: &CertificateDer<'_>) -> Option<String> {
+    use x509_parser::prelude::FromDer;
+    let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert.as_ref()).ok()?;
+    let subject = parsed.subject();
+    if let Some(cn) = subject.iter_common_name().next() {
+        return cn.as_str().ok().map(str::to_owned);
+    }
+    let text = subject.to_string();
+    (!text.is_empty()).then_some(text)
+}
+
+/// The identity of the certificate a connection's peer presented (mutual TLS), if any.
+pub fn peer_certificate_identity(conn: &quinn::Connection) -> Option<String> {
+    let identity = conn.peer_identity()?;
+    let certs = identity.downcast::<Vec<CertificateDer<'static>>>().ok()?;
+    certificate_identity(certs.first()?)
+}
+
+/// A client's own certificate chain and key, presented to a platform that asks (mutual TLS).
+#[derive(Debug)]
+pub struct ClientIdentity {
+    /// The certificate chain, the device's certificate first.
+    pub certs: Vec<CertificateDer<'static>>,
+    /// Its private key.
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl ClientIdentity {
+    /// Reads the chain and key from PEM files (the client's `--cert` and `--key`).
+    pub fn load(cert: &Path, key: &Path) -> Result<Self, TlsError> {
+        Ok(ClientIdentity {
+            certs: load_certs_pem(cert)?,
+            key: load_key_pem(key)?,
+        })
+    }
+}
+
 /// How a client checks the platform's certificate.
 #[derive(Debug, Clone)]
 pub enum ServerVerification {
@@ -147,6 +242,25 @@ pub fn client_crypto_with(
     verification: &ServerVerification,
     alpn: &[u8],
 ) -> Result<rustls::ClientConfig, TlsError> {
+    client_crypto_full(provider, verification, alpn, None)
+}
+
+/// [`client_crypto`] presenting `identity` to a platform that asks for a client
+/// certificate (mutual TLS).
+pub fn client_crypto_with_identity(
+    verification: &ServerVerification,
+    alpn: &[u8],
+    identity: ClientIdentity,
+) -> Result<rustls::ClientConfig, TlsError> {
+    client_crypto_full(provider(), verification, alpn, Some(identity))
+}
+
+fn client_crypto_full(
+    provider: Arc<CryptoProvider>,
+    verification: &ServerVerification,
+    alpn: &[u8],
+    identity: Option<ClientIdentity>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let verifier_provider = Arc::clone(&provider);
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?;
@@ -156,12 +270,23 @@ pub fn client_crypto_with(
             for cert in roots {
                 store.add(cert.clone())?;
             }
-            builder.with_root_certificates(store).with_no_client_auth()
+            let builder = builder.with_root_certificates(store);
+            match identity {
+                Some(id) => builder.with_client_auth_cert(id.certs, id.key)?,
+                None => builder.with_no_client_auth(),
+            }
         }
-        ServerVerification::Insecure => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(verifier_provider)))
-            .with_no_client_auth(),
+        ServerVerification::Insecure => {
+            let builder = builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(
+                    verifier_provider,
+                )));
+            match identity {
+                Some(id) => builder.with_client_auth_cert(id.certs, id.key)?,
+                None => builder.with_no_client_auth(),
+            }
+        }
     };
     config.alpn_protocols = vec![alpn.to_vec()];
     Ok(config)

@@ -1,7 +1,7 @@
 //! QUIC transport parameters of the specification ("连接参数", "QUIC传输优化").
 
 use quinn::congestion::{BbrConfig, CubicConfig};
-use quinn::{IdleTimeout, TransportConfig, VarInt};
+use quinn::{EndpointConfig, IdleTimeout, MtuDiscoveryConfig, TransportConfig, VarInt};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,7 +51,19 @@ pub struct TransportSettings {
     /// apply (control streams first, then audio at 255, video at 128, and FileRequest
     /// `priority` between transfers): fairness only orders equals (D38).
     pub send_fairness: bool,
+    /// The largest UDP payload this side sends and accepts (D102; default 1452, quinn's
+    /// Ethernet-safe bound). Above it, MTU discovery climbs from 1200 up to this bound
+    /// (e.g. 8952 on a LAN with 9000-byte jumbo frames; loopback carries up to 65527).
+    /// Both sides must allow it: a peer accepts no more than its own setting.
+    pub max_udp_payload: u16,
+    /// The UDP payload the path is known to carry (default 1200, QUIC's minimum): where
+    /// MTU discovery starts and the floor black-hole detection falls back to (D102). Raise
+    /// it only for a path that certainly carries it (a LAN whose MTU you set).
+    pub min_udp_payload: u16,
 }
+
+/// The payload above which segmentation offload is turned off (D102): the Ethernet MTU's.
+const OFFLOAD_LIMIT: u16 = 1472;
 
 impl Default for TransportSettings {
     fn default() -> Self {
@@ -67,6 +79,8 @@ impl Default for TransportSettings {
             congestion: Congestion::Bbr,
             initial_rtt: Duration::from_millis(333),
             send_fairness: false,
+            max_udp_payload: 1452,
+            min_udp_payload: 1200,
         }
     }
 }
@@ -91,6 +105,59 @@ impl TransportSettings {
             Congestion::Bbr => t.congestion_controller_factory(Arc::new(BbrConfig::default())),
             Congestion::Cubic => t.congestion_controller_factory(Arc::new(CubicConfig::default())),
         };
+        let (min, max) = self.udp_payload_bounds();
+        let mut mtud = MtuDiscoveryConfig::default();
+        mtud.upper_bound(max);
+        t.initial_mtu(min)
+            .min_mtu(min)
+            .mtu_discovery_config(Some(mtud))
+            // Large datagrams in segmentation-offload batches (up to 64 KiB each sendmsg)
+            // overflow the receiver's socket in bursts of big packets only, which quinn's
+            // black-hole detector reads as "the path drops large packets" and falls back to
+            // 1200 bytes for good (D102). Without offload, 9000-byte datagrams carry more
+            // than 1452-byte ones with it.
+            .enable_segmentation_offload(max <= OFFLOAD_LIMIT);
         t
+    }
+
+    /// `(min_udp_payload, max_udp_payload)` clamped to what QUIC allows: 1200..=65527, the
+    /// minimum no larger than the maximum.
+    pub fn udp_payload_bounds(&self) -> (u16, u16) {
+        let max = self.max_udp_payload.clamp(1200, 65_527);
+        (self.min_udp_payload.clamp(1200, max), max)
+    }
+
+    /// The endpoint configuration: accepts datagrams up to `max_udp_payload` (quinn's
+    /// default, 1472, would cap what the peer may send whatever MTU discovery finds).
+    pub fn endpoint_config(&self) -> EndpointConfig {
+        let mut config = EndpointConfig::default();
+        let (_, max) = self.udp_payload_bounds();
+        // In range by construction (udp_payload_bounds), so this cannot fail.
+        let _ = config.max_udp_payload_size(max.max(1472));
+        config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_payload_bounds_are_clamped_to_what_quic_allows() {
+        let mut s = TransportSettings::default();
+        assert_eq!(s.udp_payload_bounds(), (1200, 1452));
+        s.max_udp_payload = 9000;
+        assert_eq!(s.udp_payload_bounds(), (1200, 9000));
+        s.max_udp_payload = 100;
+        assert_eq!(s.udp_payload_bounds(), (1200, 1200));
+        s.max_udp_payload = u16::MAX;
+        s.min_udp_payload = u16::MAX;
+        assert_eq!(s.udp_payload_bounds(), (65_527, 65_527));
+        s.max_udp_payload = 9000;
+        s.min_udp_payload = 1500;
+        assert_eq!(s.udp_payload_bounds(), (1500, 9000));
+        // Building never panics, whatever the values.
+        let _ = s.to_quinn();
+        let _ = s.endpoint_config();
     }
 }

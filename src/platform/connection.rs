@@ -6,25 +6,22 @@ use super::output::TransferOutput;
 use super::streams::{read_bi, read_uni, Bounds, StreamInput, Verdict};
 use super::{
     Command, Platform, PlatformError, Request, RequestReply, SessionInfo, TransferHandle,
-    TransferProgress, TransferResult,
+    TransferProgress, TransferResult, TransferStatus,
 };
-use crate::bridge::{json_to_binary, InOrder};
 use crate::session::{
-    PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, TransferOutcome,
+    InOrder, PlatformAction, PlatformEvent, PlatformSession, SegmentVerdict, StorageFailure,
+    TransferOutcome,
 };
 use crate::store::FinishedFile;
-use crate::wire::{JsonEnvelope, SegmentHeader, StatusCode, TransferId};
+use crate::wire::{JsonEnvelope, SegmentHeader, SegmentId, StatusCode, TransferId};
 use order::Ordered;
 // Ordered maps: what is drained at the end is answered in the same order every run.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-/// How often parked segment streams (transfer not yet known) are shown to the machine
-/// again when no control message arrives.
-const PARK_RETRY: Duration = Duration::from_millis(50);
 /// How long a closing connection waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
 /// quinn's default max_ack_delay: how long a receiver may hold an acknowledgement.
@@ -52,10 +49,6 @@ type ReplySender = oneshot::Sender<Result<RequestReply, PlatformError>>;
 type DoneSender = oneshot::Sender<Result<TransferResult, PlatformError>>;
 
 struct Connection {
-    /// The machine's settings (a re-attached session gets a new machine with them).
-    config: crate::session::SessionConfig,
-    /// Whether a control message reached the machine yet (re-attachment happens before).
-    first_message_seen: bool,
     platform: Platform,
     conn: quinn::Connection,
     session_id: Uuid,
@@ -67,8 +60,9 @@ struct Connection {
     outputs: HashMap<TransferId, TransferOutput>,
     /// Waiters for each transfer's end.
     done: BTreeMap<TransferId, DoneSender>,
-    /// Segment streams whose transfer the machine does not know yet.
-    parked: Vec<(SegmentHeader, oneshot::Sender<Verdict>)>,
+    /// Segment streams whose header the machine parked (`NotYetKnown`), by segment id,
+    /// oldest first: answered when the machine issues `SegmentJudged` (D55).
+    parked: HashMap<SegmentId, VecDeque<oneshot::Sender<Verdict>>>,
     /// Where the answer to a binary-enveloped request goes.
     binary_reply: Option<quinn::SendStream>,
     control_sends: JoinSet<()>,
@@ -85,46 +79,15 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     let session_id = platform.next_session_id();
     let mut config = platform.config().session.clone();
     config.seed = config.seed.wrapping_add(number);
-    config.epoch = crate::bridge::wall_clock();
+    config.epoch = crate::net::wall_clock();
     let bounds = Bounds {
         control: platform.config().max_control_len,
-        stream: config.max_stream_len,
     };
-    let mut session = PlatformSession::new(config.clone(), now(), session_id);
+    let mut session = PlatformSession::new(config, now(), session_id);
+    session.set_certified_identity(crate::net::peer_certificate_identity(&conn));
     let (commands_tx, mut commands) = mpsc::unbounded_channel();
-    platform.register(
-        SessionInfo {
-            session_id,
-            remote: conn.remote_address(),
-            ready: false,
-            ended: false,
-            ended_with: None,
-            previous_session: None,
-        },
-        commands_tx,
-    );
-    platform.attach_connection(session_id, &conn);
-    tracing::info!(
-        "client {} connected (session {session_id})",
-        conn.remote_address()
-    );
+    let mut c = Connection::register(platform, conn.clone(), session_id, commands_tx);
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let mut c = Connection {
-        config,
-        first_message_seen: false,
-        platform,
-        conn: conn.clone(),
-        session_id,
-        pending: BTreeMap::new(),
-        requested_at: HashMap::new(),
-        outputs: HashMap::new(),
-        done: BTreeMap::new(),
-        parked: Vec::new(),
-        binary_reply: None,
-        control_sends: JoinSet::new(),
-        in_order: InOrder::default(),
-        closing: false,
-    };
     let mut accepted_streams: u64 = 0;
     let lost = loop {
         c.drain(&mut session).await;
@@ -133,13 +96,6 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
                 None => std::future::pending().await,
-            }
-        };
-        let park_retry = async {
-            if c.parked.is_empty() {
-                std::future::pending().await
-            } else {
-                tokio::time::sleep(PARK_RETRY).await
             }
         };
         // Branches in a fixed order: tokio's default random order would make a simulated
@@ -161,34 +117,82 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             Some(input) = rx.recv() => c.handle_input(&mut session, input),
             Some(command) = commands.recv() => c.handle_command(&mut session, command).await,
             () = timer => session.handle_timeout(now()),
-            () = park_retry => c.retry_parked(&mut session),
         }
     };
-    tracing::info!("session {} ended: {lost}", c.session_id);
-    session.handle_connection_lost(now());
-    c.drain(&mut session).await;
-    for (_, (reply, _)) in std::mem::take(&mut c.pending) {
-        let _ = reply.send(Err(PlatformError::ConnectionLost));
-    }
-    for (_, done) in std::mem::take(&mut c.done) {
-        let _ = done.send(Err(PlatformError::ConnectionLost));
-    }
-    c.platform.detach_connection(c.session_id);
-    c.platform.update(c.session_id, |info| {
-        info.ended = true;
-        info.ended_with = Some(lost);
-    });
+    c.end(&mut session, lost).await;
 }
 
 impl Connection {
+    /// Registers the new connection's session with the platform (not ready yet).
+    fn register(
+        platform: Platform,
+        conn: quinn::Connection,
+        session_id: Uuid,
+        commands: mpsc::UnboundedSender<Command>,
+    ) -> Connection {
+        let info = SessionInfo {
+            session_id,
+            remote: conn.remote_address(),
+            ready: false,
+            ended: false,
+            ended_with: None,
+            previous_session: None,
+            device: None,
+        };
+        platform.register(info, commands);
+        platform.attach_connection(session_id, &conn);
+        tracing::info!(
+            "client {} connected (session {session_id})",
+            conn.remote_address()
+        );
+        Connection {
+            platform,
+            conn,
+            session_id,
+            pending: BTreeMap::new(),
+            requested_at: HashMap::new(),
+            outputs: HashMap::new(),
+            done: BTreeMap::new(),
+            parked: HashMap::new(),
+            binary_reply: None,
+            control_sends: JoinSet::new(),
+            in_order: InOrder::default(),
+            closing: false,
+        }
+    }
+
+    /// The connection ended: the machine finishes what was open (reports written), every
+    /// waiter hears it, and the session moves to the registry's history (D51).
+    async fn end(&mut self, session: &mut PlatformSession, lost: quinn::ConnectionError) {
+        tracing::info!("session {} ended: {lost}", self.session_id);
+        session.handle_connection_lost(now());
+        self.drain(session).await;
+        for (_, (reply, _)) in std::mem::take(&mut self.pending) {
+            let _ = reply.send(Err(PlatformError::ConnectionLost));
+        }
+        for (_, done) in std::mem::take(&mut self.done) {
+            let _ = done.send(Err(PlatformError::ConnectionLost));
+        }
+        self.platform.retire(self.session_id, |info| {
+            info.ended = true;
+            info.ended_with = Some(lost);
+        });
+    }
+
+    /// Drains the machine: its actions until none is left, then its events (D54: every
+    /// action carries what it needs, so the order matters only for the logs).
     async fn drain(&mut self, session: &mut PlatformSession) {
         loop {
+            while let Some(action) = session.poll_action() {
+                self.perform(session, action).await;
+            }
+            let mut any = false;
             while let Some(event) = session.poll_event() {
+                any = true;
                 self.on_event(session, event);
             }
-            match session.poll_action() {
-                Some(action) => self.perform(session, action).await,
-                None => break,
+            if !any {
+                break;
             }
         }
         if let Some(mut unanswered) = self.binary_reply.take() {
@@ -210,7 +214,6 @@ impl Connection {
                     None => item.into_iter().collect(),
                 };
                 self.deliver(session, ready, binary_reply);
-                self.retry_parked(session);
             }
             StreamInput::SegmentHeader {
                 order,
@@ -233,20 +236,12 @@ impl Connection {
                     Some(output) => output.record_written(&header, index, len, receive_time, at),
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
-                match recorded {
-                    Ok(()) => {
-                        self.observe_stored(&header, transfer, index, len);
-                        session.handle_segment_written(at, &header, receive_time)
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot record segment {index} of {transfer}: {e}");
-                        let error = crate::wire::WireError::CorruptedSegment {
-                            kind: "Segment",
-                            reason: format!("the platform could not store it: {e}"),
-                        };
-                        session.handle_segment_failed(at, Some(&header), error);
-                    }
-                }
+                self.stored(
+                    session,
+                    (&header, transfer, index, len),
+                    receive_time,
+                    recorded,
+                );
             }
             StreamInput::SegmentData {
                 header,
@@ -259,21 +254,19 @@ impl Connection {
                     Some(output) => output.write(&header, index, &data, receive_time, at),
                     None => Err(std::io::Error::other("the transfer has no open output")),
                 };
-                match written {
-                    Ok(()) => {
-                        self.observe_stored(&header, transfer, index, data.len() as u64);
-                        session.handle_segment_written(at, &header, receive_time)
-                    }
-                    Err(e) => {
-                        tracing::error!("cannot write segment {index} of {transfer}: {e}");
-                        let error = crate::wire::WireError::CorruptedSegment {
-                            kind: "Segment",
-                            reason: format!("the platform could not store it: {e}"),
-                        };
-                        session.handle_segment_failed(at, Some(&header), error);
-                    }
-                }
+                let len = data.len() as u64;
+                self.stored(
+                    session,
+                    (&header, transfer, index, len),
+                    receive_time,
+                    written,
+                );
             }
+            StreamInput::OutputFailed {
+                transfer,
+                index,
+                error,
+            } => self.output_failed(session, transfer, Some(index), &error),
             StreamInput::SegmentFailed { header, error } => {
                 tracing::warn!("segment stream failed: {error}");
                 session.handle_segment_failed(at, header.as_ref(), error);
@@ -281,22 +274,36 @@ impl Connection {
         }
     }
 
-    /// Re-attachment (profile section 3, docs/protocol.md D20): a reconnecting client's
-    /// envelopes carry its previous session id from the first one on. If the platform
-    /// holds that session and its connection ended, this connection takes its id: a new
-    /// machine constructed with it replaces the untouched one (the old machine's
-    /// transfers are not carried over; the client resumes them with
-    /// `resume_from_segment`).
-    fn reattach(&mut self, session: &mut PlatformSession, previous: Uuid) {
-        if previous.is_nil() || previous == self.session_id {
-            return;
+    /// A segment's data was written (or could not be): the machine counts it, or fails
+    /// its transfer (D48).
+    fn stored(
+        &mut self,
+        session: &mut PlatformSession,
+        (header, transfer, index, len): (&SegmentHeader, TransferId, u32, u64),
+        receive_time: Duration,
+        result: std::io::Result<()>,
+    ) {
+        match result {
+            Ok(()) => {
+                self.observe_stored(header, transfer, index, len);
+                session.handle_segment_written(now(), header, receive_time);
+            }
+            Err(e) => self.output_failed(session, transfer, Some(index), &e),
         }
-        if !self.platform.reattach(self.session_id, previous) {
-            return;
-        }
-        tracing::info!("re-attaching session {previous} (was {})", self.session_id);
-        *session = PlatformSession::new(self.config.clone(), now(), previous);
-        self.session_id = previous;
+    }
+
+    /// The output of `transfer` could not be opened or written: the machine decides
+    /// (one ErrorReport, the transfer `Failed`); logged once, when it finishes.
+    fn output_failed(
+        &mut self,
+        session: &mut PlatformSession,
+        transfer: TransferId,
+        index: Option<u32>,
+        error: &std::io::Error,
+    ) {
+        tracing::debug!("cannot store segment {index:?} of {transfer}: {error}");
+        let failure = StorageFailure::of(error);
+        session.handle_output_failed(now(), transfer, index, failure, &error.to_string());
     }
 
     /// Tells the observer, if any, that a segment was stored.
@@ -310,19 +317,8 @@ impl Connection {
         });
     }
 
-    /// Shows parked segment headers to the machine again.
-    fn retry_parked(&mut self, session: &mut PlatformSession) {
-        let at = now();
-        for (header, verdict) in std::mem::take(&mut self.parked) {
-            if verdict.is_closed() {
-                continue;
-            }
-            self.judge_header(session, at, header, verdict);
-        }
-    }
-
     /// Shows a segment header to the machine and answers its stream task with the
-    /// verdict; a header of a transfer not yet known is parked for [`PARK_RETRY`].
+    /// verdict; a header the machine parked (`NotYetKnown`) waits for its `SegmentJudged`.
     fn judge_header(
         &mut self,
         session: &mut PlatformSession,
@@ -333,17 +329,46 @@ impl Connection {
         let judged = session.handle_segment_header(at, &header);
         self.observe_arrival(&header, &judged);
         match judged {
-            SegmentVerdict::NotYetKnown => self.parked.push((header, verdict)),
+            SegmentVerdict::NotYetKnown => {
+                self.parked
+                    .entry(header.id())
+                    .or_default()
+                    .push_back(verdict);
+            }
             other => {
                 let _ = verdict.send(self.verdict_with_target(other));
             }
         }
     }
 
+    /// The machine decided a parked header: the oldest stream waiting with it gets the
+    /// verdict. One whose task is gone gets nothing; if it was to be written, the machine
+    /// hears that it failed (D55).
+    fn judged(&mut self, session: &mut PlatformSession, header: SegmentHeader, v: SegmentVerdict) {
+        self.observe_arrival(&header, &v);
+        let id = header.id();
+        let waiting = self.parked.get_mut(&id).and_then(VecDeque::pop_front);
+        if self.parked.get(&id).is_some_and(VecDeque::is_empty) {
+            self.parked.remove(&id);
+        }
+        let write = matches!(v, SegmentVerdict::Write { .. });
+        let delivered = waiting.is_some_and(|w| w.send(self.verdict_with_target(v)).is_ok());
+        if write && !delivered {
+            let error = crate::wire::WireError::Truncated {
+                kind: "Segment",
+                needed: header.data_length() as usize,
+                available: 0,
+            };
+            session.handle_segment_failed(now(), Some(&header), error);
+        }
+    }
+
     /// The machine's verdict, with the direct write target of a fixed-size transfer.
     fn verdict_with_target(&self, verdict: SegmentVerdict) -> Verdict {
         let target = match &verdict {
-            SegmentVerdict::Write { transfer, index } => self
+            SegmentVerdict::Write {
+                transfer, index, ..
+            } => self
                 .outputs
                 .get(transfer)
                 .and_then(|output| output.direct_target(*index)),
@@ -356,6 +381,7 @@ impl Connection {
         let at = now();
         match command {
             Command::Request { request, reply } => {
+                let is_file = matches!(request, Request::File(_));
                 let sent = match request {
                     Request::Query(filter) => session.query_files(at, filter),
                     Request::File(file) => session.request_file(at, file),
@@ -364,9 +390,20 @@ impl Connection {
                 };
                 match sent {
                     Ok(seq) => {
+                        // Requests whose caller stopped waiting (timed out) are dropped.
+                        self.pending.retain(|&seq, (waiting, _)| {
+                            let keep = !waiting.is_closed();
+                            if !keep {
+                                session.cancel_request(seq);
+                            }
+                            keep
+                        });
                         self.pending.insert(seq, (reply, at));
-                        self.requested_at
-                            .insert(seq, (at, crate::net::system_time()));
+                        // Only a FileRequest's time goes into a report (D50).
+                        if is_file {
+                            self.requested_at
+                                .insert(seq, (at, crate::net::system_time()));
+                        }
                     }
                     Err(e) => {
                         let _ = reply.send(Err(PlatformError::Session(e)));
@@ -408,12 +445,13 @@ impl Connection {
                 match TransferOutput::open(
                     &self.platform.config().out_dir,
                     &self.session_id.to_string(),
-                    ack,
-                    placement,
+                    (ack, placement),
+                    self.platform.shared.disk.clone(),
                     requested_at,
                     requested_wall,
                 ) {
-                    Ok(output) => {
+                    Ok(mut output) => {
+                        output.attach_container(self.platform.config().container);
                         tracing::info!(
                             "receiving {} into {}",
                             output.ack.file_path,
@@ -421,7 +459,7 @@ impl Connection {
                         );
                         self.outputs.insert(transfer, output);
                     }
-                    Err(e) => tracing::error!("cannot create the output of {transfer}: {e}"),
+                    Err(e) => self.output_failed(session, transfer, None, &e),
                 }
             }
             PlatformAction::RestartOutput { transfer, index } => {
@@ -442,6 +480,19 @@ impl Connection {
                 tracing::debug!("transfer {transfer} finishing ({outcome:?})");
                 session.handle_output_finished(now(), transfer, finished);
             }
+            PlatformAction::SegmentJudged { header, verdict } => {
+                self.judged(session, header, verdict);
+            }
+            PlatformAction::LookupSession { previous } => {
+                // The registry answers (and re-keys this connection's entry); the machine
+                // decides (D52).
+                let held = self.platform.reattach(self.session_id, previous);
+                if held {
+                    tracing::info!("re-attaching session {previous} (was {})", self.session_id);
+                    self.session_id = previous;
+                }
+                session.handle_session_lookup(now(), previous, held);
+            }
             PlatformAction::Close { code, reason } => self.close(code, &reason).await,
         }
     }
@@ -449,7 +500,7 @@ impl Connection {
     async fn send_control(&mut self, envelope: JsonEnvelope) {
         if let Some(reply) = self.binary_reply.take() {
             // The first answer to a binary-enveloped request goes back on its stream.
-            match json_to_binary(&envelope) {
+            match crate::wire::BinaryEnvelope::from_json(&envelope) {
                 Ok(binary) => {
                     let bytes = binary.to_bytes();
                     self.control_sends
@@ -502,21 +553,14 @@ impl Connection {
 
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
-            PlatformEvent::SessionReady { session_id } => {
-                tracing::info!("session {session_id} ready");
-                let old = self.session_id;
-                self.session_id = session_id;
-                let previous = session.requested_session();
-                if let Some(previous) = previous {
-                    tracing::info!("the client named its previous session {previous}");
-                }
-                self.platform.update(old, |info| {
-                    info.session_id = session_id;
-                    info.ready = true;
-                    if previous.is_some() {
-                        info.previous_session = previous;
-                    }
-                });
+            PlatformEvent::SessionReady { session_id, .. } => {
+                self.session_ready(session, session_id)
+            }
+            PlatformEvent::DeviceRefused { reason } => {
+                tracing::warn!(
+                    "refused device at {} (1004): {reason}",
+                    self.conn.remote_address()
+                );
             }
             PlatformEvent::VersionRefused { theirs } => {
                 tracing::warn!(
@@ -527,22 +571,7 @@ impl Connection {
             PlatformEvent::FileList { ack, files } => {
                 self.answer(ack, Ok(RequestReply::FileList(files)));
             }
-            PlatformEvent::TransferAccepted(ack) => {
-                tracing::info!(
-                    "transfer {} of {} accepted ({} bytes, {} segments)",
-                    ack.transfer_id,
-                    ack.file_path,
-                    ack.file_size,
-                    ack.total_segments
-                );
-                let (done_tx, done) = oneshot::channel();
-                self.done.insert(ack.transfer_id, done_tx);
-                let seq = ack.ack;
-                self.answer(
-                    seq,
-                    Ok(RequestReply::Transfer(TransferHandle { ack, done })),
-                );
-            }
+            PlatformEvent::TransferAccepted(ack) => self.transfer_accepted(ack),
             PlatformEvent::RequestRefused { ack, report } => {
                 tracing::warn!(
                     "request {ack} refused: {} {}",
@@ -573,9 +602,16 @@ impl Connection {
                 outcome,
                 file,
                 sha256_ok,
+                status,
             } => {
                 self.observe(Observed::TransferFinished { transfer, outcome });
-                self.finish_transfer(session, transfer, outcome, file, sha256_ok)
+                self.finish_transfer(transfer, (outcome, sha256_ok), file, &status)
+            }
+            PlatformEvent::ChecksumKnown { transfer, checksum } => {
+                tracing::info!("transfer {transfer}: the client announced {checksum}");
+                if let Some(output) = self.outputs.get_mut(&transfer) {
+                    output.ack.checksum = Some(checksum);
+                }
             }
             PlatformEvent::PeerError(report) => {
                 tracing::warn!(
@@ -590,6 +626,47 @@ impl Connection {
         }
     }
 
+    /// The handshake completed: the registry's entry says so (with the id in force).
+    fn session_ready(&mut self, session: &PlatformSession, session_id: Uuid) {
+        let device = session.device().cloned();
+        match &device {
+            Some(d) => tracing::info!("session {session_id} ready, device {d}"),
+            None => tracing::info!("session {session_id} ready"),
+        }
+        let old = self.session_id;
+        self.session_id = session_id;
+        let previous = session.requested_session();
+        if let Some(previous) = previous {
+            tracing::info!("the client named its previous session {previous}");
+        }
+        self.platform.update(old, |info| {
+            info.session_id = session_id;
+            info.ready = true;
+            info.device = device.clone();
+            if previous.is_some() {
+                info.previous_session = previous;
+            }
+        });
+    }
+
+    /// A FileRequest was accepted: its caller gets the handle whose end it can wait for.
+    fn transfer_accepted(&mut self, ack: crate::wire::FileRequestAck) {
+        tracing::info!(
+            "transfer {} of {} accepted ({} bytes, {} segments)",
+            ack.transfer_id,
+            ack.file_path,
+            ack.file_size,
+            ack.total_segments
+        );
+        let (done_tx, done) = oneshot::channel();
+        self.done.insert(ack.transfer_id, done_tx);
+        let seq = ack.ack;
+        self.answer(
+            seq,
+            Ok(RequestReply::Transfer(TransferHandle { ack, done })),
+        );
+    }
+
     fn answer(&mut self, seq: u64, result: Result<RequestReply, PlatformError>) {
         match self.pending.remove(&seq) {
             Some((reply, _)) => {
@@ -602,26 +679,31 @@ impl Connection {
     /// Writes the report with the machine's verdict and hands the result to its waiter.
     fn finish_transfer(
         &mut self,
-        session: &PlatformSession,
         transfer: TransferId,
-        outcome: TransferOutcome,
+        (outcome, sha256_ok): (TransferOutcome, bool),
         file: FinishedFile,
-        sha256_ok: bool,
+        status: &TransferStatus,
     ) {
+        if let TransferOutcome::Failed(code) = outcome {
+            tracing::error!("transfer {transfer} failed: {code}");
+        }
         let Some(output) = self.outputs.remove(&transfer) else {
-            tracing::warn!("transfer {transfer} finished without an output");
+            // Its output could not even be created.
+            let error = match outcome {
+                TransferOutcome::Failed(code) => PlatformError::TransferFailed { code },
+                _ => PlatformError::ConnectionLost,
+            };
+            if let Some(done) = self.done.remove(&transfer) {
+                let _ = done.send(Err(error));
+            }
             return;
         };
-        let status = session
-            .transfers()
-            .into_iter()
-            .find(|t| t.transfer == transfer);
         let report = output.report(
             &self.session_id.to_string(),
             outcome,
             &file,
             sha256_ok,
-            status.as_ref(),
+            Some(status),
             now(),
         );
         if let Some(done) = self.done.remove(&transfer) {

@@ -29,10 +29,6 @@ impl Connection {
                     if binary_reply.is_some() {
                         envelope.session_id = session.session_id();
                     }
-                    if !self.first_message_seen {
-                        self.first_message_seen = true;
-                        self.reattach(session, envelope.session_id);
-                    }
                     self.binary_reply = binary_reply.take();
                     session.handle_message(at, envelope);
                     // Its events (an acknowledgement...) before the next stream's header.

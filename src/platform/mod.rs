@@ -23,25 +23,28 @@
 //! [`PlatformSession`]: crate::session::PlatformSession
 //! [`ReceivedFile`]: crate::store::ReceivedFile
 
+mod limits;
+pub use limits::ConnectionLimits;
 mod budget;
 mod connection;
 mod observe;
 mod output;
 mod playback;
+mod registry;
 pub mod script;
 mod streams;
 mod views;
 
 use crate::net::TransportSettings;
 use crate::session::{SessionConfig, SessionError, TransferOutcome};
-use crate::store::{FinishedFile, ReceptionFigures, ReceptionReport};
+use crate::store::{DiskBudget, FinishedFile, ReceptionFigures, ReceptionReport};
 use crate::wire::{
     FileEntry, FileListQuery, FileRequest, FileRequestAck, Message, PlaybackAck, PlaybackControl,
     SegmentId, StatsRequest, StatusCode,
 };
 use budget::ReceiveBudget;
 use rand::{RngCore, SeedableRng};
-use std::collections::BTreeMap;
+use registry::Registry;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -87,6 +90,19 @@ pub struct PlatformConfig {
     /// arrival times, acknowledgements...), if anywhere: tests, simulations and progress
     /// displays.
     pub observer: Option<Observer>,
+    /// Bytes of received data the platform may write under `out_dir` in all (files and
+    /// their spools), None for no limit: past it a write fails as on a full disk, and the
+    /// transfer fails with 1003 StorageFull (D48).
+    pub disk_budget: Option<u64>,
+    /// Finished sessions kept for [`Platform::sessions`] (and for re-attachment, D52);
+    /// the oldest is forgotten first. Live sessions are always listed (D51).
+    pub session_history: usize,
+    /// Sessions in total, handshake rate per source, Retry under load (D95; default
+    /// [`ConnectionLimits::unlimited`], the CLI's are [`ConnectionLimits::default`]).
+    pub limits: ConnectionLimits,
+    /// What is written for an H.264 pull in frame, GOP or time mode: the byte-exact stream,
+    /// a playable fragmented MP4 beside it (`<name>.mp4`), or both (D76).
+    pub container: crate::store::container::Container,
 }
 
 impl PlatformConfig {
@@ -102,6 +118,10 @@ impl PlatformConfig {
             receive_budget: 64 * 1024 * 1024,
             max_receive_window: u64::from(TransportSettings::default().receive_window),
             observer: None,
+            disk_budget: None,
+            session_history: 1000,
+            limits: ConnectionLimits::unlimited(),
+            container: crate::store::container::Container::Both,
         }
     }
 }
@@ -130,6 +150,13 @@ pub enum PlatformError {
     /// The connection ended before the answer.
     #[error("connection lost")]
     ConnectionLost,
+    /// The transfer failed before any of it could be stored (its output could not be
+    /// created): 1003 StorageFull or 500 (D48).
+    #[error("transfer failed: {code}")]
+    TransferFailed {
+        /// Why.
+        code: StatusCode,
+    },
     /// The answer was not of the kind the call expects.
     #[error("unexpected answer: {0}")]
     UnexpectedReply(String),
@@ -143,6 +170,7 @@ impl PlatformError {
             PlatformError::Session(SessionError::Invalid(e)) => Some(e.status()),
             PlatformError::Session(SessionError::NotReady) => Some(StatusCode::ServiceUnavailable),
             PlatformError::Timeout => Some(StatusCode::ConnectionTimeout),
+            PlatformError::TransferFailed { code } => Some(*code),
             _ => None,
         }
     }
@@ -165,6 +193,8 @@ pub struct SessionInfo {
     /// The previous session a reconnecting client named in SessionStart (not re-attached:
     /// this session has its own id and starts with no transfers).
     pub previous_session: Option<Uuid>,
+    /// Who the client is, once its SessionStart was accepted (D93).
+    pub device: Option<crate::auth::DeviceIdentity>,
 }
 
 /// A transfer's final result.
@@ -237,21 +267,17 @@ enum Request {
     Raw(Message),
 }
 
-struct SessionEntry {
-    info: SessionInfo,
-    commands: mpsc::UnboundedSender<Command>,
-    view: views::SessionView,
-}
-
 struct Shared {
     config: PlatformConfig,
     endpoint: quinn::Endpoint,
-    sessions: Mutex<BTreeMap<Uuid, SessionEntry>>,
+    sessions: Mutex<Registry>,
     /// Bumped whenever the session table changes.
     changed: watch::Sender<u64>,
     ids: Mutex<Option<rand::rngs::StdRng>>,
     connections: Mutex<u64>,
     budget: Arc<ReceiveBudget>,
+    /// What may still be written under the output folder (`PlatformConfig::disk_budget`).
+    disk: Option<Arc<DiskBudget>>,
 }
 
 /// A running platform: cloneable handle over the accept loop and its sessions.
@@ -266,20 +292,47 @@ impl Platform {
     pub fn start(endpoint: quinn::Endpoint, config: PlatformConfig) -> Platform {
         let ids = config.seed.map(rand::rngs::StdRng::seed_from_u64);
         let config_budget = (config.receive_budget, config.max_receive_window);
+        let config_disk = config.disk_budget;
+        let session_history = config.session_history;
         let (changed, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             config,
             endpoint: endpoint.clone(),
-            sessions: Mutex::new(BTreeMap::new()),
+            sessions: Mutex::new(Registry::new(session_history)),
             changed,
             ids: Mutex::new(ids),
             connections: Mutex::new(0),
             budget: ReceiveBudget::new(config_budget.0, config_budget.1),
+            disk: config_disk.map(|bytes| Arc::new(DiskBudget::new(bytes))),
         });
         let platform = Platform { shared };
         let accepting = platform.clone();
         tokio::spawn(async move {
+            let mut limiter = limits::HandshakeLimiter::default();
             while let Some(incoming) = endpoint.accept().await {
+                let remote = incoming.remote_address();
+                let live = accepting.registry_size().0;
+                let admission = limiter.admit(
+                    &accepting.shared.config.limits,
+                    tokio::time::Instant::now(),
+                    remote.ip(),
+                    live,
+                    incoming.remote_address_validated(),
+                );
+                match admission {
+                    limits::Admission::Accept => {}
+                    limits::Admission::Retry => {
+                        if let Err(e) = incoming.retry() {
+                            e.into_incoming().ignore();
+                        }
+                        continue;
+                    }
+                    limits::Admission::Refuse(why) => {
+                        tracing::warn!("refused a connection from {remote}: {why}");
+                        incoming.refuse();
+                        continue;
+                    }
+                }
                 let platform = accepting.clone();
                 tokio::spawn(async move {
                     let remote = incoming.remote_address();
@@ -298,12 +351,16 @@ impl Platform {
         self.shared.endpoint.local_addr()
     }
 
-    /// Every session, ready or not, ended ones included, by session id.
+    /// Every live session, ready or not, by session id, then the finished sessions kept
+    /// (at most `PlatformConfig::session_history`, oldest first).
     pub fn sessions(&self) -> Vec<SessionInfo> {
-        self.lock_sessions()
-            .values()
-            .map(|e| e.info.clone())
-            .collect()
+        self.lock_sessions().list()
+    }
+
+    /// Sessions in the registry: (live, finished kept in the history).
+    pub fn registry_size(&self) -> (usize, usize) {
+        let registry = self.lock_sessions();
+        (registry.live_len(), registry.finished_len())
     }
 
     /// Waits until at least `n` sessions are ready and returns them.
@@ -320,6 +377,27 @@ impl Platform {
             }
             if changed.changed().await.is_err() {
                 return ready;
+            }
+        }
+    }
+
+    /// Waits for the first ready session of `device`, authenticated (certificate or token):
+    /// sessions of other devices, and unproven claims to be `device`, are ignored (D94).
+    pub async fn wait_for_device(&self, device: &str) -> SessionInfo {
+        let mut changed = self.shared.changed.subscribe();
+        loop {
+            let found = self.sessions().into_iter().find(|s| {
+                s.ready
+                    && !s.ended
+                    && s.device.as_ref().is_some_and(|d| {
+                        d.is_authenticated() && d.device_id.as_deref() == Some(device)
+                    })
+            });
+            if let Some(session) = found {
+                return session;
+            }
+            if changed.changed().await.is_err() {
+                std::future::pending::<()>().await;
             }
         }
     }
@@ -436,7 +514,7 @@ impl Platform {
     /// sent.
     pub async fn shutdown(&self) {
         self.shared.endpoint.set_server_config(None);
-        let ids: Vec<Uuid> = self.lock_sessions().keys().copied().collect();
+        let ids: Vec<Uuid> = self.lock_sessions().live_ids();
         for id in ids {
             let _ = self.close_session(id);
         }
@@ -470,8 +548,7 @@ impl Platform {
     fn command(&self, session: Uuid, command: Command) -> Result<(), PlatformError> {
         let sessions = self.lock_sessions();
         let entry = sessions
-            .get(&session)
-            .filter(|e| !e.info.ended)
+            .entry(session)
             .ok_or(PlatformError::NoSuchSession(session))?;
         entry
             .commands
@@ -479,7 +556,7 @@ impl Platform {
             .map_err(|_| PlatformError::ConnectionLost)
     }
 
-    fn lock_sessions(&self) -> MutexGuard<'_, BTreeMap<Uuid, SessionEntry>> {
+    fn lock_sessions(&self) -> MutexGuard<'_, Registry> {
         self.shared
             .sessions
             .lock()
@@ -515,44 +592,35 @@ impl Platform {
     }
 
     fn register(&self, info: SessionInfo, commands: mpsc::UnboundedSender<Command>) {
-        self.lock_sessions().insert(
-            info.session_id,
-            SessionEntry {
-                info,
-                commands,
-                view: views::SessionView::default(),
-            },
-        );
+        self.lock_sessions().register(info, commands);
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
-    /// Updates a session's entry (re-keyed when the machine re-attached another id).
-    fn update(&self, old_id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
-        let mut sessions = self.lock_sessions();
-        if let Some(mut entry) = sessions.remove(&old_id) {
-            f(&mut entry.info);
-            sessions.insert(entry.info.session_id, entry);
-        }
-        drop(sessions);
+    /// Updates a live session's entry (re-keyed when its id changed).
+    fn update(&self, id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
+        self.lock_sessions().update(id, f);
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
-    /// Gives the connection registered as `current` the id `previous`, if `previous` is a
-    /// session whose connection ended. Returns whether it did.
+    /// The connection of session `id` ended: its entry, updated by `f`, moves to the
+    /// bounded history of finished sessions (D51).
+    fn retire(&self, id: Uuid, f: impl FnOnce(&mut SessionInfo)) {
+        let mut registry = self.lock_sessions();
+        registry.update(id, f);
+        registry.retire(id);
+        drop(registry);
+        self.shared.changed.send_modify(|n| *n += 1);
+    }
+
+    /// The registry's answer to the machine's re-attachment question (D52): the live
+    /// session `current` takes the id `previous` if `previous` is a finished session the
+    /// history holds.
     fn reattach(&self, current: Uuid, previous: Uuid) -> bool {
-        let mut sessions = self.lock_sessions();
-        if !sessions.get(&previous).is_some_and(|e| e.info.ended) {
-            return false;
+        let done = self.lock_sessions().reattach(current, previous);
+        if done {
+            self.shared.changed.send_modify(|n| *n += 1);
         }
-        let Some(mut entry) = sessions.remove(&current) else {
-            return false;
-        };
-        entry.info.session_id = previous;
-        entry.info.previous_session = Some(previous);
-        sessions.insert(previous, entry);
-        drop(sessions);
-        self.shared.changed.send_modify(|n| *n += 1);
-        true
+        done
     }
 
     fn config(&self) -> &PlatformConfig {

@@ -3,13 +3,22 @@
 
 use crate::session::{TransferOutcome, TransferStatus};
 use crate::store::{
-    DebugLog, FinishedFile, OutputPaths, Placement, ReceivedFile, ReceptionFigures,
+    DebugLog, DiskBudget, FinishedFile, OutputPaths, Placement, ReceivedFile, ReceptionFigures,
     ReceptionReport, ReceptionStats, SegmentKind, SegmentRecord,
 };
 use crate::wire::{FileRequestAck, SegmentHeader};
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
+
+/// Where a stream task writes a fixed-size segment itself: the file, the segment's offset,
+/// and the disk budget to charge.
+pub(super) struct DirectTarget {
+    pub(super) file: Arc<std::fs::File>,
+    pub(super) offset: u64,
+    pub(super) budget: Option<Arc<DiskBudget>>,
+}
 
 /// Bookkeeping of one transfer being received.
 pub(super) struct TransferOutput {
@@ -25,13 +34,14 @@ impl TransferOutput {
     pub(super) fn open(
         out_dir: &Path,
         session_id: &str,
-        ack: FileRequestAck,
-        placement: Placement,
+        (ack, placement): (FileRequestAck, Placement),
+        budget: Option<Arc<DiskBudget>>,
         requested_at: Instant,
         requested_wall: SystemTime,
     ) -> io::Result<Self> {
         let paths = OutputPaths::new(out_dir, session_id, &ack.file_path);
-        let file = ReceivedFile::create(&paths.file, placement, ack.start_segment)?;
+        let mut file = ReceivedFile::create(&paths.file, placement, ack.start_segment)?;
+        file.set_budget(budget);
         let debug = DebugLog::create(&paths.debug)?;
         Ok(TransferOutput {
             ack,
@@ -55,8 +65,17 @@ impl TransferOutput {
         let Some(file) = self.file.as_mut() else {
             return Err(io::Error::other("output already finished"));
         };
+        file.note_timestamp(index, header.timestamp());
         file.write_segment(index, data)?;
         self.record(header, index, data.len() as u64, receive_time, now)
+    }
+
+    /// Writes a playable MP4 copy beside the file as well (D76), when `container` asks
+    /// for one and segments come in order (frame, GOP and time modes).
+    pub(super) fn attach_container(&mut self, container: crate::store::container::Container) {
+        if let Some(file) = self.file.as_mut() {
+            file.attach_mp4(container);
+        }
     }
 
     /// A seek moved the range to start at `index`: see [`ReceivedFile::restart_at`].
@@ -69,8 +88,14 @@ impl TransferOutput {
 
     /// Where a stream task may write segment `index` itself as its data arrives (fixed-size
     /// placement), so that received data never queues in the connection's task.
-    pub(super) fn direct_target(&self, index: u32) -> Option<(std::sync::Arc<std::fs::File>, u64)> {
-        self.file.as_ref().and_then(|f| f.direct_target(index))
+    pub(super) fn direct_target(&self, index: u32) -> Option<DirectTarget> {
+        let file = self.file.as_ref()?;
+        let (file_handle, offset) = file.direct_target(index)?;
+        Some(DirectTarget {
+            file: file_handle,
+            offset,
+            budget: file.budget(),
+        })
     }
 
     /// A segment a stream task wrote at its direct target: digest, `.debug`, figures, log.
@@ -114,7 +139,7 @@ impl TransferOutput {
             arrived_at: crate::net::system_time(),
         })?;
         let rate = self.stats.record(kind, len, receive_time, now);
-        tracing::info!(
+        tracing::debug!(
             "Received {} segment {:.3}s ({} bytes, {:.2}ms, {:.1}Mbps) to {}",
             kind.lowercase(),
             header.timestamp(),
@@ -167,7 +192,10 @@ impl TransferOutput {
             file_path: self.ack.file_path.clone(),
             session_id: session_id.to_string(),
             transfer_id: self.ack.transfer_id.to_string(),
-            outcome: outcome_name(outcome).to_string(),
+            outcome: match outcome {
+                TransferOutcome::Failed(code) => format!("failed ({code})"),
+                other => other.name().to_string(),
+            },
             figures: self.stats.figures(now),
             frames: status.map_or(0, |s| s.frames),
             keyframes: status.map_or(0, |s| s.keyframes),
@@ -175,7 +203,7 @@ impl TransferOutput {
             index_ranges: status.map_or_else(Vec::new, |s| s.index_ranges.clone()),
             media_ranges: status.map_or_else(Vec::new, |s| s.media_ranges.clone()),
             client_statistics: status.and_then(|s| s.client_statistics.clone()),
-            expected_checksum: Some(self.ack.checksum.clone()),
+            expected_checksum: self.ack.checksum.clone(),
             actual_checksum: file.checksum.clone(),
             sha256_ok,
             output: self.paths.file.clone(),
@@ -189,13 +217,5 @@ impl TransferOutput {
             tracing::info!("{line}");
         }
         report
-    }
-}
-
-fn outcome_name(outcome: TransferOutcome) -> &'static str {
-    match outcome {
-        TransferOutcome::Completed => "completed",
-        TransferOutcome::Stopped => "stopped",
-        TransferOutcome::ConnectionLost => "connection_lost",
     }
 }

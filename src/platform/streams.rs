@@ -6,15 +6,15 @@
 //! any data is read; anything else is reported to the owner as a bad stream and stopped
 //! with 400. A bidirectional stream carries one binary-enveloped message.
 
-use crate::session::SegmentVerdict;
-use crate::store::write_chunks_at;
+use super::output::DirectTarget;
+use crate::session::{SegmentVerdict, StorageFailure};
+use crate::store::{charge, write_chunks_at};
 use crate::wire::{
-    classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StreamKind, TransferId, WireError,
+    classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StatusCode, StreamKind,
+    TransferId, WireError,
 };
 use bytes::Bytes;
-use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -57,6 +57,13 @@ pub(super) enum StreamInput {
         header: Option<SegmentHeader>,
         error: WireError,
     },
+    /// A segment's data arrived intact but could not be written (→
+    /// `handle_output_failed`, never a retransmission request: D48).
+    OutputFailed {
+        transfer: TransferId,
+        index: u32,
+        error: std::io::Error,
+    },
 }
 
 /// The owner's answer to a segment header: the machine's verdict and, for fixed-size
@@ -64,18 +71,18 @@ pub(super) enum StreamInput {
 /// arrives (so received data never queues in memory behind the connection's task).
 pub(super) struct Verdict {
     pub(super) verdict: SegmentVerdict,
-    pub(super) target: Option<(Arc<File>, u64)>,
+    pub(super) target: Option<DirectTarget>,
 }
 
 /// Bounds of the readers.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Bounds {
     pub(super) control: usize,
-    pub(super) stream: u64,
 }
 
-fn code(status: u16) -> quinn::VarInt {
-    quinn::VarInt::from_u32(u32::from(status))
+/// A status code as a QUIC application error code (the machine or the codec chose it).
+fn code(status: StatusCode) -> quinn::VarInt {
+    quinn::VarInt::from_u32(u32::from(status.to_u16()))
 }
 
 /// Reads one unidirectional stream and reports what it carried.
@@ -110,7 +117,7 @@ pub(super) async fn read_uni(
     };
     match classify_stream(first_byte) {
         Err(error) => {
-            let _ = recv.stop(code(error.status_code()));
+            let _ = recv.stop(code(error.status()));
             let _ = tx.send(control(Some(Err(error))));
         }
         Ok(StreamKind::JsonEnvelope) => {
@@ -121,7 +128,7 @@ pub(super) async fn read_uni(
         }
         Ok(StreamKind::VideoSegment | StreamKind::AudioSegment) => {
             // Its header takes the stream's turn among control messages (D45).
-            read_segment(recv, first.to_vec(), opened, tx, bounds, order).await
+            read_segment(recv, first.to_vec(), opened, tx, order).await
         }
     }
 }
@@ -134,7 +141,7 @@ async fn read_rest(
 ) -> Result<Vec<u8>, WireError> {
     loop {
         if buf.len() > bound {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(StatusCode::StreamTooLong));
             return Err(WireError::StreamTooLong { limit: bound });
         }
         match recv.read_chunk(64 * 1024, true).await {
@@ -170,142 +177,194 @@ fn truncated(header: &SegmentHeader, have: usize) -> WireError {
 /// up its turn with nothing.
 async fn read_segment(
     mut recv: quinn::RecvStream,
-    mut buf: Vec<u8>,
+    buf: Vec<u8>,
     opened: Instant,
     tx: mpsc::UnboundedSender<StreamInput>,
-    bounds: Bounds,
     order: u64,
 ) {
-    let fail = |header: Option<SegmentHeader>, error: WireError| {
-        let _ = tx.send(StreamInput::SegmentFailed { header, error });
-    };
-    let pass_turn = || {
-        let _ = tx.send(StreamInput::Control {
-            order: Some(order),
-            envelope: None,
-            binary_reply: None,
-        });
-    };
-    // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
-    let (header, consumed) = loop {
-        match SegmentHeader::decode_maybe(&buf) {
-            Ok(Some(found)) => break found,
-            Ok(None) => match recv.read_chunk(64 * 1024, true).await {
-                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
-                Ok(None) | Err(_) => {
-                    pass_turn();
-                    return fail(
-                        None,
-                        WireError::Truncated {
-                            kind: if buf.first() == Some(&0x02) {
-                                "AudioSegment"
-                            } else {
-                                "VideoSegment"
-                            },
-                            needed: buf.len() + 1,
-                            available: buf.len(),
-                        },
-                    );
-                }
-            },
-            Err(error) => {
-                let _ = recv.stop(code(error.status_code()));
-                pass_turn();
-                return fail(None, error);
-            }
-        }
+    let Some((header, data)) = read_header(&mut recv, buf, &tx, order).await else {
+        return;
     };
     let (verdict_tx, verdict_rx) = oneshot::channel();
-    if tx
-        .send(StreamInput::SegmentHeader {
-            order,
-            header: header.clone(),
-            verdict: verdict_tx,
-        })
-        .is_err()
-    {
+    let asked = StreamInput::SegmentHeader {
+        order,
+        header: header.clone(),
+        verdict: verdict_tx,
+    };
+    if tx.send(asked).is_err() {
         return;
     }
     let Ok(Verdict { verdict, target }) = verdict_rx.await else {
         return;
     };
-    let data_len = header.data_length() as usize;
-    let mut data = buf.split_off(consumed);
     match verdict {
-        SegmentVerdict::Write { transfer, index } => {
-            if let Err(error) = header.check_bound(bounds.stream) {
-                let _ = recv.stop(code(error.status_code()));
-                return fail(Some(header), error);
-            }
-            if let Some((file, offset)) = target {
-                match write_through(&mut recv, data, data_len, &file, offset).await {
-                    Ok(()) => {
-                        let _ = tx.send(StreamInput::SegmentWritten {
-                            receive_time: opened.elapsed(),
-                            header,
-                            transfer,
-                            index,
-                            len: data_len as u64,
-                        });
-                    }
-                    Err(error) => data_failed(&mut recv, header, error, &tx),
-                }
-                return;
-            }
-            match read_exact_then_end(&mut recv, &mut data, data_len).await {
-                Ok(()) => {
-                    let _ = tx.send(StreamInput::SegmentData {
-                        receive_time: opened.elapsed(),
-                        header,
-                        transfer,
-                        index,
-                        data,
-                    });
-                }
-                Err(error) => data_failed(&mut recv, header, error, &tx),
-            }
+        SegmentVerdict::Write {
+            transfer,
+            index,
+            len,
+            too_long,
+        } => {
+            let taken = Taken {
+                header,
+                at: (transfer, index, too_long),
+                len,
+                opened,
+            };
+            take_data(&mut recv, data, taken, target, &tx).await;
         }
         SegmentVerdict::Duplicate | SegmentVerdict::NotYetKnown => {
-            // Read and discard, bounded like a write.
-            let mut seen = data.len() as u64;
-            loop {
-                if seen > u64::from(header.data_length()) {
-                    let _ = recv.stop(code(1006));
-                    return;
-                }
-                match recv.read_chunk(64 * 1024, true).await {
-                    Ok(Some(chunk)) => seen += chunk.bytes.len() as u64,
-                    _ => return,
-                }
-            }
+            discard(&mut recv, data.len() as u64, header.data_length()).await;
         }
         SegmentVerdict::Refuse(status) => {
-            let _ = recv.stop(code(status.to_u16()));
+            let _ = recv.stop(code(status));
+        }
+    }
+}
+
+/// Decodes the segment header as bytes arrive (`buf` holds the first ones): the header
+/// and the data bytes read past it. A stream that fails before its header gives up its
+/// turn (D45) and is reported.
+async fn read_header(
+    recv: &mut quinn::RecvStream,
+    mut buf: Vec<u8>,
+    tx: &mpsc::UnboundedSender<StreamInput>,
+    order: u64,
+) -> Option<(SegmentHeader, Vec<u8>)> {
+    let fail = |error: WireError| {
+        let _ = tx.send(StreamInput::Control {
+            order: Some(order),
+            envelope: None,
+            binary_reply: None,
+        });
+        let _ = tx.send(StreamInput::SegmentFailed {
+            header: None,
+            error,
+        });
+    };
+    // The header (at most 42 bytes plus a 64 KiB metadata block): bounded by the codec.
+    loop {
+        match SegmentHeader::decode_maybe(&buf) {
+            Ok(Some((header, consumed))) => return Some((header, buf.split_off(consumed))),
+            Ok(None) => match recv.read_chunk(64 * 1024, true).await {
+                Ok(Some(chunk)) => buf.extend_from_slice(&chunk.bytes),
+                Ok(None) | Err(_) => {
+                    let kind = if buf.first() == Some(&0x02) {
+                        "AudioSegment"
+                    } else {
+                        "VideoSegment"
+                    };
+                    fail(WireError::Truncated {
+                        kind,
+                        needed: buf.len() + 1,
+                        available: buf.len(),
+                    });
+                    return None;
+                }
+            },
+            Err(error) => {
+                let _ = recv.stop(code(error.status()));
+                fail(error);
+                return None;
+            }
+        }
+    }
+}
+
+/// A segment the machine said to write: its header, (transfer, index, stop code when too
+/// long), the exact data length, and when its stream opened.
+struct Taken {
+    header: SegmentHeader,
+    at: (TransferId, u32, StatusCode),
+    len: u64,
+    opened: Instant,
+}
+
+/// Takes a `Write` segment's data (`data`: bytes already read): written by this task at
+/// its direct target, or read whole for the connection's task, then reported.
+async fn take_data(
+    recv: &mut quinn::RecvStream,
+    mut data: Vec<u8>,
+    taken: Taken,
+    target: Option<DirectTarget>,
+    tx: &mpsc::UnboundedSender<StreamInput>,
+) {
+    let Taken {
+        header,
+        at,
+        len,
+        opened,
+    } = taken;
+    let (transfer, index, _) = at;
+    let data_len = usize::try_from(len).unwrap_or(usize::MAX);
+    let result = match target {
+        Some(target) => write_through(recv, data, data_len, &target)
+            .await
+            .map(|()| StreamInput::SegmentWritten {
+                receive_time: opened.elapsed(),
+                header: header.clone(),
+                transfer,
+                index,
+                len,
+            }),
+        None => read_exact_then_end(recv, &mut data, data_len)
+            .await
+            .map(|()| StreamInput::SegmentData {
+                receive_time: opened.elapsed(),
+                header: header.clone(),
+                transfer,
+                index,
+                data,
+            }),
+    };
+    match result {
+        Ok(input) => {
+            let _ = tx.send(input);
+        }
+        Err(error) => data_failed(recv, header, at, error, tx),
+    }
+}
+
+/// Reads and discards a stream's data, bounded like a write: past `announced` bytes it is
+/// stopped with [`SegmentVerdict::TOO_LONG`].
+async fn discard(recv: &mut quinn::RecvStream, mut seen: u64, announced: u32) {
+    loop {
+        if seen > u64::from(announced) {
+            let _ = recv.stop(code(SegmentVerdict::TOO_LONG));
+            return;
+        }
+        match recv.read_chunk(64 * 1024, true).await {
+            Ok(Some(chunk)) => seen += chunk.bytes.len() as u64,
+            _ => return,
         }
     }
 }
 
 /// A segment's data could not be taken: stops the stream with the status the failure
-/// calls for (1006 too long, 500 disk; a truncated stream has already ended) and reports it.
+/// calls for (1006 too long; a disk failure's code, D48; a truncated stream has already
+/// ended) and reports it.
 fn data_failed(
     recv: &mut quinn::RecvStream,
     header: SegmentHeader,
+    (transfer, index, too_long): (TransferId, u32, StatusCode),
     error: DataError,
     tx: &mpsc::UnboundedSender<StreamInput>,
 ) {
     let error = match error {
         DataError::TooLong => {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(too_long));
             let limit = usize::try_from(header.stream_len()).unwrap_or(usize::MAX);
             WireError::StreamTooLong { limit }
         }
         DataError::Truncated(have) => truncated(&header, have),
-        DataError::Disk(e) => {
-            let _ = recv.stop(code(500));
-            WireError::CorruptedSegment {
-                kind: "Segment",
-                reason: format!("the platform could not store it: {e}"),
-            }
+        DataError::Disk(error) => {
+            let status = StorageFailure::of(&error).status();
+            let _ = recv.stop(code(status));
+            let _ = tx.send(StreamInput::OutputFailed {
+                transfer,
+                index,
+                error,
+            });
+            return;
         }
     };
     let _ = tx.send(StreamInput::SegmentFailed {
@@ -328,14 +387,16 @@ async fn write_through(
     recv: &mut quinn::RecvStream,
     head: Vec<u8>,
     len: usize,
-    file: &File,
-    offset: u64,
+    target: &DirectTarget,
 ) -> Result<(), DataError> {
     /// Chunks (each about one packet's payload) taken per write.
     const BATCH: usize = 32;
+    let (file, offset) = (&target.file, target.offset);
+    let budget = target.budget.as_deref();
     if head.len() > len {
         return Err(DataError::TooLong);
     }
+    charge(budget, head.len() as u64).map_err(DataError::Disk)?;
     file.write_all_at(&head, offset).map_err(DataError::Disk)?;
     let mut have = head.len();
     let mut chunks: [Bytes; BATCH] = Default::default();
@@ -347,6 +408,7 @@ async fn write_through(
                 if have + got > len {
                     return Err(DataError::TooLong);
                 }
+                charge(budget, got as u64).map_err(DataError::Disk)?;
                 write_chunks_at(file, ready, offset + have as u64).map_err(DataError::Disk)?;
                 have += got;
                 // Release the stream's buffers now, not at the next read.
@@ -392,7 +454,7 @@ pub(super) async fn read_bi(
     let envelope = match recv.read_to_end(bounds.control).await {
         Ok(bytes) => BinaryEnvelope::decode_exact(&bytes),
         Err(quinn::ReadToEndError::TooLong) => {
-            let _ = recv.stop(code(1006));
+            let _ = recv.stop(code(StatusCode::StreamTooLong));
             Err(WireError::StreamTooLong {
                 limit: bounds.control,
             })
@@ -402,7 +464,7 @@ pub(super) async fn read_bi(
             return;
         }
     };
-    let envelope = envelope.and_then(|b| crate::bridge::binary_to_json(b, uuid::Uuid::nil()));
+    let envelope = envelope.and_then(|b| b.into_json(uuid::Uuid::nil()));
     let _ = tx.send(StreamInput::Control {
         order: None,
         envelope: Some(envelope),

@@ -30,15 +30,21 @@ pub struct SessionDetails {
 
 impl Platform {
     /// Every session with its connection time and transport statistics.
+    /// Live sessions first, then the finished ones the history keeps (without figures: their
+    /// connection is gone).
     pub fn session_details(&self) -> Vec<SessionDetails> {
-        self.lock_sessions()
-            .values()
-            .map(|e| SessionDetails {
-                info: e.info.clone(),
-                connected_at: e.view.connected_at,
-                connection: e.view.connection.as_ref().map(quinn::Connection::stats),
-            })
-            .collect()
+        let registry = self.lock_sessions();
+        let live = registry.live_entries().map(|e| SessionDetails {
+            info: e.info.clone(),
+            connected_at: e.view.connected_at,
+            connection: e.view.connection.as_ref().map(quinn::Connection::stats),
+        });
+        let finished = registry.finished().map(|info| SessionDetails {
+            info: info.clone(),
+            connected_at: None,
+            connection: None,
+        });
+        live.chain(finished).collect()
     }
 
     /// A receiver that changes whenever a session connects, becomes ready or ends.
@@ -66,19 +72,11 @@ impl Platform {
 
     /// Records the connection of a newly registered session (driver hook).
     pub(super) fn attach_connection(&self, session: Uuid, connection: &quinn::Connection) {
-        if let Some(entry) = self.lock_sessions().get_mut(&session) {
+        if let Some(entry) = self.lock_sessions().live_mut(session) {
             entry.view = SessionView {
                 connected_at: Some(SystemTime::now()),
                 connection: Some(connection.clone()),
             };
-        }
-    }
-
-    /// Forgets the connection of an ended session (driver hook): its statistics stop
-    /// moving, and the handle no longer keeps quinn's connection state alive.
-    pub(super) fn detach_connection(&self, session: Uuid) {
-        if let Some(entry) = self.lock_sessions().get_mut(&session) {
-            entry.view.connection = None;
         }
     }
 }

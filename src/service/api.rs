@@ -296,11 +296,14 @@ pub(crate) async fn playback(
     Ok(Json(json!(ack)))
 }
 
-/// Counts a failed call's protocol code.
+/// Counts a failed call's protocol code (the client's refusals are counted from the
+/// platform's observations, whoever made the request).
 fn count(state: &State, e: crate::platform::PlatformError) -> ApiError {
+    let refused = matches!(e, crate::platform::PlatformError::Refused { .. });
     let error = ApiError::from(e);
-    if let Some(code) = error.protocol_code {
-        state.metrics.error(code);
+    match error.protocol_code {
+        Some(code) if !refused => state.metrics.error(code),
+        _ => {}
     }
     error
 }

@@ -134,13 +134,9 @@ impl TransferRecord {
     }
 }
 
-/// `completed`, `stopped`, `connection_lost`.
+/// `completed`, `stopped`, `connection_lost`, `failed` (the library's names).
 pub fn outcome_name(outcome: TransferOutcome) -> &'static str {
-    match outcome {
-        TransferOutcome::Completed => "completed",
-        TransferOutcome::Stopped => "stopped",
-        TransferOutcome::ConnectionLost => "connection_lost",
-    }
+    outcome.name()
 }
 
 /// Every transfer the service knows, and the channel their events go out on.

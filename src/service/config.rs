@@ -1,25 +1,30 @@
 //! Configuration files (TOML) of `vstream platform` and `vstream client`
 //! (docs/protocol.md D84).
 //!
-//! A file may set every option of its command; a flag given on the command line wins over
-//! the file, and the file over the built-in default. `--print-config` prints the effective
-//! configuration in this same format (the admin token redacted), so its output can be
-//! saved and given back with `--config`. Unknown keys are errors, with their line.
+//! A file may set every option of its command: each key is the name of a long flag
+//! (`max_udp_payload = 8952` is `--max-udp-payload 8952`), and a table names flags by
+//! prefix (`[admin]` `listen` is `--admin`, `token_file` is `--admin-token-file`). The
+//! file's options go before the command line's, and a flag given on the command line
+//! wins over the same key of the file; the file wins over the built-in default. Because
+//! the file is read through the command's own flag parser, it accepts exactly what the
+//! flags accept, and a flag added later is configurable without touching this module.
+//!
+//! `--print-config` prints the effective configuration in this same format (tokens
+//! redacted), so its output can be saved and given back with `--config`. Unknown keys are
+//! errors naming their line.
 //!
 //! ```toml
 //! # platform.toml
 //! listen = "0.0.0.0:8080"
 //! out = "received"
 //! write_cert = "platform-cert.pem"
-//! quiet = false
 //!
 //! [admin]
 //! listen = "127.0.0.1:9090"
 //! token_file = "admin.token"
 //! ```
 
-use serde::{Deserialize, Serialize};
-use std::net::SocketAddr;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 
 /// Why a configuration file could not be used.
@@ -33,7 +38,7 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// Not TOML, an unknown key or a value of the wrong type (the message has the line).
+    /// Not TOML (the message has the line).
     #[error("{path}: {message}")]
     Invalid {
         /// The file.
@@ -41,317 +46,404 @@ pub enum ConfigError {
         /// The parser's message, with line and column.
         message: String,
     },
-    /// The token file is empty.
-    #[error("{0}: the token file is empty")]
-    EmptyToken(PathBuf),
+    /// A key that names no option of the command.
+    #[error("{path}, line {line}: unknown key `{key}` (no option --{flag})")]
+    UnknownKey {
+        /// The file.
+        path: PathBuf,
+        /// The key as written (`admin.tokn`).
+        key: String,
+        /// The flag it would be.
+        flag: String,
+        /// Its line (1-based; 0 when not found).
+        line: usize,
+    },
+    /// A value the file format cannot give a flag (a date, a nested table...).
+    #[error("{path}: `{key}` must be a string, number, boolean or list of them")]
+    BadValue {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// `--config` without a file name.
+    #[error("--config needs a file name")]
+    NoFileName,
 }
 
-/// The `[admin]` table: the HTTP admin API, metrics and console.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AdminConfig {
-    /// Where the admin HTTP listener binds (`--admin`); none: no admin listener.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<SocketAddr>,
-    /// The bearer token (`--admin-token`); prefer `token_file`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token: Option<String>,
-    /// A file holding the bearer token (first line).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_file: Option<PathBuf>,
+/// Flags a file may not set: they are about reading the file itself.
+const NOT_IN_FILES: [&str; 4] = ["config", "print-config", "help", "version"];
+
+/// The flag a key names: `max_udp_payload` is `max-udp-payload`; inside table `admin`,
+/// `listen` is `admin` and `token_file` is `admin-token-file`.
+fn flag_of(table: Option<&str>, key: &str) -> String {
+    let key = key.replace('_', "-");
+    match table {
+        None => key,
+        Some(t) if key == "listen" => t.replace('_', "-"),
+        Some(t) => format!("{}-{key}", t.replace('_', "-")),
+    }
 }
 
-/// The `[pull]` table: the one-shot pull of `vstream platform --pull`.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PullConfig {
-    /// The file to pull (`--pull`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    /// Segment mode (`--mode`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mode: Option<String>,
-    /// Start position, seconds (`--seek`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seek: Option<f64>,
-    /// `max_speed` or `realtime` (`--pacing`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pacing: Option<String>,
-    /// Playback rate (`--rate`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub rate: Option<f64>,
-    /// Playback script (`--script`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub script: Option<String>,
-    /// Print JSON (`--json`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub json: Option<bool>,
-    /// Give up after this many seconds (`--timeout`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<f64>,
+/// The key (and table) a flag is written under: the inverse of [`flag_of`] for the
+/// `admin` table, the flag name with underscores elsewhere.
+fn key_of(flag: &str) -> (Option<&'static str>, String) {
+    if flag == "admin" {
+        return (Some("admin"), "listen".into());
+    }
+    match flag.strip_prefix("admin-") {
+        Some(rest) => (Some("admin"), rest.replace('-', "_")),
+        None => (None, flag.replace('-', "_")),
+    }
 }
 
-/// `vstream platform --config FILE`.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PlatformFile {
-    /// UDP address of the QUIC listener (`--listen`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub listen: Option<SocketAddr>,
-    /// Where received files go (`--out`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub out: Option<PathBuf>,
-    /// Certificate chain, PEM (`--cert`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert: Option<PathBuf>,
-    /// Its private key, PEM (`--key`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<PathBuf>,
-    /// Where to save a generated certificate (`--write-cert`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub write_cert: Option<PathBuf>,
-    /// Names of a generated certificate (`--cert-name`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cert_names: Option<Vec<String>>,
-    /// No progress display (`--quiet`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quiet: Option<bool>,
-    /// The admin listener.
-    #[serde(default)]
-    pub admin: AdminConfig,
-    /// The one-shot pull.
-    #[serde(default, skip_serializing_if = "is_default")]
-    pub pull: PullConfig,
+/// The path after `--config` (or `--config=`) in `args`, the subcommand's arguments.
+pub fn config_path(args: &[OsString]) -> Result<Option<PathBuf>, ConfigError> {
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if a == "--" {
+            break;
+        }
+        if a == "--config" {
+            return it
+                .next()
+                .map(|p| Some(PathBuf::from(p)))
+                .ok_or(ConfigError::NoFileName);
+        }
+        if let Some(p) = a.to_str().and_then(|s| s.strip_prefix("--config=")) {
+            return Ok(Some(PathBuf::from(p)));
+        }
+    }
+    Ok(None)
 }
 
-/// `vstream client --config FILE`.
-#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClientFile {
-    /// The platform, HOST:PORT (`--server`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server: Option<String>,
-    /// The folder served (`--dir`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dir: Option<PathBuf>,
-    /// Serve only these files or folders (`--register`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub register: Option<Vec<PathBuf>>,
-    /// Trust this certificate (`--ca`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ca: Option<PathBuf>,
-    /// Accept any certificate (`--insecure`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub insecure: Option<bool>,
-    /// The certificate's expected name (`--server-name`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub server_name: Option<String>,
-    /// No progress display (`--quiet`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub quiet: Option<bool>,
-}
-
-fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
-}
-
-fn load<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_owned(),
+/// The arguments of subcommand `cmd` read from `file`, for every option the command line
+/// `given` (the subcommand's own arguments) does not set itself.
+pub fn file_args(
+    cmd: &clap::Command,
+    file: &Path,
+    given: &[OsString],
+) -> Result<Vec<OsString>, ConfigError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Read {
+        path: file.to_owned(),
         source,
     })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Invalid {
-        path: path.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
-    })
-}
-
-/// `a` where set, else `b`.
-fn over<T>(a: Option<T>, b: Option<T>) -> Option<T> {
-    a.or(b)
-}
-
-impl PlatformFile {
-    /// Reads a file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        load(path)
-    }
-
-    /// The options set here, and those of `under` where unset here (flags over a file).
-    pub fn overlay(self, under: PlatformFile) -> PlatformFile {
-        let (a, b) = (self, under);
-        PlatformFile {
-            listen: over(a.listen, b.listen),
-            out: over(a.out, b.out),
-            cert: over(a.cert, b.cert),
-            key: over(a.key, b.key),
-            write_cert: over(a.write_cert, b.write_cert),
-            cert_names: over(a.cert_names, b.cert_names),
-            quiet: over(a.quiet, b.quiet),
-            admin: AdminConfig {
-                listen: over(a.admin.listen, b.admin.listen),
-                token: over(a.admin.token, b.admin.token),
-                token_file: over(a.admin.token_file, b.admin.token_file),
-            },
-            pull: PullConfig {
-                file: over(a.pull.file, b.pull.file),
-                mode: over(a.pull.mode, b.pull.mode),
-                seek: over(a.pull.seek, b.pull.seek),
-                pacing: over(a.pull.pacing, b.pull.pacing),
-                rate: over(a.pull.rate, b.pull.rate),
-                script: over(a.pull.script, b.pull.script),
-                json: over(a.pull.json, b.pull.json),
-                timeout: over(a.pull.timeout, b.pull.timeout),
-            },
-        }
-    }
-
-    /// The admin token: `admin.token`, else the first line of `admin.token_file`.
-    pub fn admin_token(&self) -> Result<Option<String>, ConfigError> {
-        if let Some(t) = &self.admin.token {
-            return Ok(Some(t.clone()));
-        }
-        let Some(path) = &self.admin.token_file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.clone(),
-            source,
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid {
+            path: file.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
         })?;
-        match text.lines().next().map(str::trim).filter(|t| !t.is_empty()) {
-            Some(t) => Ok(Some(t.to_owned())),
-            None => Err(ConfigError::EmptyToken(path.clone())),
+    let mut out = Vec::new();
+    for (key, value) in &table {
+        match value {
+            toml::Value::Table(inner) => {
+                for (k, v) in inner {
+                    let flag = flag_of(Some(key), k);
+                    push_option(
+                        cmd,
+                        file,
+                        &text,
+                        &format!("{key}.{k}"),
+                        &flag,
+                        v,
+                        given,
+                        &mut out,
+                    )?;
+                }
+            }
+            v => push_option(
+                cmd,
+                file,
+                &text,
+                key,
+                &flag_of(None, key),
+                v,
+                given,
+                &mut out,
+            )?,
         }
     }
+    Ok(out)
+}
 
-    /// The TOML of this configuration, the token replaced by `"<redacted>"`.
-    pub fn to_toml_redacted(&self) -> String {
-        let mut shown = self.clone();
-        if shown.admin.token.is_some() {
-            shown.admin.token = Some("<redacted>".into());
+#[allow(clippy::too_many_arguments)]
+fn push_option(
+    cmd: &clap::Command,
+    file: &Path,
+    text: &str,
+    key: &str,
+    flag: &str,
+    value: &toml::Value,
+    given: &[OsString],
+    out: &mut Vec<OsString>,
+) -> Result<(), ConfigError> {
+    let arg = cmd
+        .get_arguments()
+        .find(|a| a.get_long() == Some(flag))
+        .filter(|_| !NOT_IN_FILES.contains(&flag));
+    let Some(arg) = arg else {
+        let last = key.rsplit('.').next().unwrap_or(key);
+        return Err(ConfigError::UnknownKey {
+            path: file.to_owned(),
+            key: key.to_owned(),
+            flag: flag.to_owned(),
+            line: line_of(text, last),
+        });
+    };
+    if on_command_line(arg, given) {
+        return Ok(());
+    }
+    let bad = || ConfigError::BadValue {
+        path: file.to_owned(),
+        key: key.to_owned(),
+    };
+    let values: Vec<String> = match value {
+        toml::Value::Array(items) => items
+            .iter()
+            .map(scalar)
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?,
+        v => vec![scalar(v).ok_or_else(bad)?],
+    };
+    let switch = !arg.get_action().takes_values();
+    for v in values {
+        if switch {
+            // `quiet = true` is `--quiet`; `false` leaves the default.
+            if v == "true" {
+                out.push(format!("--{flag}").into());
+            } else if v != "false" {
+                return Err(bad());
+            }
+        } else {
+            out.push(format!("--{flag}={v}").into());
         }
-        toml::to_string(&shown).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+    }
+    Ok(())
+}
+
+fn scalar(v: &toml::Value) -> Option<String> {
+    match v {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(i) => Some(i.to_string()),
+        toml::Value::Float(f) => Some(f.to_string()),
+        toml::Value::Boolean(b) => Some(b.to_string()),
+        _ => None,
     }
 }
 
-impl ClientFile {
-    /// Reads a file.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        load(path)
-    }
+/// Whether the command line sets `arg` (long or short form).
+fn on_command_line(arg: &clap::Arg, given: &[OsString]) -> bool {
+    let long = arg.get_long().map(|l| format!("--{l}"));
+    let short = arg.get_short().map(|s| format!("-{s}"));
+    given
+        .iter()
+        .take_while(|a| *a != "--")
+        .filter_map(|a| a.to_str())
+        .any(|a| {
+            long.as_deref()
+                .is_some_and(|l| a == l || a.strip_prefix(l).is_some_and(|r| r.starts_with('=')))
+                || short.as_deref().is_some_and(|s| a.starts_with(s))
+        })
+}
 
-    /// The options set here, and those of `under` where unset here (flags over a file).
-    pub fn overlay(self, under: ClientFile) -> ClientFile {
-        let (a, b) = (self, under);
-        ClientFile {
-            server: over(a.server, b.server),
-            dir: over(a.dir, b.dir),
-            register: over(a.register, b.register),
-            ca: over(a.ca, b.ca),
-            insecure: over(a.insecure, b.insecure),
-            server_name: over(a.server_name, b.server_name),
-            quiet: over(a.quiet, b.quiet),
+/// The line (1-based) where `key` is first written at the start of a line, 0 if nowhere.
+fn line_of(text: &str, key: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+/// The effective configuration of subcommand `cmd` parsed into `matches`, as a file
+/// `--config` reads back: every option with a value (defaults included), tokens shown as
+/// `<redacted>`.
+pub fn render(cmd: &clap::Command, matches: &clap::ArgMatches) -> String {
+    let mut top = toml::Table::new();
+    let mut admin = toml::Table::new();
+    for arg in cmd.get_arguments() {
+        let Some(flag) = arg.get_long() else { continue };
+        if NOT_IN_FILES.contains(&flag) {
+            continue;
         }
+        let id = arg.get_id().as_str();
+        let value = if !arg.get_action().takes_values() {
+            match matches.try_get_one::<bool>(id) {
+                Ok(Some(b)) => toml::Value::Boolean(*b),
+                _ => continue,
+            }
+        } else {
+            let Ok(Some(raw)) = matches.try_get_raw(id) else {
+                continue;
+            };
+            let items: Vec<toml::Value> = raw.map(|v| typed(flag, v)).collect();
+            let many = arg.get_num_args().is_some_and(|n| n.max_values() > 1)
+                || matches!(arg.get_action(), clap::ArgAction::Append);
+            match (many, items.len()) {
+                (false, 1) => items
+                    .into_iter()
+                    .next()
+                    .unwrap_or(toml::Value::Boolean(false)),
+                _ => toml::Value::Array(items),
+            }
+        };
+        match key_of(flag) {
+            (Some(_), key) => admin.insert(key, value),
+            (None, key) => top.insert(key, value),
+        };
     }
+    if !admin.is_empty() {
+        top.insert("admin".into(), toml::Value::Table(admin));
+    }
+    toml::to_string(&top).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+}
 
-    /// The TOML of this configuration.
-    pub fn to_toml(&self) -> String {
-        toml::to_string(self).unwrap_or_else(|e| format!("# cannot print: {e}\n"))
+/// A raw flag value as TOML: secrets redacted, numbers as numbers, the rest as strings.
+fn typed(flag: &str, raw: &OsStr) -> toml::Value {
+    if is_secret(flag) {
+        return toml::Value::String("<redacted>".into());
     }
+    let s = raw.to_string_lossy();
+    if let Ok(i) = s.parse::<i64>() {
+        return toml::Value::Integer(i);
+    }
+    match s.parse::<f64>() {
+        Ok(f) if f.is_finite() && s.contains('.') => toml::Value::Float(f),
+        _ => toml::Value::String(s.into_owned()),
+    }
+}
+
+/// Flags whose value is a secret itself (not a file naming one).
+fn is_secret(flag: &str) -> bool {
+    flag == "token" || flag == "admin-token" || flag.ends_with("-secret")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::{Arg, ArgAction, Command};
+
+    fn command() -> Command {
+        Command::new("platform")
+            .arg(
+                Arg::new("listen")
+                    .long("listen")
+                    .default_value("0.0.0.0:8080"),
+            )
+            .arg(Arg::new("out").long("out").required(true))
+            .arg(Arg::new("rate").long("rate").default_value("1.0"))
+            .arg(
+                Arg::new("cert_name")
+                    .long("cert-name")
+                    .action(ArgAction::Append),
+            )
+            .arg(Arg::new("quiet").long("quiet").action(ArgAction::SetTrue))
+            .arg(Arg::new("admin").long("admin"))
+            .arg(Arg::new("admin_token").long("admin-token"))
+            .arg(Arg::new("admin_token_file").long("admin-token-file"))
+            .arg(Arg::new("config").long("config"))
+    }
 
     const EXAMPLE: &str = r#"
-listen = "0.0.0.0:8080"
+listen = "0.0.0.0:9000"
 out = "received"
-cert_names = ["localhost"]
+rate = 2
+cert_name = ["localhost", "::1"]
+quiet = true
 
 [admin]
 listen = "127.0.0.1:9090"
 token = "0123456789abcdef0123"
-
-[pull]
-file = "test_videos/av.mp4"
-pacing = "realtime"
 "#;
 
-    fn parse(text: &str) -> Result<PlatformFile, toml::de::Error> {
-        toml::from_str(text)
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("platform.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    fn parse(file: &Path, given: &[&str]) -> Result<clap::ArgMatches, ConfigError> {
+        let given: Vec<OsString> = given.iter().map(OsString::from).collect();
+        let mut args: Vec<OsString> = vec!["platform".into()];
+        args.extend(file_args(&command(), file, &given)?);
+        args.extend(given);
+        Ok(command().try_get_matches_from(args).unwrap())
     }
 
     #[test]
-    fn a_platform_file_reads_every_table() {
-        let f = parse(EXAMPLE).unwrap();
-        assert_eq!(f.listen, Some("0.0.0.0:8080".parse().unwrap()));
-        assert_eq!(f.admin.listen, Some("127.0.0.1:9090".parse().unwrap()));
-        assert_eq!(f.pull.pacing.as_deref(), Some("realtime"));
-        assert_eq!(
-            f.admin_token().unwrap().as_deref(),
-            Some("0123456789abcdef0123")
-        );
+    fn every_key_is_its_flag_and_flags_win_over_the_file() {
+        let (_dir, path) = write(EXAMPLE);
+        let m = parse(&path, &["--out", "elsewhere", "--config", "x"]).unwrap();
+        let one = |id: &str| m.get_one::<String>(id).unwrap().clone();
+        assert_eq!(one("out"), "elsewhere");
+        assert_eq!(one("listen"), "0.0.0.0:9000");
+        assert_eq!(one("rate"), "2");
+        assert_eq!(one("admin"), "127.0.0.1:9090");
+        assert_eq!(one("admin_token"), "0123456789abcdef0123");
+        assert!(m.get_flag("quiet"));
+        let names: Vec<&String> = m.get_many("cert_name").unwrap().collect();
+        assert_eq!(names, ["localhost", "::1"]);
+        let m = parse(&path, &["--cert-name=other", "--admin=127.0.0.1:1"]).unwrap();
+        let names: Vec<&String> = m.get_many("cert_name").unwrap().collect();
+        assert_eq!(names, ["other"]);
+        assert_eq!(m.get_one::<String>("admin").unwrap(), "127.0.0.1:1");
     }
 
     #[test]
     fn an_unknown_key_is_an_error_naming_its_line() {
-        let e = parse("listen = \"0.0.0.0:1\"\nlsiten = 3\n").unwrap_err();
-        let text = e.to_string();
-        assert!(text.contains("lsiten") && text.contains('2'), "{text}");
-        assert!(parse("listen = \"nowhere\"").is_err());
+        let (_dir, path) =
+            write("out = \"o\"\n\n[admin]\nlisten = \"127.0.0.1:1\"\ntokn = \"x\"\n");
+        let e = parse(&path, &[]).unwrap_err();
+        assert!(matches!(&e, ConfigError::UnknownKey { line: 5, .. }), "{e}");
+        assert!(e.to_string().contains("admin.tokn"), "{e}");
+        let (_dir, path) = write("config = \"other.toml\"\n");
+        assert!(matches!(
+            parse(&path, &[]),
+            Err(ConfigError::UnknownKey { .. })
+        ));
+        let (_dir, path) = write("out = [[1]]\n");
+        assert!(matches!(
+            parse(&path, &[]),
+            Err(ConfigError::BadValue { .. })
+        ));
+        let (_dir, path) = write("out = \n");
+        assert!(matches!(
+            parse(&path, &[]),
+            Err(ConfigError::Invalid { .. })
+        ));
     }
 
     #[test]
-    fn flags_win_over_the_file_and_the_printed_config_reads_back() {
-        let file = parse(EXAMPLE).unwrap();
-        let flags = PlatformFile {
-            out: Some("elsewhere".into()),
-            ..PlatformFile::default()
-        };
-        let effective = flags.overlay(file);
-        assert_eq!(effective.out, Some(PathBuf::from("elsewhere")));
-        assert_eq!(effective.listen, Some("0.0.0.0:8080".parse().unwrap()));
-        let printed = effective.to_toml_redacted();
+    fn the_printed_configuration_reads_back_with_secrets_redacted() {
+        let (_dir, path) = write(EXAMPLE);
+        let m = parse(&path, &["--out", "elsewhere"]).unwrap();
+        let printed = render(&command(), &m);
         assert!(!printed.contains("0123456789abcdef0123"), "{printed}");
-        let mut back = parse(&printed).unwrap();
-        assert_eq!(back.admin.token.as_deref(), Some("<redacted>"));
-        back.admin.token = effective.admin.token.clone();
-        assert_eq!(back, effective);
+        assert!(printed.contains("token = \"<redacted>\""), "{printed}");
+        assert!(printed.contains("out = \"elsewhere\""), "{printed}");
+        let (_dir2, again) = write(&printed);
+        let back = parse(&again, &[]).unwrap();
+        assert_eq!(back.get_one::<String>("out").unwrap(), "elsewhere");
+        assert_eq!(back.get_one::<String>("admin").unwrap(), "127.0.0.1:9090");
+        assert!(back.get_flag("quiet"));
     }
 
     #[test]
-    fn a_token_file_gives_its_first_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("token");
-        std::fs::write(&path, "abcdefghijklmnopqrstu\n").unwrap();
-        let f = PlatformFile {
-            admin: AdminConfig {
-                token_file: Some(path.clone()),
-                ..AdminConfig::default()
-            },
-            ..PlatformFile::default()
-        };
+    fn the_config_path_is_found_in_both_forms() {
+        let args = |a: &[&str]| a.iter().map(OsString::from).collect::<Vec<_>>();
         assert_eq!(
-            f.admin_token().unwrap().as_deref(),
-            Some("abcdefghijklmnopqrstu")
+            config_path(&args(&["--out", "o", "--config", "p.toml"])).unwrap(),
+            Some(PathBuf::from("p.toml"))
         );
-        std::fs::write(&path, "\n").unwrap();
-        assert!(matches!(f.admin_token(), Err(ConfigError::EmptyToken(_))));
-    }
-
-    #[test]
-    fn a_client_file_overlays_too() {
-        let file: ClientFile =
-            toml::from_str("server = \"h:1\"\ndir = \"v\"\ninsecure = true\n").unwrap();
-        let flags = ClientFile {
-            server: Some("other:2".into()),
-            ..ClientFile::default()
-        };
-        let e = flags.overlay(file);
-        assert_eq!(e.server.as_deref(), Some("other:2"));
-        assert_eq!(e.insecure, Some(true));
-        let back: ClientFile = toml::from_str(&e.to_toml()).unwrap();
-        assert_eq!(back, e);
+        assert_eq!(
+            config_path(&args(&["--config=q.toml"])).unwrap(),
+            Some(PathBuf::from("q.toml"))
+        );
+        assert_eq!(config_path(&args(&["--out", "o"])).unwrap(), None);
+        assert!(config_path(&args(&["--config"])).is_err());
     }
 }

@@ -63,6 +63,7 @@ impl From<PlatformError> for ApiError {
             PlatformError::Timeout | PlatformError::ConnectionLost => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            PlatformError::TransferFailed { .. } => StatusCode::SERVICE_UNAVAILABLE,
             PlatformError::UnexpectedReply(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError {

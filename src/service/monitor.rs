@@ -6,6 +6,7 @@
 use super::book::{outcome_name, TransferBook};
 use super::metrics::{KindLabel, Metrics, OutcomeLabel};
 use crate::platform::{Observation, Observed, Platform};
+use crate::session::{SegmentVerdict, TransferOutcome};
 use crate::wire::SegmentFlags;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,9 +41,12 @@ pub(super) async fn observe(
                 }
             }
             Observed::PlaybackAcknowledged(ack) => book.playback_acknowledged(&ack, true),
-            // Refusals are counted where the API answers them (errors_total).
-            Observed::RequestRefused { .. } => {}
+            // Every refusal of the client, whoever asked (the API or a Rust caller).
+            Observed::RequestRefused { code, .. } => metrics.error(code.to_u16()),
             Observed::TransferFinished { transfer, outcome } => {
+                if let TransferOutcome::Failed(code) = outcome {
+                    metrics.error(code.to_u16());
+                }
                 metrics
                     .transfers_total
                     .get_or_create(&OutcomeLabel {
@@ -51,6 +55,11 @@ pub(super) async fn observe(
                     .inc();
                 book.output_final(o.session, transfer, outcome);
             }
+            // A segment the platform refused (its stream stopped with the code).
+            Observed::SegmentArrived {
+                verdict: SegmentVerdict::Refuse(code),
+                ..
+            } => metrics.error(code.to_u16()),
             Observed::SegmentArrived { .. } => {}
         }
     }
@@ -63,14 +72,27 @@ struct Seen {
     sessions: HashMap<Uuid, u64>,
 }
 
-/// Samples the platform every [`SAMPLE_EVERY`], forever.
+/// Samples the platform every [`SAMPLE_EVERY`], and its sessions whenever the session
+/// table changes (so that a session shorter than a round is counted, and each new
+/// connection's transport is sampled at once), forever.
 pub(super) async fn sample(platform: Platform, metrics: Arc<Metrics>, book: Arc<TransferBook>) {
     let mut seen = Seen::default();
+    let mut changes = platform.session_changes();
     let mut tick = tokio::time::interval(SAMPLE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut round: u64 = 0;
     loop {
-        tick.tick().await;
+        tokio::select! {
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    // The platform is gone: nothing moves any more.
+                    return;
+                }
+                sample_sessions(&platform, &metrics, &mut seen, true);
+                continue;
+            }
+            _ = tick.tick() => {}
+        }
         round += 1;
         // Transport figures once a second.
         sample_sessions(&platform, &metrics, &mut seen, round % 2 == 0);

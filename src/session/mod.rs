@@ -14,9 +14,17 @@
 //!    segment and file events, `handle_timeout(now)` when the deadline of `poll_timeout`
 //!    passes;
 //! 2. drain `poll_action()` until `None`, performing each action (send an envelope on a new
-//!    unidirectional stream, send a segment, open or finish an output file, close);
+//!    unidirectional stream, open a source, send a segment, open or finish an output file,
+//!    close);
 //! 3. drain `poll_event()` for what the application and the logs want to know;
 //! 4. re-arm one timer at `poll_timeout()`.
+//!
+//! Actions are self-sufficient (D54): each carries what performing it needs (the source
+//! file is opened by `ClientAction::OpenSource` before the first `SendSegment` of its
+//! transfer; `PlatformEvent::TransferFinished` carries the transfer's final status), so no
+//! action depends on an event having been handled first, and the drain order of steps 2
+//! and 3 does not matter (`session::tests::pair`'s both-orders test proves it). Both
+//! drivers drain actions first.
 //!
 //! # Who decides what
 //! - The machines decide every protocol outcome: which reply, which status code, which
@@ -29,10 +37,14 @@
 //!   machine never blocks on a disk.
 
 mod client;
+mod failure;
+mod order;
 mod platform;
 mod util;
 
 pub use client::ClientSession;
+pub use failure::{StorageFailure, DEFAULT_MAX_RETRIES};
+pub(crate) use order::InOrder;
 pub use platform::PlatformSession;
 
 use crate::media::plan::SegmentPlan;
@@ -63,6 +75,15 @@ pub struct SessionConfig {
     /// this plus the time elapsed since (the machines read no clock). Default: the Unix
     /// epoch; drivers pass the real time, simulations a fixed one.
     pub epoch: Timestamp,
+    /// How many times the platform asks for one segment again before it fails the
+    /// transfer (written as the ErrorReport's `max_retries`; D49).
+    pub max_retries: u32,
+    /// Who may start a session (platform only; default: anyone, D90-D92). Checked at
+    /// SessionStart; a refusal is StatusResponse 1004 and a close with 1004.
+    pub auth: crate::auth::DeviceAuth,
+    /// What the client sends as SessionStart (client only; default `CLIENT_READY`, or the
+    /// object form with a device id and token, D90).
+    pub session_start: Option<crate::wire::SessionStart>,
 }
 
 impl Default for SessionConfig {
@@ -73,6 +94,9 @@ impl Default for SessionConfig {
             unknown_transfer_grace: Duration::from_secs(5),
             seed: 0,
             epoch: Timestamp::UNIX_EPOCH,
+            max_retries: DEFAULT_MAX_RETRIES,
+            auth: crate::auth::DeviceAuth::default(),
+            session_start: None,
         }
     }
 }
@@ -105,8 +129,10 @@ pub struct PreparedTransfer {
     pub file_path: String,
     /// Size in bytes.
     pub file_size: u64,
-    /// `sha256:<hex>` of the whole file.
-    pub checksum: String,
+    /// `sha256:<hex>` of the whole file; `None` when not known yet: the acknowledgement then
+    /// carries `"checksum": null` and the driver calls
+    /// [`ClientSession::handle_checksum_known`] when it is (D101).
+    pub checksum: Option<String>,
     /// How the file is cut.
     pub plan: SegmentPlan,
     /// What is known of its media.
@@ -136,8 +162,22 @@ pub enum ClientAction {
         /// The request, already validated.
         request: FileRequest,
     },
-    /// Send one segment.
+    /// Open the source file of an accepted transfer for reading (issued before its first
+    /// `SendSegment`); if it cannot be opened, call `handle_source_failed`.
+    OpenSource {
+        /// The transfer.
+        transfer: TransferId,
+        /// The file to read (the prepared transfer's `local_path`).
+        path: std::path::PathBuf,
+    },
+    /// Send one segment (its transfer's source was opened by an earlier `OpenSource`).
     SendSegment(SegmentJob),
+    /// The transfer ended for good (stopped, failed, connection lost): its source may be
+    /// closed. A completed transfer keeps it (a retransmission request may follow, D26).
+    CloseSource {
+        /// The transfer.
+        transfer: TransferId,
+    },
     /// List the served files matching `filter` (catalog I/O), then call
     /// `handle_file_list` with the same `request_seq`.
     ListFiles {
@@ -164,6 +204,23 @@ pub enum TransferOutcome {
     Stopped,
     /// The connection ended first.
     ConnectionLost,
+    /// Failed with this status code: the platform could not store it (1003 StorageFull,
+    /// 500), or a segment stayed damaged past `max_retries` (1005). Both sides end it so
+    /// (D48, D49).
+    Failed(StatusCode),
+}
+
+impl TransferOutcome {
+    /// The outcome's name in reports and logs: `completed`, `stopped`,
+    /// `connection_lost`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TransferOutcome::Completed => "completed",
+            TransferOutcome::Stopped => "stopped",
+            TransferOutcome::ConnectionLost => "connection_lost",
+            TransferOutcome::Failed(_) => "failed",
+        }
+    }
 }
 
 /// Sender figures of one finished transfer (the specification's completion line).
@@ -225,23 +282,35 @@ pub enum ClientEvent {
 }
 
 /// What the platform driver should do with an incoming segment stream, decided from its
-/// header.
+/// header. The machine also decides the stream's byte bound and the code a stream that
+/// breaks it is stopped with (D53): the driver chooses no status code.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SegmentVerdict {
-    /// Read the data and write it through the transfer's output file at `index`.
+    /// Read exactly `len` data bytes and write them through the transfer's output file at
+    /// `index`; a stream carrying more is stopped with `too_long`.
     Write {
         /// Transfer.
         transfer: TransferId,
         /// Index.
         index: u32,
+        /// The data bytes the header announced (within `max_stream_len`).
+        len: u64,
+        /// The stop code of a stream longer than announced (1006).
+        too_long: StatusCode,
     },
-    /// Already received: read and discard the data, write nothing.
+    /// Already received: read and discard the data (at most the header's length, else stop
+    /// with [`SegmentVerdict::TOO_LONG`]), write nothing.
     Duplicate,
-    /// The transfer is not acknowledged yet: keep the stream unread and ask again after
-    /// the next control message, until `unknown_transfer_grace` has passed.
+    /// The transfer is not acknowledged yet: keep the stream unread; the machine parked
+    /// the header and decides it later with [`PlatformAction::SegmentJudged`] (D55).
     NotYetKnown,
     /// Refuse: stop the stream with this code (the machine has queued the ErrorReport).
     Refuse(StatusCode),
+}
+
+impl SegmentVerdict {
+    /// The stop code of a stream carrying more than its header announced (1006).
+    pub const TOO_LONG: StatusCode = StatusCode::StreamTooLong;
 }
 
 /// What the platform driver must do.
@@ -275,6 +344,22 @@ pub enum PlatformAction {
         /// Why it ends.
         outcome: TransferOutcome,
     },
+    /// A segment header answered `NotYetKnown` earlier is decided: answer the stream that
+    /// carried it (the oldest such stream still waiting with this header's segment id).
+    SegmentJudged {
+        /// The header, as it arrived.
+        header: SegmentHeader,
+        /// Its verdict (never `NotYetKnown`).
+        verdict: SegmentVerdict,
+    },
+    /// A reconnecting client named `previous` in SessionStart's envelope: ask the session
+    /// registry whether it holds that finished session (and, if it does, give this
+    /// connection its id), then call `handle_session_lookup` with the answer. The
+    /// handshake's reply waits for it (D52).
+    LookupSession {
+        /// The session id the client named.
+        previous: Uuid,
+    },
     /// Close the connection with this application error code.
     Close {
         /// The status code, used as the QUIC application error code.
@@ -291,6 +376,15 @@ pub enum PlatformEvent {
     SessionReady {
         /// The session id assigned (or re-attached).
         session_id: Uuid,
+        /// True when `session_id` is the previous session the client named, re-attached
+        /// because the registry held it (D52).
+        reattached: bool,
+    },
+    /// The device was refused at SessionStart (1004 AuthenticationFailed, D93): the
+    /// connection closes.
+    DeviceRefused {
+        /// Why (never holds a token).
+        reason: String,
     },
     /// The client's version was refused (1008): the connection closes.
     VersionRefused {
@@ -306,6 +400,13 @@ pub enum PlatformEvent {
     },
     /// A FileRequest was accepted.
     TransferAccepted(FileRequestAck),
+    /// The checksum of a transfer acknowledged with `"checksum": null` arrived (D101).
+    ChecksumKnown {
+        /// Transfer.
+        transfer: TransferId,
+        /// `sha256:<hex>` of the whole file.
+        checksum: String,
+    },
     /// A request (FileRequest, playback command, stats) was refused.
     RequestRefused {
         /// The request's sequence number.
@@ -330,8 +431,11 @@ pub enum PlatformEvent {
         outcome: TransferOutcome,
         /// The written file and its digest.
         file: FinishedFile,
-        /// True when the digest equals the acknowledged checksum.
+        /// True when the digest equals the acknowledged checksum (or, for a transfer
+        /// acknowledged with `"checksum": null`, the one that followed: D101).
         sha256_ok: bool,
+        /// Its final counts and ranges (for the report), as of its end.
+        status: Box<TransferStatus>,
     },
     /// The client reported an error not tied to a request.
     PeerError(ErrorReport),

@@ -9,11 +9,17 @@
 //! The source's name and extension are kept (a `.h264` stays `.h264`), so what arrives
 //! is what was sent and players recognise it.
 
+mod budget;
+pub mod container;
 mod debug_log;
+pub mod durable_fs;
+pub mod journal;
 mod output;
 mod report;
 mod vectored;
 
+pub(crate) use budget::charge;
+pub use budget::DiskBudget;
 pub use debug_log::{mbps, DebugLog, SegmentKind, SegmentRecord};
 pub use output::{FinishedFile, Placement, ReceivedFile, WriteOutcome, DEFAULT_REORDER_MEMORY};
 pub use report::{ReceptionFigures, ReceptionReport, ReceptionStats};

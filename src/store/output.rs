@@ -11,6 +11,8 @@
 //! The SHA-256 of the file is computed as its contiguous prefix grows, so the verdict is
 //! ready when the last byte lands, without reading the file again.
 
+use super::budget::{charge, DiskBudget};
+use super::container::{Container, Mp4Copy};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -81,6 +83,14 @@ pub struct ReceivedFile {
     memory_bound: usize,
     spool: Option<(PathBuf, File, u64)>,
     size: u64,
+    /// The platform's byte budget, charged for every byte written (D48).
+    budget: Option<Arc<DiskBudget>>,
+    /// The playable copy fed with the contiguous prefix (in-order placement, D76).
+    mp4: Option<(Mp4Copy, Container)>,
+    /// Segment timestamps not yet in the prefix, while a copy is written.
+    times: BTreeMap<u32, f64>,
+    /// The segment a seek restarts at, until it joins the prefix.
+    restart: Option<u32>,
 }
 
 impl ReceivedFile {
@@ -114,8 +124,22 @@ impl ReceivedFile {
             waiting_in_memory: 0,
             memory_bound: DEFAULT_REORDER_MEMORY,
             spool: None,
+            mp4: None,
+            times: BTreeMap::new(),
+            restart: None,
             size: 0,
+            budget: None,
         })
+    }
+
+    /// Charges every byte written (the file, its spool) to `budget` (D48).
+    pub fn set_budget(&mut self, budget: Option<Arc<DiskBudget>>) {
+        self.budget = budget;
+    }
+
+    /// The budget direct writes must charge ([`ReceivedFile::direct_target`]).
+    pub fn budget(&self) -> Option<Arc<DiskBudget>> {
+        self.budget.clone()
     }
 
     /// Sets how many bytes of early segments may wait in memory before spooling to disk.
@@ -190,6 +214,7 @@ impl ReceivedFile {
         match self.placement {
             Placement::AtOffset { segment_size } => {
                 let offset = u64::from(index) * segment_size;
+                charge(self.budget.as_deref(), data.len() as u64)?;
                 self.file.write_all_at(data, offset)?;
                 self.size = self.size.max(offset + data.len() as u64);
                 if index == self.next_index {
@@ -211,7 +236,42 @@ impl ReceivedFile {
         Ok(WriteOutcome::Accepted)
     }
 
+    /// Writes a fragmented MP4 copy of the stream beside the file as its prefix grows
+    /// (in-order placement only; see [`Mp4Copy`]). With [`Container::Mp4`] the file itself
+    /// is removed once the copy is final.
+    pub fn attach_mp4(&mut self, container: Container) {
+        if self.placement == Placement::InOrder && container.writes_mp4() {
+            self.mp4 = Some((Mp4Copy::new(&self.path), container));
+        }
+    }
+
+    /// The timestamp segment `index` carries (the MP4 copy's timeline after a seek).
+    pub fn note_timestamp(&mut self, index: u32, time: f64) {
+        if self.mp4.is_some() && index >= self.next_index {
+            self.times.insert(index, time);
+        }
+    }
+
+    fn feed_mp4(&mut self, data: &[u8]) {
+        let index = self.next_index;
+        let time = self.times.remove(&index);
+        let Some((copy, _)) = self.mp4.as_mut() else {
+            return;
+        };
+        let mut fed = Ok(());
+        if self.restart == Some(index) {
+            self.restart = None;
+            fed = copy.seek_to(time.unwrap_or(0.0));
+        }
+        if let Err(e) = fed.and_then(|()| copy.push(data)) {
+            // The byte-exact file is what the transfer is judged on: the copy stops here.
+            tracing::warn!("MP4 copy of {} stopped: {e}", self.path.display());
+            self.mp4 = None;
+        }
+    }
+
     fn advance_prefix(&mut self, data: &[u8]) -> io::Result<()> {
+        self.feed_mp4(data);
         self.hasher.update(data);
         self.next_index += 1;
         self.next_offset += data.len() as u64;
@@ -219,6 +279,7 @@ impl ReceivedFile {
     }
 
     fn append_in_order(&mut self, data: &[u8]) -> io::Result<()> {
+        charge(self.budget.as_deref(), data.len() as u64)?;
         self.file.write_all_at(data, self.next_offset)?;
         self.size = self.size.max(self.next_offset + data.len() as u64);
         self.advance_prefix(data)
@@ -277,6 +338,7 @@ impl ReceivedFile {
             self.spool = Some((spool_path, spool, 0));
         }
         if let Some((_, spool, end)) = &mut self.spool {
+            charge(self.budget.as_deref(), data.len() as u64)?;
             spool.write_all_at(data, *end)?;
             self.waiting.insert(
                 index,
@@ -308,6 +370,10 @@ impl ReceivedFile {
             }
         }
         self.next_index = index;
+        if self.mp4.is_some() {
+            self.restart = Some(index);
+            self.times = self.times.split_off(&index);
+        }
         self.drain_waiting()
     }
 
@@ -363,11 +429,37 @@ impl ReceivedFile {
         }
         let checksum =
             complete.then(|| format!("sha256:{}", hex::encode(self.hasher.clone().finalize())));
+        self.finish_mp4();
         Ok(FinishedFile {
             path: self.path.clone(),
             size: self.size,
             checksum,
         })
+    }
+}
+
+impl ReceivedFile {
+    /// Finishes the MP4 copy (synced, renamed to its final name); with [`Container::Mp4`]
+    /// removes the byte-exact file once the copy is final.
+    fn finish_mp4(&mut self) {
+        let Some((copy, container)) = self.mp4.take() else {
+            return;
+        };
+        match copy.finish() {
+            Ok(Some((path, stats))) => {
+                tracing::info!(
+                    "playable copy {} ({} frames, {} fragments)",
+                    path.display(),
+                    stats.samples,
+                    stats.fragments
+                );
+                if !container.keeps_raw() {
+                    let _ = std::fs::remove_file(&self.path);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!("MP4 copy of {} not finished: {e}", self.path.display()),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ pub struct ReceptionStats {
     requested_at: Instant,
     requested_wall: SystemTime,
     first_segment_at: Option<Instant>,
+    first_stored_at: Option<Instant>,
     last_segment_at: Option<Instant>,
     bytes: u64,
     video_segments: u64,
@@ -29,6 +30,7 @@ impl ReceptionStats {
             requested_at,
             requested_wall,
             first_segment_at: None,
+            first_stored_at: None,
             last_segment_at: None,
             bytes: 0,
             video_segments: 0,
@@ -49,6 +51,7 @@ impl ReceptionStats {
     ) -> f64 {
         let started = now.checked_sub(receive_time).unwrap_or(now);
         self.first_segment_at = Some(self.first_segment_at.map_or(started, |t| t.min(started)));
+        self.first_stored_at = Some(self.first_stored_at.map_or(now, |t| t.min(now)));
         self.last_segment_at = Some(self.last_segment_at.map_or(now, |t| t.max(now)));
         self.bytes += bytes;
         match kind {
@@ -82,6 +85,9 @@ impl ReceptionStats {
         ReceptionFigures {
             started_at: rfc3339(self.requested_wall),
             total_secs: total.as_secs_f64(),
+            first_segment_secs: self
+                .first_stored_at
+                .map(|t| t.saturating_duration_since(self.requested_at).as_secs_f64()),
             reception_secs: reception.as_secs_f64(),
             bytes: self.bytes,
             video_segments: self.video_segments,
@@ -115,6 +121,9 @@ pub struct ReceptionFigures {
     pub started_at: String,
     /// From request to now (总耗时), seconds.
     pub total_secs: f64,
+    /// From the FileRequest to the first segment stored, seconds (`null`: none arrived).
+    /// Issue 15's "first byte at once" figure (D100).
+    pub first_segment_secs: Option<f64>,
     /// From the first segment's start to the last segment's end (实际接收耗时), seconds.
     pub reception_secs: f64,
     /// Data bytes received (总接收数据).
@@ -219,6 +228,7 @@ impl ReceptionReport {
              Reception started:      {}\n\
              Total time:             {:.2} s\n\
              Actual reception time:  {:.2} s\n\
+             First segment after:    {}\n\
              Bytes received:         {}\n\
              Video segments:         {}\n\
              Audio segments:         {}\n\
@@ -252,6 +262,8 @@ impl ReceptionReport {
             f.started_at,
             f.total_secs,
             f.reception_secs,
+            f.first_segment_secs
+                .map_or_else(|| "-".to_string(), |s| format!("{:.3} s", s)),
             f.bytes,
             f.video_segments,
             f.audio_segments,
@@ -349,6 +361,7 @@ mod tests {
         let f = stats.figures(t0 + Duration::from_millis(500));
         assert_eq!(f.started_at, "1970-01-01T00:00:00Z");
         assert!((f.total_secs - 0.5).abs() < 1e-9);
+        assert_eq!(f.first_segment_secs, Some(0.11), "the first segment stored");
         assert!(
             (f.reception_secs - 0.11).abs() < 1e-9,
             "from +100 ms to +210 ms"

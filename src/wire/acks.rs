@@ -50,7 +50,8 @@ impl Ack {
 ///  "file_size":1048576,"checksum":"sha256:<hex>","segment_mode":"fixed",
 ///  "segment_size":262144,"total_segments":4,"start_segment":0}
 /// ```
-/// `segment_size` is `null` for frame and GOP segments.
+/// `segment_size` is `null` for frame and GOP segments. `checksum` is `null` when the client
+/// serves the file before it has hashed it; a [`ChecksumNotice`] then follows (D101).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileRequestAck {
     /// Sequence number of the FileRequest.
@@ -61,8 +62,9 @@ pub struct FileRequestAck {
     pub file_path: String,
     /// The file's size in bytes.
     pub file_size: u64,
-    /// `sha256:<64 lowercase hex digits>` of the whole file.
-    pub checksum: String,
+    /// `sha256:<64 lowercase hex digits>` of the whole file; `null` when not known yet, and
+    /// then sent in a [`ChecksumNotice`] (D101).
+    pub checksum: Option<String>,
     /// The mode used (`fixed` for MP4 and other files).
     pub segment_mode: SegmentMode,
     /// Bytes per segment in fixed modes, else null.
@@ -82,6 +84,34 @@ impl FileRequestAck {
     /// Reads the acknowledgement from a StatusResponse's message.
     pub fn from_status_response(r: &StatusResponse) -> Result<Self, WireError> {
         from_status("FileRequestAck", r)
+    }
+}
+
+/// The checksum of a transfer acknowledged with `"checksum": null`, sent when the client has
+/// hashed the file (D101): a StatusResponse 200 without `ack` (it answers no request).
+///
+/// # Format
+/// ```text
+/// {"transfer_id":"0123456789ab","checksum":"sha256:<hex>"}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChecksumNotice {
+    /// The transfer whose file was hashed.
+    pub transfer_id: TransferId,
+    /// `sha256:<64 lowercase hex digits>` of the whole file.
+    pub checksum: String,
+}
+
+impl ChecksumNotice {
+    /// StatusResponse 200 carrying this notice.
+    pub fn to_status_response(&self) -> StatusResponse {
+        StatusResponse::with_json(StatusCode::Success, self)
+    }
+
+    /// Reads the notice from a StatusResponse's message.
+    pub fn from_status_response(r: &StatusResponse) -> Result<Self, WireError> {
+        from_status("ChecksumNotice", r)
     }
 }
 
@@ -190,7 +220,7 @@ mod tests {
             transfer_id: TransferId::new(0x0123_4567_89ab).unwrap(),
             file_path: "v.h264".into(),
             file_size: 10,
-            checksum: "sha256:00".into(),
+            checksum: Some("sha256:00".into()),
             segment_mode: SegmentMode::Frame,
             segment_size: None,
             total_segments: 3,
@@ -203,6 +233,44 @@ mod tests {
         );
         assert_eq!(FileRequestAck::from_status_response(&r).unwrap(), a);
         assert_eq!(r.ack(), Some(4));
+    }
+
+    #[test]
+    fn a_checksum_not_known_yet_is_null_and_follows_in_a_notice() {
+        let a = FileRequestAck {
+            ack: 4,
+            transfer_id: TransferId::new(0x0123_4567_89ab).unwrap(),
+            file_path: "v.mp4".into(),
+            file_size: 10,
+            checksum: None,
+            segment_mode: SegmentMode::Fixed,
+            segment_size: Some(4),
+            total_segments: 3,
+            start_segment: 0,
+        };
+        let r = a.to_status_response();
+        assert!(r.message.contains(r#""checksum":null"#), "{}", r.message);
+        assert_eq!(FileRequestAck::from_status_response(&r).unwrap(), a);
+        let n = ChecksumNotice {
+            transfer_id: a.transfer_id,
+            checksum: "sha256:00".into(),
+        };
+        let r = n.to_status_response();
+        assert_eq!(
+            r.message,
+            r#"{"transfer_id":"0123456789ab","checksum":"sha256:00"}"#
+        );
+        assert_eq!(r.ack(), None);
+        assert_eq!(ChecksumNotice::from_status_response(&r).unwrap(), n);
+        for bad in [
+            r#"{"transfer_id":"0123456789ab"}"#,
+            r#"{"checksum":"sha256:00"}"#,
+            r#"{"transfer_id":"0123456789ab","checksum":"sha256:00","ack":3}"#,
+            r#"{"transfer_id":"xyz","checksum":"sha256:00"}"#,
+        ] {
+            let r = StatusResponse::new(StatusCode::Success, bad.to_string());
+            assert!(ChecksumNotice::from_status_response(&r).is_err(), "{bad}");
+        }
     }
 
     #[test]

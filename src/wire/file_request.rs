@@ -144,7 +144,14 @@ pub struct FileRequest {
     pub pacing: Pacing,
     /// Extension: ask for extended metadata on video segments (default false).
     pub segment_metadata: bool,
+    /// Extension `held_segments` (D63): inclusive ranges `[first, last]` of segment
+    /// indices the platform already holds, ascending and disjoint, at most
+    /// [`MAX_HELD_RANGES`]; the client does not send them (default none).
+    pub held_segments: Vec<(u32, u32)>,
 }
+
+/// Bound on `held_segments` ranges in one FileRequest.
+pub const MAX_HELD_RANGES: usize = 4096;
 
 impl FileRequest {
     /// A request for `file_path` with every other field at its default.
@@ -160,6 +167,7 @@ impl FileRequest {
             resume_from_segment: None,
             pacing: Pacing::MaxSpeed,
             segment_metadata: false,
+            held_segments: Vec::new(),
         }
     }
 
@@ -181,7 +189,15 @@ impl FileRequest {
         if self.max_bandwidth == Some(0) {
             return Err(out("max_bandwidth", "0".into(), "> 0 bits per second"));
         }
-        Ok(())
+        check_held(&self.held_segments)
+    }
+
+    /// True when segment `index` is in `held_segments` (the platform has it).
+    pub fn is_held(&self, index: u32) -> bool {
+        let at = self
+            .held_segments
+            .partition_point(|&(first, _)| first <= index);
+        at > 0 && self.held_segments[at - 1].1 >= index
     }
 
     /// Writes the request as compact JSON (extensions only when not at their default).
@@ -204,6 +220,17 @@ impl FileRequest {
                 (self.pacing != Pacing::MaxSpeed).then(|| self.pacing.name()),
             )
             .put_opt("segment_metadata", self.segment_metadata.then_some(true))
+            .put_opt(
+                "held_segments",
+                (!self.held_segments.is_empty()).then(|| {
+                    Value::Array(
+                        self.held_segments
+                            .iter()
+                            .map(|&(a, b)| Value::from(vec![a, b]))
+                            .collect(),
+                    )
+                }),
+            )
             .write(buf)
     }
 
@@ -260,11 +287,73 @@ impl FileRequest {
                 .opt_name("pacing", Pacing::from_name, "max_speed or realtime")?
                 .unwrap_or(d.pacing),
             segment_metadata: f.opt_bool("segment_metadata")?.unwrap_or(false),
+            held_segments: read_held(f.get("held_segments"))?,
             ..d
         };
         r.validate()?;
         Ok(r)
     }
+}
+
+const HELD_SHAPE: &str = "an array of [first, last] u32 index pairs";
+const HELD_ORDER: &str =
+    "ascending, disjoint [first, last] ranges with first <= last, at most 4096";
+
+/// `held_segments`: absent or null is none; anything but `[[u32, u32], ...]` is a type
+/// error (400).
+fn read_held(value: Option<&Value>) -> Result<Vec<(u32, u32)>, WireError> {
+    let shape = WireError::FieldType {
+        kind: KIND,
+        field: "held_segments",
+        expected: HELD_SHAPE,
+    };
+    let items = match value {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(_) => return Err(shape),
+    };
+    if items.len() > MAX_HELD_RANGES {
+        return Err(WireError::FieldOutOfRange {
+            kind: KIND,
+            field: "held_segments",
+            value: format!("{} ranges", items.len()),
+            allowed: HELD_ORDER,
+        });
+    }
+    let index = |v: &Value| v.as_u64().and_then(|n| u32::try_from(n).ok());
+    items
+        .iter()
+        .map(|item| match item.as_array().map(Vec::as_slice) {
+            Some([a, b]) => match (index(a), index(b)) {
+                (Some(a), Some(b)) => Ok((a, b)),
+                _ => Err(shape.clone()),
+            },
+            _ => Err(shape.clone()),
+        })
+        .collect()
+}
+
+/// Ranges must be ascending, disjoint, `first <= last`, and bounded in number.
+fn check_held(held: &[(u32, u32)]) -> Result<(), WireError> {
+    let bad = |value: String| WireError::FieldOutOfRange {
+        kind: KIND,
+        field: "held_segments",
+        value,
+        allowed: HELD_ORDER,
+    };
+    if held.len() > MAX_HELD_RANGES {
+        return Err(bad(format!("{} ranges", held.len())));
+    }
+    if let Some(&(a, b)) = held.iter().find(|(a, b)| a > b) {
+        return Err(bad(format!("[{a}, {b}]")));
+    }
+    if let Some(w) = held.windows(2).find(|w| w[1].0 <= w[0].1) {
+        return Err(bad(format!(
+            "[{}, {}] then [{}, {}]",
+            w[0].0, w[0].1, w[1].0, w[1].1
+        )));
+    }
+    Ok(())
 }
 
 /// A playback rate must be finite and within 0.25-4.0.
@@ -305,6 +394,81 @@ pub(crate) fn check_position(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn held_segments_round_trip_and_are_written_only_when_present() {
+        let mut r = FileRequest::new("a");
+        let mut plain = Vec::new();
+        r.encode(&mut plain);
+        assert!(!String::from_utf8_lossy(&plain).contains("held_segments"));
+        r.resume_from_segment = Some(ResumePoint::Index(3));
+        r.held_segments = vec![(5, 9), (12, 12)];
+        let mut buf = Vec::new();
+        r.encode(&mut buf);
+        let text = String::from_utf8(buf.clone()).unwrap();
+        assert!(
+            text.contains(r#""held_segments":[[5,9],[12,12]]"#),
+            "{text}"
+        );
+        assert_eq!(FileRequest::decode(&buf).unwrap(), r);
+        assert!(r.is_held(5) && r.is_held(9) && r.is_held(12));
+        assert!(!r.is_held(4) && !r.is_held(10) && !r.is_held(13));
+        let null = FileRequest::decode(br#"{"file_path":"a","held_segments":null}"#).unwrap();
+        assert!(null.held_segments.is_empty());
+    }
+
+    #[test]
+    fn held_segments_out_of_order_or_malformed_are_refused_with_400() {
+        for bad in [r#"[[3,2]]"#, r#"[[0,4],[4,6]]"#, r#"[[5,6],[0,1]]"#] {
+            let json = format!(r#"{{"file_path":"a","held_segments":{bad}}}"#);
+            let e = FileRequest::decode(json.as_bytes()).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    WireError::FieldOutOfRange {
+                        field: "held_segments",
+                        ..
+                    }
+                ),
+                "{bad}: {e:?}"
+            );
+            assert_eq!(e.status(), crate::wire::StatusCode::BadRequest);
+        }
+        for bad in [
+            r#"[1,2]"#,
+            r#"[[1]]"#,
+            r#"[[1,-2]]"#,
+            r#"[[1,4294967296]]"#,
+            r#""x""#,
+        ] {
+            let json = format!(r#"{{"file_path":"a","held_segments":{bad}}}"#);
+            let e = FileRequest::decode(json.as_bytes()).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    WireError::FieldType {
+                        field: "held_segments",
+                        ..
+                    }
+                ),
+                "{bad}: {e:?}"
+            );
+        }
+        let many: Vec<String> = (0..=MAX_HELD_RANGES as u32)
+            .map(|i| format!("[{},{}]", 2 * i, 2 * i))
+            .collect();
+        let json = format!(
+            r#"{{"file_path":"a","held_segments":[{}]}}"#,
+            many.join(",")
+        );
+        assert!(matches!(
+            FileRequest::decode(json.as_bytes()),
+            Err(WireError::FieldOutOfRange {
+                field: "held_segments",
+                ..
+            })
+        ));
+    }
+
     use super::*;
 
     fn field_of(e: WireError) -> &'static str {

@@ -21,6 +21,7 @@
 
 mod acks;
 mod binary_envelope;
+mod envelope_convert;
 mod error;
 mod error_report;
 mod extended_metadata;
@@ -35,12 +36,13 @@ mod requests;
 mod segment;
 mod segment_flags;
 mod segment_id;
+mod session_start;
 mod status;
 mod stream;
 mod timestamp;
 mod version;
 
-pub use acks::{Ack, FileRequestAck, PlaybackAck, PlaybackState};
+pub use acks::{Ack, ChecksumNotice, FileRequestAck, PlaybackAck, PlaybackState};
 pub use binary_envelope::BinaryEnvelope;
 pub use error::WireError;
 pub use error_report::{
@@ -50,7 +52,9 @@ pub use extended_metadata::ExtendedMetadata;
 pub use file_list::{
     AspectRatio, CodecInfo, FileEntry, FileListQuery, FileListResponse, Resolution,
 };
-pub use file_request::{FileRequest, Pacing, QualityPreference, ResumePoint, SegmentMode};
+pub use file_request::{
+    FileRequest, Pacing, QualityPreference, ResumePoint, SegmentMode, MAX_HELD_RANGES,
+};
 pub use json_envelope::{base64_decode, base64_encode, JsonEnvelope};
 pub use message::Message;
 pub use message_type::MessageType;
@@ -60,11 +64,12 @@ pub use playback::{
 };
 pub use requests::{
     AudioHandling, PauseRequest, RateChange, ResumeRequest, SeekDirection, SeekRequest, SeekType,
-    SessionStart, StatsRequest,
+    StatsRequest,
 };
 pub use segment::{AudioHeader, Segment, SegmentHeader, VideoHeader, DEFAULT_MAX_STREAM_LEN};
 pub use segment_flags::SegmentFlags;
 pub use segment_id::{ParseTransferIdError, SegmentId, TransferId};
+pub use session_start::{is_valid_device_id, SessionStart, MAX_DEVICE_ID_LEN, MAX_TOKEN_LEN};
 pub use status::{StatusCode, StatusResponse};
 pub use stream::{classify_stream, StreamKind, UniStream};
 pub use timestamp::Timestamp;

@@ -1,5 +1,5 @@
 //! The standalone player requests (SeekRequest, RateChange, PauseRequest, ResumeRequest),
-//! StatsRequest and SessionStart.
+//! StatsRequest (SessionStart is in `session_start.rs`).
 //!
 //! Each standalone request may name a `transfer_id` (extension, profile section 7). An
 //! empty payload reads as `{}` for PauseRequest, ResumeRequest and StatsRequest, whose
@@ -279,47 +279,6 @@ impl StatsRequest {
         let f = fields(Self::KIND, bytes, true)?;
         Ok(StatsRequest {
             transfer_id: f.opt_transfer_id("transfer_id")?,
-        })
-    }
-}
-
-/// SessionStart payload: UTF-8 text, `CLIENT_READY` from our clients.
-///
-/// Any UTF-8 text is read (the session layer decides what it accepts); non-UTF-8 is 400.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionStart {
-    /// The text.
-    pub text: String,
-}
-
-impl SessionStart {
-    /// The text a ready client sends.
-    pub const CLIENT_READY: &'static str = "CLIENT_READY";
-
-    /// `CLIENT_READY`.
-    pub fn client_ready() -> Self {
-        SessionStart {
-            text: Self::CLIENT_READY.to_owned(),
-        }
-    }
-
-    /// True when the text is `CLIENT_READY`.
-    pub fn is_client_ready(&self) -> bool {
-        self.text == Self::CLIENT_READY
-    }
-
-    /// Writes the text.
-    pub fn encode(&self, buf: &mut impl BufMut) {
-        buf.put_slice(self.text.as_bytes());
-    }
-
-    /// Reads the text.
-    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
-        let text = std::str::from_utf8(bytes).map_err(|_| WireError::InvalidUtf8 {
-            kind: "SessionStart",
-        })?;
-        Ok(SessionStart {
-            text: text.to_owned(),
         })
     }
 }

@@ -92,6 +92,7 @@ pub fn file_request() -> impl Strategy<Value = FileRequest> {
                 resume_from_segment: resume,
                 pacing,
                 segment_metadata: meta,
+                held_segments: Vec::new(),
             },
         )
 }
@@ -214,7 +215,20 @@ pub fn error_report() -> impl Strategy<Value = ErrorReport> {
 pub fn message() -> impl Strategy<Value = Message> {
     let opt_tid = || prop::option::of(transfer_id());
     prop_oneof![
-        text().prop_map(|text| Message::SessionStart(SessionStart { text })),
+        // Plain text (which cannot start with `{`: that is the object form, D90) or the
+        // object form with a device id and maybe a token.
+        text()
+            .prop_filter("object form", |t| !t.starts_with('{'))
+            .prop_map(|text| Message::SessionStart(SessionStart {
+                text,
+                device_id: None,
+                token: None,
+            })),
+        ("[A-Za-z0-9._:@-]{1,128}", prop::option::of("[!-~]{1,256}")).prop_map(|(id, token)| {
+            Message::SessionStart(
+                SessionStart::with_device(&id, token.as_deref()).expect("valid by construction"),
+            )
+        }),
         Just(Message::SessionEnd),
         (
             finite_nonneg(),

@@ -6,9 +6,15 @@
 //!   values in `vstream_conformance::golden` (the golden test never writes them).
 //! - `bench media`: the media segmentation benchmark (release build).
 //! - `bench upload`: vstream against plain quinn on loopback, and peak RSS (release build).
+//! - `bench first-segment`: FileRequest to first segment stored before the checksum is
+//!   known, 1 MiB / 256 MiB / 4 GiB (release build).
+//! - `bench datagrams`: 1452 vs 8952-byte datagrams, plain quinn and vstream (release).
 //! - `sim`: the simulation scenarios over K seeds in the release binary, as a table (see
 //!   `sim.rs` for the options); a failure prints the command that replays it.
+//! - `fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]`: every fuzz target for
+//!   N seconds (see `fuzz.rs`), with the executions reached.
 
+mod fuzz;
 mod sim;
 
 use std::process::{Command, ExitCode};
@@ -20,12 +26,17 @@ fn main() -> ExitCode {
         ["conformance", rest @ ..] => conformance(rest),
         ["bless-golden"] => bless_golden(),
         ["sim", rest @ ..] => sim::run(rest),
+        ["fuzz", rest @ ..] => fuzz::run(rest),
         ["bench", bench @ ("media" | "upload"), rest @ ..] => {
             cargo(&["bench", "-p", "vstream", "--bench", bench, "--"], rest)
         }
+        ["bench", "first-segment", rest @ ..] => cargo(
+            &["bench", "-p", "vstream", "--bench", "first_segment", "--"],
+            rest,
+        ),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures]>"
+                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench media|upload|first-segment|datagrams | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures] | fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]>"
             );
             return ExitCode::from(2);
         }
@@ -71,7 +82,12 @@ fn cargo(base: &[&str], extra: &[&str]) -> anyhow::Result<bool> {
 /// package: a build script that watches one (ring's: `CARGO_MANIFEST_DIR`) would otherwise
 /// rebuild its crate, and everything above it, on every call.
 fn cargo_command() -> Command {
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    let cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    without_cargo_env(cargo)
+}
+
+/// `cargo` removes the variables above from `command`'s environment (see [`cargo_command`]).
+fn without_cargo_env(mut cargo: Command) -> Command {
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
         if name.starts_with("CARGO_PKG_")

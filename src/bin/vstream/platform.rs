@@ -8,15 +8,23 @@ use std::path::PathBuf;
 use std::time::Duration;
 use vstream::media::SegmentMode;
 use vstream::net::{
-    load_certs_pem, load_key_pem, platform_endpoint, server_config, server_crypto, SelfSignedCert,
-    TransportSettings,
+    load_certs_pem, load_key_pem, platform_endpoint_with, server_config, TransportSettings,
 };
 use vstream::platform::{Platform, PlatformConfig, PlaybackScript};
+use vstream::store::container::Container;
 use vstream::wire::Pacing;
 
 /// Arguments of `vstream platform`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct PlatformArgs {
+    /// Largest UDP payload sent and accepted; MTU discovery climbs up to it (D102). E.g.
+    /// 8952 on a LAN with 9000-byte jumbo frames. The peer must allow it too.
+    #[arg(long, value_name = "BYTES", default_value_t = 1452, value_parser = clap::value_parser!(u16).range(1200..=65527))]
+    max_udp_payload: u16,
+    /// UDP payload the path is known to carry: where MTU discovery starts and what it
+    /// falls back to when large packets are lost (D102).
+    #[arg(long, value_name = "BYTES", default_value_t = 1200, value_parser = clap::value_parser!(u16).range(1200..=65527))]
+    min_udp_payload: u16,
     /// UDP address to listen on.
     #[arg(long, default_value = "0.0.0.0:8080")]
     listen: SocketAddr,
@@ -70,6 +78,41 @@ pub(crate) struct PlatformArgs {
     /// With `--pull`: give up after this many seconds (waiting for a client included).
     #[arg(long)]
     timeout: Option<f64>,
+    /// Device authentication and the kept certificate.
+    #[command(flatten)]
+    pub(crate) security: super::security::PlatformSecurityArgs,
+    /// What an H.264 pull in frame, GOP or time mode writes: `raw` (the byte-exact
+    /// stream), `mp4` (a playable fragmented MP4, `<name>.mp4`) or `both`.
+    #[arg(long, default_value = "both", value_parser = parse_container)]
+    container: Container,
+    /// Serve the admin HTTP API, `/metrics` and the web console on this TCP address
+    /// (e.g. 127.0.0.1:9090). Off loopback it needs `--admin-token` or
+    /// `--admin-token-file`.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// The admin API's bearer token (16-256 visible ASCII characters); prefer
+    /// `--admin-token-file`, which keeps it out of the process list.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "admin_token_file")]
+    admin_token: Option<String>,
+    /// A file whose first line is the admin API's bearer token.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Read options from this TOML file (each key a long flag: `out = "received"`,
+    /// `[admin] listen = "127.0.0.1:9090"`); flags given here win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (defaults, file and flags; tokens redacted) as
+    /// TOML and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn parse_container(s: &str) -> Result<Container, String> {
+    Container::from_name(s)
+        .ok_or_else(|| format!("unknown container {s:?} (expected raw, mp4 or both)"))
 }
 
 fn parse_pacing(s: &str) -> Result<Pacing, String> {
@@ -90,6 +133,7 @@ fn parse_mode(s: &str) -> Result<SegmentMode, String> {
 
 /// Runs the platform (long-running, or one pull).
 pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
+    let admin = super::admin::Admin::check(args.admin, &args.admin_token, &args.admin_token_file)?;
     let (certs, key) = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => (
             load_certs_pem(cert).with_context(|| format!("reading {}", cert.display()))?,
@@ -97,7 +141,8 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
         ),
         _ => {
             let names: Vec<&str> = args.cert_name.iter().map(String::as_str).collect();
-            let generated = SelfSignedCert::generate(&names).context("generating a certificate")?;
+            let generated =
+                super::security::platform_certificate(&args.security, &args.out, &names)?;
             if let Some(path) = &args.write_cert {
                 write_atomically(path, generated.cert_pem.as_bytes())
                     .with_context(|| format!("writing {}", path.display()))?;
@@ -106,27 +151,62 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
             (vec![generated.cert], generated.key.into())
         }
     };
-    let crypto = server_crypto(certs, key).context("TLS configuration")?;
-    let config = server_config(crypto, &TransportSettings::default())?;
-    let endpoint = platform_endpoint(args.listen, config)
+    let (crypto, auth) = super::security::platform_auth(&args.security, certs, key)?;
+    let transport = TransportSettings {
+        max_udp_payload: args.max_udp_payload,
+        min_udp_payload: args.min_udp_payload,
+        ..TransportSettings::default()
+    };
+    let config = server_config(crypto, &transport)?;
+    let endpoint = platform_endpoint_with(args.listen, config, &transport)
         .with_context(|| format!("listening on {}", args.listen))?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let platform = Platform::start(endpoint, PlatformConfig::new(&args.out));
+    let mut platform_config = PlatformConfig::new(&args.out);
+    platform_config.session.auth = auth;
+    platform_config.limits = args.security.limits();
+    platform_config.container = args.container;
+    let observations = admin.as_ref().map(|_| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        platform_config.observer = Some(tx);
+        rx
+    });
+    let platform = Platform::start(endpoint, platform_config);
     tracing::info!("platform listening on {}", platform.local_addr()?);
+    let admin = match admin {
+        Some(admin) => Some(admin.serve(&platform, observations).await?),
+        None => None,
+    };
+    let stop = super::admin::stop_signal();
     let Some(path) = args.pull.clone() else {
-        tokio::signal::ctrl_c().await?;
+        let signal = stop.await;
+        tracing::info!("{signal}: closing every session (received data and reports are kept)");
         platform.shutdown().await;
+        if let Some(admin) = admin {
+            admin.stop().await;
+        }
         return Ok(());
     };
     let pull = pull_one(&platform, &args, path);
-    let result = match args.timeout {
-        Some(secs) => tokio::time::timeout(Duration::from_secs_f64(secs.max(0.0)), pull)
-            .await
-            .unwrap_or_else(|_| bail_timeout(secs)),
-        None => pull.await,
+    let pull = async {
+        match args.timeout {
+            Some(secs) => tokio::time::timeout(Duration::from_secs_f64(secs.max(0.0)), pull)
+                .await
+                .unwrap_or_else(|_| bail_timeout(secs)),
+            None => pull.await,
+        }
+    };
+    let result = tokio::select! {
+        result = pull => result,
+        signal = stop => Err(anyhow::anyhow!(
+            "{signal}: pull interrupted; what arrived and its report are kept under {}",
+            args.out.display()
+        )),
     };
     platform.shutdown().await;
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
     let pulled = result?;
     print_result(&pulled, args.json)?;
     check(&pulled)

@@ -26,8 +26,16 @@ pub(crate) async fn pull_one(
     args: &PlatformArgs,
     path: String,
 ) -> Result<Pulled> {
-    tracing::info!("waiting for a client to pull {path}");
-    let session = platform.wait_for_session().await.session_id;
+    let session = match args.security.pull_device() {
+        Some(device) => {
+            tracing::info!("waiting for device {device} to pull {path}");
+            platform.wait_for_device(device).await.session_id
+        }
+        None => {
+            tracing::info!("waiting for a client to pull {path}");
+            platform.wait_for_session().await.session_id
+        }
+    };
     let mut request = FileRequest::new(path.clone());
     request.segment_mode = args.mode;
     request.seek_position = args.seek;
@@ -43,6 +51,7 @@ pub(crate) async fn pull_one(
         start: tokio::time::Instant::now(),
     };
     let total_segments = handle.ack.total_segments;
+    let shown = super::progress::PullProgress::start(platform, session, &handle.ack, args.quiet);
     let (ended_tx, ended) = watch::channel(false);
     let script = args.script.clone().unwrap_or_default();
     let as_json = args.json;
@@ -58,6 +67,14 @@ pub(crate) async fn pull_one(
         result
     };
     let (result, steps) = tokio::join!(finished, steps);
+    match &result {
+        Ok(r) => shown.stop(
+            r.outcome.name(),
+            r.report.figures.bytes,
+            r.report.figures.total_segments,
+        ),
+        Err(_) => shown.stop("failed", 0, 0),
+    }
     let result = result.with_context(|| format!("receiving {path}"))?;
     Ok(Pulled {
         result,
@@ -106,6 +123,7 @@ pub(crate) fn print_result(p: &Pulled, as_json: bool) -> Result<()> {
         "debug_file": r.debug_file,
         "report_file": r.report_file,
         "total_secs": f.total_secs,
+        "first_segment_secs": f.first_segment_secs,
         "reception_secs": f.reception_secs,
         "overall_mbps": f.overall_mbps,
         "peak_mbps": f.peak_mbps,

@@ -4,10 +4,10 @@ use super::annexb::NalUnit;
 use super::info::StreamInfo;
 use super::slice::{slice_family_rank, SliceKey};
 use super::splitter::ScanStats;
+use super::sps::{parse_sps, ParsedSps};
 use super::{AccessUnit, FrameType};
 use crate::wire::SegmentFlags;
 use h264_reader::nal::pps::PicParameterSet;
-use h264_reader::nal::sps::SeqParameterSet;
 use h264_reader::nal::NalHeader;
 use h264_reader::rbsp::{BitReader, ByteReader};
 use h264_reader::Context;
@@ -23,6 +23,8 @@ struct PendingUnit {
     has_picture: bool,
     /// Largest slice family seen: 0 none, 1 I, 2 P, 3 B.
     rank: u8,
+    /// A primary slice at macroblock 0 has been seen.
+    seen_mb0: bool,
 }
 
 impl PendingUnit {
@@ -33,6 +35,7 @@ impl PendingUnit {
             flags: SegmentFlags::empty(),
             has_picture: false,
             rank: 0,
+            seen_mb0: false,
         }
     }
 
@@ -65,6 +68,8 @@ pub(crate) struct Assembler {
     pending: PendingUnit,
     /// The last slice of a primary picture, for §7.4.1.2.4.
     prev_slice: Option<SliceKey>,
+    /// An SPS needed the lenient path and this was logged (once per stream).
+    warned_level: bool,
     ready: VecDeque<AccessUnit>,
     stream_info: Option<StreamInfo>,
     pub(crate) stats: ScanStats,
@@ -76,6 +81,7 @@ impl Assembler {
             ctx: Context::new(),
             pending: PendingUnit::at(0),
             prev_slice: None,
+            warned_level: false,
             ready: VecDeque::new(),
             stream_info: None,
             stats: ScanStats::default(),
@@ -101,18 +107,21 @@ impl Assembler {
             return;
         };
         let nal_type = header.nal_unit_type().id();
-        let slice = matches!(nal_type, 1 | 2 | 5).then(|| SliceKey::parse(nal.prefix));
-        let starts_unit = match (nal_type, &slice) {
+        let slice = matches!(nal_type, 1 | 2 | 5).then(|| SliceKey::parse(nal.prefix, &self.ctx));
+        // A slice of a redundant coded picture belongs to the primary picture before it.
+        let primary = slice.as_ref().filter(|key| !key.is_redundant());
+        let starts_unit = match (nal_type, primary) {
             // AUD, SEI, SPS, PPS, prefix/subset SPS and reserved types 17-18 (and 14-18) open a
             // new access unit when they follow a picture's slices.
             (6..=9 | 14..=18, _) => self.pending.has_picture,
             (_, Some(key)) => {
                 let partial = &mut self.stats.partial_slice_headers;
+                let seen_mb0 = self.pending.seen_mb0;
                 self.pending.has_picture
                     && self
                         .prev_slice
                         .as_ref()
-                        .is_none_or(|prev| key.starts_new_picture(prev, &self.ctx, partial))
+                        .is_none_or(|prev| key.starts_new_picture(prev, seen_mb0, partial))
             }
             _ => false,
         };
@@ -141,7 +150,12 @@ impl Assembler {
             }
             let rank = key.slice_type.map_or(1, slice_family_rank);
             self.pending.rank = self.pending.rank.max(rank);
-            self.prev_slice = Some(key);
+            if key.is_redundant() {
+                self.stats.redundant_slices += 1;
+            } else {
+                self.pending.seen_mb0 |= key.first_mb == Some(0);
+                self.prev_slice = Some(key);
+            }
         }
     }
 
@@ -160,9 +174,22 @@ impl Assembler {
             self.stats.parameter_set_errors += 1;
             return;
         }
-        let reader = BitReader::new(ByteReader::skipping_h264_header(nal.prefix));
-        match SeqParameterSet::from_bits(reader) {
-            Ok(sps) => {
+        match parse_sps(nal.prefix) {
+            Ok(ParsedSps {
+                sps,
+                level_exceeded,
+            }) => {
+                if level_exceeded {
+                    self.stats.level_exceeded_sps += 1;
+                    if !self.warned_level {
+                        self.warned_level = true;
+                        tracing::warn!(
+                            level_idc = sps.level_idc,
+                            "H.264 SPS: the picture size or DPB exceeds the written level's \
+                             limits; the values are kept as written"
+                        );
+                    }
+                }
                 if self.stream_info.is_none() {
                     match StreamInfo::from_sps(&sps) {
                         Some(info) => self.stream_info = Some(info),

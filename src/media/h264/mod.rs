@@ -25,14 +25,20 @@
 pub mod annexb;
 mod assembler;
 pub(crate) mod info;
-mod slice;
+pub(crate) mod slice;
 mod splitter;
+pub(crate) mod sps;
 
 pub use info::{probe_h264, H264Info, StreamInfo, DEFAULT_FRAME_RATE};
 pub use splitter::{AccessUnitSplitter, ScanStats};
 
 use crate::wire::SegmentFlags;
 use std::fmt;
+
+/// True when `nal` (an SPS NAL unit, header byte first) parses, leniently on level limits.
+pub(crate) fn sps_parses(nal: &[u8]) -> bool {
+    sps::parse_sps(nal).is_ok()
+}
 
 /// What kind of picture an access unit holds, as the sender log prints it (`KEY`, `I`, `P`, `B`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

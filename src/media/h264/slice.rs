@@ -16,29 +16,25 @@ use h264_reader::Context;
 
 /// Raw bytes of a slice NAL unit kept with its key (header byte included).
 const RAW_LEN: usize = super::annexb::NAL_PREFIX_LEN;
-/// Payload bytes decoded first: enough for `first_mb_in_slice`, `slice_type` and
-/// `pic_parameter_set_id` in practice; the whole prefix is decoded only when they ran out.
-const SHORT_WINDOW: usize = 16;
 
 /// What a slice's header says about which picture it belongs to.
 ///
-/// Only the first three fields are decoded up front; the rest of §7.4.1.2.4's fields are
-/// read from the kept bytes when a comparison needs them (a slice with
-/// `first_mb_in_slice != 0`), so single-slice pictures cost two or three Exp-Golomb reads.
+/// Read once per slice, with the SPS and PPS known at that point: `first_mb_in_slice`,
+/// `slice_type` and `pic_parameter_set_id`, then (when the parameter sets are known) every
+/// other field §7.4.1.2.4 compares, up to `redundant_pic_cnt`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SliceKey {
     /// `first_mb_in_slice`, if the header could be read that far.
     pub(crate) first_mb: Option<u32>,
     /// `slice_type` (0..=9), if the header could be read that far.
     pub(crate) slice_type: Option<u32>,
-    /// `pic_parameter_set_id`, if the header could be read that far.
-    pps_id: Option<u32>,
     /// `nal_ref_idc == 0`.
     pub(crate) non_reference: bool,
     /// `IdrPicFlag` (nal_unit_type 5).
     pub(crate) idr: bool,
-    raw: [u8; RAW_LEN],
-    raw_len: usize,
+    /// The fields after `pic_parameter_set_id`; `None` when the SPS/PPS were unknown or the
+    /// kept bytes ran out.
+    detail: Option<SliceDetail>,
 }
 
 /// The §7.4.1.2.4 fields that can only be read with the active SPS and PPS.
@@ -73,99 +69,82 @@ pub(crate) fn slice_family_rank(slice_type: u32) -> u8 {
 }
 
 impl SliceKey {
-    /// Reads the key of a slice NAL unit (types 1, 2, 5); `nal` starts with its header byte.
+    /// Reads the key of a slice NAL unit (types 1, 2, 5); `nal` starts with its header byte
+    /// (at most [`RAW_LEN`] bytes of it are read).
     ///
     /// Never fails: fields that cannot be read are left out, and the caller falls back on
     /// what is known (`first_mb_in_slice == 0`, IDR and reference changes).
-    pub(crate) fn parse(nal: &[u8]) -> SliceKey {
+    pub(crate) fn parse(nal: &[u8], ctx: &Context) -> SliceKey {
         let header = nal.first().copied().unwrap_or(0);
-        let raw_len = nal.len().min(RAW_LEN);
-        let mut raw = [0u8; RAW_LEN];
-        raw[..raw_len].copy_from_slice(&nal[..raw_len]);
-        let payload = nal.get(1..raw_len).unwrap_or(&[]);
-        let mut fields = read_first_fields(&payload[..payload.len().min(SHORT_WINDOW)]);
-        if fields.2.is_none() && payload.len() > SHORT_WINDOW {
-            fields = read_first_fields(payload);
-        }
+        let payload = nal.get(1..nal.len().min(RAW_LEN)).unwrap_or(&[]);
+        let idr = header & 0x1f == 5;
+        let mut r = RbspBits::new(payload);
+        let first_mb = r.read_ue().ok();
+        let slice_type = first_mb.and_then(|_| r.read_ue().ok());
+        let pps_id = slice_type.and_then(|_| r.read_ue().ok());
+        let detail = pps_id.and_then(|id| read_detail(ctx, &mut r, id, idr).ok().flatten());
         SliceKey {
-            first_mb: fields.0,
-            slice_type: fields.1,
-            pps_id: fields.2,
+            first_mb,
+            slice_type,
             non_reference: header & 0x60 == 0,
-            idr: header & 0x1f == 5,
-            raw,
-            raw_len,
+            idr,
+            detail,
         }
     }
 
-    /// The fields after `pic_parameter_set_id`, read with the SPS/PPS in `ctx`; `None` when
-    /// those are unknown or the kept bytes ran out.
-    fn detail(&self, ctx: &Context) -> Option<SliceDetail> {
-        let pps_id = self.pps_id?;
-        let mut r = RbspBits::new(self.raw.get(1..self.raw_len).unwrap_or(&[]));
-        for _ in 0..3 {
-            r.read_ue().ok()?;
+    /// `pic_order_cnt_lsb` (pic_order_cnt_type 0 only), when the header could be read.
+    pub(crate) fn pic_order_cnt_lsb(&self) -> Option<u32> {
+        match self.detail.as_ref()?.pic_order_cnt {
+            PocFields::Lsb(lsb, _) => Some(lsb),
+            _ => None,
         }
-        read_detail(ctx, &mut r, pps_id, self.idr).ok().flatten()
     }
 
-    /// True when the slice's PPS signals `redundant_pic_cnt`.
-    fn may_be_redundant(&self, ctx: &Context) -> bool {
-        let pps = self.pps_id.and_then(|id| PicParamSetId::from_u32(id).ok());
-        pps.and_then(|id| ctx.pps_by_id(id))
-            .is_some_and(|pps| pps.redundant_pic_cnt_present_flag)
+    /// True for a slice of a redundant coded picture (`redundant_pic_cnt > 0`).
+    pub(crate) fn is_redundant(&self) -> bool {
+        self.detail
+            .as_ref()
+            .is_some_and(|d| d.redundant_pic_cnt > 0)
     }
 
-    /// True when this slice is the first of a new primary coded picture, given the
-    /// previous slice (§7.4.1.2.4; redundant slices never start one). `partial` counts
-    /// comparisons that could not read the fields they needed.
+    /// True when this (primary) slice is the first of a new primary coded picture, given
+    /// the previous primary slice, by H.264 §7.4.1.2.4: `frame_num`,
+    /// `pic_parameter_set_id`, `field_pic_flag`, `bottom_field_flag`, `nal_ref_idc`
+    /// zero-ness, `pic_order_cnt_lsb` / `delta_pic_order_cnt_bottom` /
+    /// `delta_pic_order_cnt[]`, `IdrPicFlag` and `idr_pic_id` (D70). The slices of one
+    /// picture may come in any order (arbitrary slice order): `first_mb_in_slice` decides
+    /// nothing, except that a second slice at macroblock 0 in the same picture (which a
+    /// conforming stream cannot have, but concatenated streams can) starts a new one.
+    /// `seen_mb0` says whether the current picture already has a slice at macroblock 0.
     ///
-    /// Fast path: `first_mb_in_slice == 0` starts a picture (streams using arbitrary slice
-    /// order, where slice 0 may come later, are not supported). Otherwise the fields of
-    /// §7.4.1.2.4 are compared: `frame_num`, `pic_parameter_set_id`, `field_pic_flag`,
-    /// `bottom_field_flag`, `nal_ref_idc` zero-ness, `pic_order_cnt_lsb` /
-    /// `delta_pic_order_cnt_bottom` / `delta_pic_order_cnt[]`, `IdrPicFlag`, `idr_pic_id`.
+    /// Without the SPS/PPS the fields cannot be read: then `first_mb_in_slice == 0`, an
+    /// IDR change or a reference change starts a picture, and `partial` counts the others.
     pub(crate) fn starts_new_picture(
         &self,
         prev: &SliceKey,
-        ctx: &Context,
+        seen_mb0: bool,
         partial: &mut u64,
     ) -> bool {
-        let redundant =
-            |d: &Option<SliceDetail>| d.as_ref().is_some_and(|d| d.redundant_pic_cnt > 0);
-        if self.first_mb == Some(0) {
-            return !(self.may_be_redundant(ctx) && redundant(&self.detail(ctx)));
-        }
-        let detail = self.detail(ctx);
-        if redundant(&detail) {
-            return false;
-        }
         if self.non_reference != prev.non_reference || self.idr != prev.idr {
             return true;
         }
-        match (detail, prev.detail(ctx)) {
+        let at_mb0 = self.first_mb == Some(0);
+        match (&self.detail, &prev.detail) {
             (Some(a), Some(b)) => {
                 a.frame_num != b.frame_num
                     || a.pic_parameter_set_id != b.pic_parameter_set_id
                     || a.field != b.field
                     || a.pic_order_cnt != b.pic_order_cnt
                     || (self.idr && a.idr_pic_id != b.idr_pic_id)
+                    || (at_mb0 && seen_mb0)
             }
+            _ if at_mb0 => true,
             _ => {
                 *partial += 1;
                 false
             }
         }
     }
-}
-
-/// `first_mb_in_slice`, `slice_type`, `pic_parameter_set_id`, as far as they can be read.
-fn read_first_fields(payload: &[u8]) -> (Option<u32>, Option<u32>, Option<u32>) {
-    let mut r = RbspBits::new(payload);
-    let first_mb = r.read_ue().ok();
-    let slice_type = first_mb.and_then(|_| r.read_ue().ok());
-    let pps_id = slice_type.and_then(|_| r.read_ue().ok());
-    (first_mb, slice_type, pps_id)
 }
 
 /// Reads the fields after `pic_parameter_set_id` up to `redundant_pic_cnt`; `Ok(None)`

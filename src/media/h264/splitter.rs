@@ -22,6 +22,12 @@ pub struct ScanStats {
     /// not be read as far as §7.4.1.2.4 needs (unknown PPS/SPS, truncated): their picture
     /// boundary was decided on IDR and reference changes only.
     pub partial_slice_headers: u64,
+    /// Slices of redundant coded pictures (`redundant_pic_cnt > 0`), kept in the access
+    /// unit of their primary picture.
+    pub redundant_slices: u64,
+    /// SPS whose picture size or DPB size exceeds its level's limits: parsed leniently,
+    /// values kept (D71).
+    pub level_exceeded_sps: u64,
 }
 
 /// Splits an H.264 Annex-B byte stream into access units, in bounded memory.
@@ -39,8 +45,9 @@ pub struct ScanStats {
 ///
 /// Access units are delimited per H.264 §7.4.1.2.3: an access unit delimiter, SEI, SPS,
 /// PPS or NAL unit of type 14-18 that follows a picture's slices opens a new one, and so
-/// does a slice that starts a new primary coded picture (§7.4.1.2.4, see
-/// `first_mb_in_slice` and the header fields compared there). Non-VCL units seen before
+/// does a slice that starts a new primary coded picture (§7.4.1.2.4: the slice-header
+/// fields compared there, whatever order the slices of a picture come in; slices of
+/// redundant pictures stay with their primary picture). Non-VCL units seen before
 /// any slice stay with the picture that follows, so every access unit but possibly the
 /// last holds a picture.
 #[derive(Debug)]

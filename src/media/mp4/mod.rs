@@ -61,6 +61,9 @@ pub struct Mp4Info {
     pub bit_rate: Option<u64>,
     /// The video track's sync samples in increasing order (empty without a video track).
     pub sync_samples: Vec<SyncSample>,
+    /// 0-based decode-order indices of the video track's sync samples (`stss`; every
+    /// sample without one), as ffprobe flags its packets `K`.
+    pub video_sync_indices: Vec<u32>,
 }
 
 /// The first video track of an MP4.

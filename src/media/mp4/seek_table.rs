@@ -53,7 +53,7 @@ pub(crate) fn sync_samples(
 
 /// 0-based indices of the sync samples: from `stss` (sorted, deduplicated, out-of-range
 /// entries dropped), or every sample when `stss` is absent.
-fn sync_indices(stbl: &Stbl, sample_count: u32) -> Result<Vec<u32>, MediaError> {
+pub(crate) fn sync_indices(stbl: &Stbl, sample_count: u32) -> Result<Vec<u32>, MediaError> {
     match &stbl.stss {
         Some(stss) => {
             let mut indices: Vec<u32> = stss

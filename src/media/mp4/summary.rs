@@ -5,7 +5,7 @@ use super::atom::Strictness;
 use super::moov::trak::stbl::stsd::{codec_name, SampleEntry};
 use super::moov::trak::{Hdlr, Trak};
 use super::moov::{seconds, Moov};
-use super::seek_table::{sync_samples, TrackTiming};
+use super::seek_table::{sync_indices, sync_samples, TrackTiming};
 use super::{AudioTrackInfo, Mp4Info, VideoTrackInfo};
 use crate::media::MediaError;
 
@@ -43,6 +43,13 @@ pub(crate) fn summarize(
         }
         None => Vec::new(),
     };
+    let video_sync_indices = match video_trak {
+        Some(trak) => {
+            let stbl = &trak.mdia.minf.stbl;
+            sync_indices(stbl, stbl.stsz.sample_count)?
+        }
+        None => Vec::new(),
+    };
     let bit_rate = (duration > 0.0).then(|| (file_size as f64 * 8.0 / duration).round() as u64);
     Ok(Mp4Info {
         duration,
@@ -50,6 +57,7 @@ pub(crate) fn summarize(
         audio,
         bit_rate,
         sync_samples,
+        video_sync_indices,
     })
 }
 

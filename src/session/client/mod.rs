@@ -18,14 +18,16 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use super::failure::{failed_transfer, transfer_failed_report};
 use super::util::{IdGenerator, Outbox};
 use super::{
     ClientAction, ClientEvent, PreparedTransfer, SessionConfig, TransferOutcome, TransferRefusal,
+    DEFAULT_MAX_RETRIES,
 };
 use crate::wire::{
-    Ack, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck, JsonEnvelope,
-    Message, ProtocolVersion, ResumePoint, SessionStart, StatsRequest, StatusCode, StatusResponse,
-    TransferId, WireError,
+    Ack, ChecksumNotice, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck,
+    JsonEnvelope, Message, ProtocolVersion, ResumePoint, SessionStart, StatsRequest, StatusCode,
+    StatusResponse, TransferId, WireError,
 };
 use transfer::Transfer;
 
@@ -53,6 +55,9 @@ pub struct ClientSession {
     pending: BTreeMap<u64, FileRequest>,
     /// FileListQueries waiting for `handle_file_list`.
     pending_lists: Vec<u64>,
+    /// Transfers acknowledged with `"checksum": null`, by FileRequest sequence number,
+    /// waiting for `handle_checksum_known` (D101).
+    awaiting_checksum: BTreeMap<u64, TransferId>,
     /// Transfers in the order they were accepted (the last is the "most recent").
     transfers: Vec<Transfer>,
     actions: VecDeque<ClientAction>,
@@ -72,6 +77,7 @@ impl ClientSession {
             resume_session,
             pending: BTreeMap::new(),
             pending_lists: Vec::new(),
+            awaiting_checksum: BTreeMap::new(),
             transfers: Vec::new(),
             actions: VecDeque::new(),
             events: VecDeque::new(),
@@ -192,7 +198,12 @@ impl ClientSession {
                     self.handshake_refused(r);
                     return;
                 }
-                let seq = self.send(now, &Message::SessionStart(SessionStart::client_ready()));
+                let start = self
+                    .config
+                    .session_start
+                    .clone()
+                    .unwrap_or_else(SessionStart::client_ready);
+                let seq = self.send(now, &Message::SessionStart(start));
                 self.phase = Phase::AwaitStart(seq);
             }
             Phase::AwaitStart(s) if ack.is_none() || ack == Some(s) => {
@@ -242,14 +253,20 @@ impl ClientSession {
 
     fn on_error_report(&mut self, now: Instant, r: ErrorReport) {
         if let Some(req) = r.retransmission_request() {
+            let max_retries = r.max_retries.unwrap_or(DEFAULT_MAX_RETRIES);
             let found = req.segment_id.parts().and_then(|(t, i)| {
                 let tr = self.transfers.iter_mut().find(|x| x.id == t)?;
-                (i < tr.total()).then_some(tr)
+                (i < tr.total()).then_some((tr, i))
             });
             match found {
-                Some(tr) => {
-                    if let Some(i) = req.segment_id.index() {
-                        tr.queue_retransmission(i);
+                Some((tr, i)) => {
+                    if !tr.request_resend(i, max_retries) {
+                        let (id, code) = (tr.id, StatusCode::SegmentCorrupted);
+                        let why = format!(
+                            "segment {} asked for more than {max_retries} times",
+                            req.segment_id
+                        );
+                        self.fail_transfer(now, id, code, Some(why));
                     }
                     self.pump(now);
                 }
@@ -264,7 +281,56 @@ impl ClientSession {
             }
             return;
         }
+        if let Some(id) = failed_transfer(&r) {
+            // The platform gave the transfer up (1003 no space, 500, 1005 past max_retries).
+            self.fail_transfer(now, id, r.error_code, None);
+        }
         self.events.push_back(ClientEvent::PeerError(r));
+    }
+
+    /// Ends transfer `id` as `Failed(code)` (once); `tell`: the reason to report to the
+    /// platform in an ErrorReport naming the transfer, when the client is the one giving
+    /// up (D48, D49).
+    fn fail_transfer(
+        &mut self,
+        now: Instant,
+        id: TransferId,
+        code: StatusCode,
+        tell: Option<String>,
+    ) {
+        let Some(t) = self.transfers.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
+        if !t.end() {
+            return;
+        }
+        let ev = Self::finished_event(t, now, TransferOutcome::Failed(code));
+        self.events.push_back(ev);
+        self.actions
+            .push_back(ClientAction::CloseSource { transfer: id });
+        if let Some(why) = tell {
+            self.send_error(now, transfer_failed_report(id, code, why));
+        }
+    }
+
+    /// The driver could not open the source of `transfer` ([`ClientAction::OpenSource`]):
+    /// the transfer fails with 500 and the platform is told (D48).
+    pub fn handle_source_failed(&mut self, now: Instant, transfer: TransferId, reason: &str) {
+        let why = format!("the client cannot read transfer {transfer}: {reason}");
+        self.fail_transfer(now, transfer, StatusCode::InternalError, Some(why));
+    }
+
+    /// The connection is gone: every transfer not yet finished ends `ConnectionLost`, and
+    /// the machine produces nothing more.
+    pub fn handle_connection_lost(&mut self, now: Instant) {
+        self.phase = Phase::Closed;
+        self.actions.clear();
+        for t in &mut self.transfers {
+            if !t.is_finished() && t.end() {
+                let ev = Self::finished_event(t, now, TransferOutcome::ConnectionLost);
+                self.events.push_back(ev);
+            }
+        }
     }
 
     /// A control stream from the platform that did not decode: ErrorReport with the
@@ -348,10 +414,53 @@ impl ClientSession {
             start_segment: start,
         };
         self.send_status(now, ack.to_status_response());
+        if ack.checksum.is_none() {
+            self.awaiting_checksum.insert(request_seq, id);
+        }
         self.events.push_back(ClientEvent::TransferStarted(ack));
+        self.actions.push_back(ClientAction::OpenSource {
+            transfer: id,
+            path: prepared.local_path.clone(),
+        });
         self.transfers
             .push(Transfer::new(id, request, prepared, start, now));
         self.pump(now);
+    }
+
+    /// The driver's checksum of a file whose FileRequest (`request_seq`) was acknowledged
+    /// with `"checksum": null` (D101): sends it in a [`ChecksumNotice`] naming the transfer,
+    /// or, if the file could not be hashed (`Err`: why), ErrorReport 500 naming it, so the
+    /// platform stops waiting and reports the file unverified. Ignored once the session is
+    /// closed, or for a request not acknowledged that way.
+    pub fn handle_checksum_known(
+        &mut self,
+        now: Instant,
+        request_seq: u64,
+        checksum: Result<String, String>,
+    ) {
+        let Some(transfer_id) = self.awaiting_checksum.remove(&request_seq) else {
+            return;
+        };
+        if self.phase != Phase::Established {
+            return;
+        }
+        match checksum {
+            Ok(checksum) => {
+                let notice = ChecksumNotice {
+                    transfer_id,
+                    checksum,
+                };
+                self.send_status(now, notice.to_status_response());
+            }
+            Err(why) => {
+                let report = ErrorReport::new(
+                    StatusCode::InternalError,
+                    format!("checksum of transfer {transfer_id} not computed: {why}"),
+                )
+                .with_detail("transfer_id", transfer_id.to_string());
+                self.send_error(now, report);
+            }
+        }
     }
 
     /// A segment stream finished.
@@ -387,6 +496,10 @@ impl ClientSession {
             return;
         };
         t.on_failed(index, code);
+        if code == Some(StatusCode::StorageFull) {
+            // The platform's disk is full: the stop code says the transfer failed (D48).
+            self.fail_transfer(now, transfer, StatusCode::StorageFull, None);
+        }
         self.pump(now);
     }
 

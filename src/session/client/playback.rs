@@ -262,7 +262,10 @@ impl ClientSession {
         if stopped {
             if let Some(t) = self.target(named) {
                 let ev = Self::finished_event(t, now, TransferOutcome::Stopped);
+                let transfer = t.id;
                 self.events.push_back(ev);
+                self.actions
+                    .push_back(super::ClientAction::CloseSource { transfer });
             }
         }
         self.pump(now);

@@ -1,7 +1,7 @@
 //! One transfer as the client sends it: which segment goes next, what is in flight, pacing,
 //! and the playback acknowledgements that wait for the segments in flight (D40).
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -42,11 +42,15 @@ pub(crate) struct Transfer {
     retransmit: VecDeque<u32>,
     /// Indices already requeued once after a failure.
     retried: HashSet<u32>,
+    /// Resends asked for by the platform, per segment (bounded by `max_retries`, D49).
+    resends: HashMap<u32, u32>,
     in_flight: BTreeSet<u32>,
     pub(crate) state: PlaybackState,
     pub(crate) rate: f64,
     /// Set once TransferFinished was emitted for the current run.
     finished: bool,
+    /// Set once it failed or its connection was lost: final, whatever it was before.
+    ended: bool,
     // Figures.
     sent: u64,
     frames: u64,
@@ -87,10 +91,12 @@ impl Transfer {
             next: start,
             retransmit: VecDeque::new(),
             retried: HashSet::new(),
+            resends: HashMap::new(),
             in_flight: BTreeSet::new(),
             state: PlaybackState::Streaming,
             rate,
             finished: false,
+            ended: false,
             sent: 0,
             frames: 0,
             bytes: 0,
@@ -121,6 +127,20 @@ impl Transfer {
             Some(s) if self.next < self.total() => s.timestamp,
             _ => self.prepared.plan.duration().unwrap_or(0.0),
         }
+    }
+
+    /// The platform asks for segment `index` again: queued, unless it was resent
+    /// `max_retries` times already (then false: the transfer must fail, D49).
+    pub(crate) fn request_resend(&mut self, index: u32, max_retries: u32) -> bool {
+        let n = self.resends.entry(index).or_insert(0);
+        if *n >= max_retries {
+            return false;
+        }
+        *n += 1;
+        if self.state != PlaybackState::Stopped {
+            self.queue_retransmission(index);
+        }
+        true
     }
 
     pub(crate) fn queue_retransmission(&mut self, index: u32) {
@@ -270,6 +290,7 @@ impl Transfer {
         if self.bw_next.is_some_and(|t| t > now) {
             return None;
         }
+        self.skip_held();
         let (index, recovery) = match self.retransmit.front() {
             Some(&i) if !self.in_flight.contains(&i) => (i, true),
             Some(_) => return None,
@@ -332,6 +353,14 @@ impl Transfer {
         })
     }
 
+    /// Moves the next segment past those the platform said it holds (FileRequest's
+    /// `held_segments`, D63): they are never sent.
+    fn skip_held(&mut self) {
+        while self.next < self.total() && self.request.is_held(self.next) {
+            self.next += 1;
+        }
+    }
+
     /// A stream finished: figures and the transmitted event.
     pub(crate) fn on_sent(
         &mut self,
@@ -380,6 +409,7 @@ impl Transfer {
 
     /// `TransferFinished{Completed}` once every segment of the range was sent.
     pub(crate) fn check_completed(&mut self, now: Instant) -> Option<ClientEvent> {
+        self.skip_held();
         if self.finished
             || self.has_held_acks()
             || self.state != PlaybackState::Streaming
@@ -396,6 +426,22 @@ impl Transfer {
             outcome: TransferOutcome::Completed,
             summary: self.summary(now),
         })
+    }
+
+    /// True once a TransferFinished was emitted (completed, stopped, failed or lost).
+    pub(crate) fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Ends it for good (failed, or the connection lost), also after it completed:
+    /// nothing more is sent; true the first time (its TransferFinished must be emitted).
+    pub(crate) fn end(&mut self) -> bool {
+        self.state = PlaybackState::Stopped;
+        self.retransmit.clear();
+        self.next = self.total();
+        self.held.clear();
+        self.finished = true;
+        !std::mem::replace(&mut self.ended, true)
     }
 
     /// Stop: no more segments; true when TransferFinished{Stopped} must be emitted.

@@ -10,29 +10,38 @@
 //! Drain order after each input: `poll_action` until `None`, then `poll_event`, then re-arm
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
+mod checksum;
+mod requests;
 mod segments;
+mod unknown;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::time::Instant;
 
 use uuid::Uuid;
 
+use super::failure::{failed_transfer, transfer_failed_report};
 use super::util::{Outbox, RunSet};
 use super::{
-    PlatformAction, PlatformEvent, SessionConfig, SessionError, TransferOutcome, TransferState,
+    PlatformAction, PlatformEvent, SessionConfig, StorageFailure, TransferOutcome, TransferState,
     TransferStatus,
 };
 use crate::store::{FinishedFile, Placement};
 use crate::wire::{
-    Ack, ErrorReport, FileListQuery, FileRequest, FileRequestAck, JsonEnvelope, Message,
-    PlaybackAck, PlaybackCommand, PlaybackControl, ProtocolVersion, SegmentId, SegmentMode,
-    StatusCode, StatusResponse, TransferId, WireError,
+    Ack, ErrorReport, FileListResponse, FileRequestAck, JsonEnvelope, Message, PlaybackAck,
+    ProtocolVersion, SegmentMode, SessionStart, StatusCode, StatusResponse, TransferId, WireError,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Phase {
     AwaitVersion,
     AwaitStart,
+    /// SessionStart named a previous session: waiting for the registry's answer
+    /// (`handle_session_lookup`) before replying to request `ack`.
+    AwaitRegistry {
+        ack: u64,
+        previous: Uuid,
+    },
     Ready,
     /// SessionEnd received, version refused, or connection lost.
     Closed,
@@ -48,7 +57,6 @@ enum Outstanding {
         seek: bool,
     },
     Stats,
-    Retransmission,
 }
 
 /// One transfer as the platform receives it.
@@ -74,7 +82,20 @@ struct Incoming {
     statistics: Option<serde_json::Value>,
     /// Next index given to a foreign (non-v8) segment id.
     next_foreign: u32,
+    /// The output finished before the checksum of a transfer acknowledged with
+    /// `"checksum": null` arrived: the verdict waits for it (D101).
+    awaiting_checksum: Option<(TransferOutcome, FinishedFile)>,
+    /// The client reported that it could not compute the checksum (D101).
+    checksum_failed: bool,
+    /// Retransmissions requested per damaged segment (at most `MAX_DAMAGED` entries).
+    retries: HashMap<u32, u32>,
 }
+
+/// Segment headers of unacknowledged transfers the machine keeps waiting (D55).
+const MAX_PARKED: usize = 1024;
+
+/// Distinct damaged segments one transfer may have before it fails (bounds `retries`).
+const MAX_DAMAGED: usize = 4096;
 
 /// The platform's sans-IO machine: see the [module docs](self).
 #[derive(Debug)]
@@ -84,12 +105,17 @@ pub struct PlatformSession {
     session_id: Uuid,
     /// The previous session a reconnecting client named in SessionStart's envelope.
     requested_session: Option<Uuid>,
+    /// The identity of the client's TLS certificate (mutual TLS), given by the driver.
+    certified: Option<String>,
+    /// Who the client is, once SessionStart was accepted (D93).
+    device: Option<crate::auth::DeviceIdentity>,
     phase: Phase,
     outstanding: BTreeMap<u64, Outstanding>,
     transfers: BTreeMap<TransferId, Incoming>,
-    /// Transfers seen in segment ids before their acknowledgement: first sighting, and
-    /// whether its grace has expired (then it no longer arms the timer).
-    unknown: HashMap<TransferId, (Instant, bool)>,
+    /// Transfers seen in segment ids before their acknowledgement (capped, D51).
+    unknown: unknown::UnknownTransfers,
+    /// Headers judged `NotYetKnown`, waiting to be judged again (D55), arrival order.
+    parked: Vec<crate::wire::SegmentHeader>,
     /// Transfer ids in the order they were accepted.
     accepted: Vec<TransferId>,
     /// Slots given to foreign (non-v8) segment ids: one entry per such segment.
@@ -106,10 +132,13 @@ impl PlatformSession {
             config,
             session_id,
             requested_session: None,
+            certified: None,
+            device: None,
             phase: Phase::AwaitVersion,
             outstanding: BTreeMap::new(),
             transfers: BTreeMap::new(),
-            unknown: HashMap::new(),
+            unknown: unknown::UnknownTransfers::default(),
+            parked: Vec::new(),
             accepted: Vec::new(),
             foreign: HashMap::new(),
             actions: VecDeque::new(),
@@ -127,6 +156,17 @@ impl PlatformSession {
     /// not this machine's id), for a driver that re-attaches sessions (profile section 3).
     pub fn requested_session(&self) -> Option<Uuid> {
         self.requested_session
+    }
+
+    /// The subject name of the client's TLS certificate, when it presented one (mutual
+    /// TLS): the driver gives it before the first message.
+    pub fn set_certified_identity(&mut self, identity: Option<String>) {
+        self.certified = identity;
+    }
+
+    /// Who the client is, once SessionStart was accepted (D93).
+    pub fn device(&self) -> Option<&crate::auth::DeviceIdentity> {
+        self.device.as_ref()
     }
 
     /// True once the handshake completed (and until the session ends).
@@ -149,8 +189,14 @@ impl PlatformSession {
         self.send_error(now, ErrorReport::new(code, why).with_ack(ack));
     }
 
-    /// Every control message from the client.
+    /// Every control message from the client (an acknowledgement may decide parked
+    /// segment headers, D55).
     pub fn handle_message(&mut self, now: Instant, envelope: JsonEnvelope) {
+        self.on_message(now, envelope);
+        self.rejudge_parked(now);
+    }
+
+    fn on_message(&mut self, now: Instant, envelope: JsonEnvelope) {
         let seq = envelope.sequence_number;
         let message = match envelope.message() {
             Ok(m) => m,
@@ -168,95 +214,16 @@ impl PlatformSession {
         };
         match (self.phase, message) {
             (Phase::Closed, _) => {}
-            (Phase::AwaitVersion, Message::VersionNegotiation(v)) => {
-                match ProtocolVersion::CURRENT.check_compatible(&v) {
-                    Ok(()) => {
-                        let r = Ack {
-                            ack: seq,
-                            session_id: None,
-                        }
-                        .to_status_response();
-                        self.send(now, &Message::StatusResponse(r));
-                        self.phase = Phase::AwaitStart;
-                    }
-                    Err(e) => {
-                        let r = StatusResponse::new(
-                            StatusCode::ProtocolVersionMismatch,
-                            serde_json::json!({"ack": seq, "error": e.to_string(),
-                                "supported": ProtocolVersion::CURRENT.to_string()})
-                            .to_string(),
-                        );
-                        self.send(now, &Message::StatusResponse(r));
-                        self.phase = Phase::Closed;
-                        self.events.push_back(PlatformEvent::VersionRefused {
-                            theirs: v.to_string(),
-                        });
-                        self.actions.push_back(PlatformAction::Close {
-                            code: StatusCode::ProtocolVersionMismatch,
-                            reason: e.to_string(),
-                        });
-                    }
-                }
-            }
+            (Phase::AwaitVersion, Message::VersionNegotiation(v)) => self.on_version(now, seq, &v),
             (Phase::AwaitStart, Message::SessionStart(s)) => {
-                if !s.is_client_ready() {
-                    self.refuse(
-                        now,
-                        seq,
-                        StatusCode::BadRequest,
-                        "SessionStart is not CLIENT_READY",
-                    );
-                    return;
-                }
-                // A reconnecting client names its previous session (profile section 3);
-                // this machine holds no other session: it answers with the id it was
-                // given and records the one named (docs/protocol.md D20).
-                let named = envelope.session_id;
-                if !named.is_nil() && named != self.session_id {
-                    self.requested_session = Some(named);
-                }
-                let r = Ack {
-                    ack: seq,
-                    session_id: Some(self.session_id),
-                }
-                .to_status_response();
-                self.send(now, &Message::StatusResponse(r));
-                self.phase = Phase::Ready;
-                self.events.push_back(PlatformEvent::SessionReady {
-                    session_id: self.session_id,
-                });
+                self.on_session_start(now, seq, envelope.session_id, &s)
             }
-            (Phase::Ready, Message::FileListResponse(r)) => {
-                // The `ack` extension names the query; without it, the oldest one.
-                let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
-                let first = match r.ack {
-                    Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
-                    None => self
-                        .outstanding
-                        .iter()
-                        .find(|(_, o)| is_query(o))
-                        .map(|(&s, _)| s),
-                };
-                match first {
-                    Some(ack) => {
-                        self.outstanding.remove(&ack);
-                        self.events.push_back(PlatformEvent::FileList {
-                            ack,
-                            files: r.files,
-                        });
-                    }
-                    None => self.refuse(
-                        now,
-                        seq,
-                        StatusCode::BadRequest,
-                        "FileListResponse without a FileListQuery",
-                    ),
-                }
-            }
+            (Phase::Ready, Message::FileListResponse(r)) => self.on_file_list(now, seq, r),
             (Phase::Ready, Message::StatusResponse(r)) => self.on_status(now, seq, r),
             (_, Message::ErrorReport(r)) => self.on_error_report(r),
             (Phase::Ready, Message::SessionEnd) => {
                 self.phase = Phase::Closed;
+                self.give_all_parked_verdicts();
                 self.finish_open(|t| {
                     if t.stopped {
                         TransferOutcome::Stopped
@@ -292,8 +259,160 @@ impl PlatformSession {
         }
     }
 
+    /// VersionNegotiation: 200 when compatible, else 1008 and close (D20).
+    fn on_version(&mut self, now: Instant, seq: u64, v: &ProtocolVersion) {
+        match ProtocolVersion::CURRENT.check_compatible(v) {
+            Ok(()) => {
+                let r = Ack {
+                    ack: seq,
+                    session_id: None,
+                }
+                .to_status_response();
+                self.send(now, &Message::StatusResponse(r));
+                self.phase = Phase::AwaitStart;
+            }
+            Err(e) => {
+                let r = StatusResponse::new(
+                    StatusCode::ProtocolVersionMismatch,
+                    serde_json::json!({"ack": seq, "error": e.to_string(),
+                        "supported": ProtocolVersion::CURRENT.to_string()})
+                    .to_string(),
+                );
+                self.send(now, &Message::StatusResponse(r));
+                self.phase = Phase::Closed;
+                self.events.push_back(PlatformEvent::VersionRefused {
+                    theirs: v.to_string(),
+                });
+                self.actions.push_back(PlatformAction::Close {
+                    code: StatusCode::ProtocolVersionMismatch,
+                    reason: e.to_string(),
+                });
+            }
+        }
+    }
+
+    /// SessionStart `CLIENT_READY`: ready, or first the registry's answer when the
+    /// envelope names a previous session (D52).
+    fn on_session_start(&mut self, now: Instant, seq: u64, named: Uuid, s: &SessionStart) {
+        if !s.is_client_ready() {
+            self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                "SessionStart is not CLIENT_READY",
+            );
+            return;
+        }
+        match self.config.auth.authenticate(self.certified.as_deref(), s) {
+            Ok(identity) => self.device = Some(identity),
+            Err(refusal) => return self.refuse_device(now, seq, refusal.to_string()),
+        }
+        // A reconnecting client names its previous session (profile section 3):
+        // the registry decides whether it is re-attached (D52).
+        if !named.is_nil() && named != self.session_id {
+            self.requested_session = Some(named);
+            self.phase = Phase::AwaitRegistry {
+                ack: seq,
+                previous: named,
+            };
+            self.actions
+                .push_back(PlatformAction::LookupSession { previous: named });
+            return;
+        }
+        self.start_session(now, seq, false);
+    }
+
+    /// A device that did not authenticate: StatusResponse 1004 (with `ack` and `error`),
+    /// then the connection closes with 1004 (D93).
+    fn refuse_device(&mut self, now: Instant, seq: u64, reason: String) {
+        let r = StatusResponse::new(
+            StatusCode::AuthenticationFailed,
+            serde_json::json!({"ack": seq, "error": reason}).to_string(),
+        );
+        self.send(now, &Message::StatusResponse(r));
+        self.phase = Phase::Closed;
+        self.events.push_back(PlatformEvent::DeviceRefused {
+            reason: reason.clone(),
+        });
+        self.actions.push_back(PlatformAction::Close {
+            code: StatusCode::AuthenticationFailed,
+            reason,
+        });
+    }
+
+    /// FileListResponse: the `ack` extension names the query; without it, the oldest (D21).
+    fn on_file_list(&mut self, now: Instant, seq: u64, r: FileListResponse) {
+        // The `ack` extension names the query; without it, the oldest one.
+        let is_query = |o: &Outstanding| matches!(o, Outstanding::FileList);
+        let first = match r.ack {
+            Some(a) => self.outstanding.get(&a).filter(|o| is_query(o)).map(|_| a),
+            None => self
+                .outstanding
+                .iter()
+                .find(|(_, o)| is_query(o))
+                .map(|(&s, _)| s),
+        };
+        match first {
+            Some(ack) => {
+                self.outstanding.remove(&ack);
+                self.events.push_back(PlatformEvent::FileList {
+                    ack,
+                    files: r.files,
+                });
+            }
+            None => self.refuse(
+                now,
+                seq,
+                StatusCode::BadRequest,
+                "FileListResponse without a FileListQuery",
+            ),
+        }
+    }
+
+    /// The handshake's last step: 200 with the session id to `ack`, then ready.
+    fn start_session(&mut self, now: Instant, ack: u64, reattached: bool) {
+        let r = Ack {
+            ack,
+            session_id: Some(self.session_id),
+        }
+        .to_status_response();
+        self.send(now, &Message::StatusResponse(r));
+        self.phase = Phase::Ready;
+        self.events.push_back(PlatformEvent::SessionReady {
+            session_id: self.session_id,
+            reattached,
+        });
+    }
+
+    /// The registry's answer to [`PlatformAction::LookupSession`]: `held` when it holds
+    /// the finished session `previous` (and gave this connection its id). The machine then
+    /// takes that id (re-attached) or keeps its own, and completes the handshake (D52).
+    pub fn handle_session_lookup(&mut self, now: Instant, previous: Uuid, held: bool) {
+        let Phase::AwaitRegistry {
+            ack,
+            previous: asked,
+        } = self.phase
+        else {
+            return;
+        };
+        if asked != previous {
+            return;
+        }
+        if held {
+            self.session_id = previous;
+            self.requested_session = None;
+        }
+        self.start_session(now, ack, held);
+    }
+
     fn on_status(&mut self, now: Instant, seq: u64, r: StatusResponse) {
         let Some(ack) = r.ack() else {
+            if r.code == StatusCode::Success {
+                if let Ok(notice) = crate::wire::ChecksumNotice::from_status_response(&r) {
+                    self.on_checksum_notice(now, seq, notice);
+                    return;
+                }
+            }
             self.refuse(
                 now,
                 seq,
@@ -330,32 +449,7 @@ impl PlatformSession {
                 Ok(a) => self.on_transfer_accepted(a),
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
             },
-            Outstanding::Playback { seek } => match PlaybackAck::from_status_response(&r) {
-                Ok(a) => {
-                    if let Some(t) = a.transfer_id.and_then(|id| self.transfers.get_mut(&id)) {
-                        if a.state == crate::wire::PlaybackState::Stopped {
-                            t.stopped = true;
-                        }
-                        if a.statistics.is_some() {
-                            t.statistics = a.statistics.clone();
-                        }
-                        if let (true, Some(k), false) = (seek, a.start_segment, t.stopped) {
-                            // After a seek the expected range runs from the restart
-                            // segment to the last (profile section 7), and the output
-                            // goes on there (D43).
-                            t.expected_start = k;
-                            t.pending_restart = Some(k);
-                        }
-                    }
-                    let id = a.transfer_id;
-                    self.events
-                        .push_back(PlatformEvent::PlaybackAcknowledged(a));
-                    if let Some(id) = id {
-                        self.settle(id);
-                    }
-                }
-                Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
-            },
+            Outstanding::Playback { seek } => self.on_playback_ack(now, seq, seek, &r),
             Outstanding::Stats => {
                 let mut stats: serde_json::Value =
                     serde_json::from_str(&r.message).unwrap_or(serde_json::Value::Null);
@@ -364,7 +458,7 @@ impl PlatformSession {
                 }
                 self.events.push_back(PlatformEvent::Stats { ack, stats });
             }
-            Outstanding::FileList | Outstanding::Retransmission => {
+            Outstanding::FileList => {
                 self.refuse(
                     now,
                     seq,
@@ -375,6 +469,37 @@ impl PlatformSession {
         }
     }
 
+    /// The client's acknowledgement of a playback command: a Stop marks the transfer, a
+    /// seek moves its expected range (D22, D43), statistics are kept.
+    fn on_playback_ack(&mut self, now: Instant, seq: u64, seek: bool, r: &StatusResponse) {
+        match PlaybackAck::from_status_response(r) {
+            Ok(a) => {
+                if let Some(t) = a.transfer_id.and_then(|id| self.transfers.get_mut(&id)) {
+                    if a.state == crate::wire::PlaybackState::Stopped {
+                        t.stopped = true;
+                    }
+                    if a.statistics.is_some() {
+                        t.statistics = a.statistics.clone();
+                    }
+                    if let (true, Some(k), false) = (seek, a.start_segment, t.stopped) {
+                        // After a seek the expected range runs from the restart
+                        // segment to the last (profile section 7), and the output
+                        // goes on there (D43).
+                        t.expected_start = k;
+                        t.pending_restart = Some(k);
+                    }
+                }
+                let id = a.transfer_id;
+                self.events
+                    .push_back(PlatformEvent::PlaybackAcknowledged(a));
+                if let Some(id) = id {
+                    self.settle(id);
+                }
+            }
+            Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
+        }
+    }
+
     fn on_transfer_accepted(&mut self, a: FileRequestAck) {
         let placement = match (a.segment_mode, a.segment_size) {
             (SegmentMode::Fixed, Some(size)) if size > 0 => {
@@ -382,7 +507,7 @@ impl PlatformSession {
             }
             _ => Placement::InOrder,
         };
-        self.unknown.remove(&a.transfer_id);
+        self.unknown.accepted(a.transfer_id);
         self.accepted.push(a.transfer_id);
         self.transfers.insert(
             a.transfer_id,
@@ -400,6 +525,9 @@ impl PlatformSession {
                 pending_restart: None,
                 statistics: None,
                 next_foreign: 0,
+                awaiting_checksum: None,
+                checksum_failed: false,
+                retries: HashMap::new(),
             },
         );
         self.events
@@ -412,14 +540,63 @@ impl PlatformSession {
     }
 
     fn on_error_report(&mut self, r: ErrorReport) {
+        self.on_checksum_failure(&r);
         match r.ack() {
             Some(ack) if self.outstanding.contains_key(&ack) => {
                 self.outstanding.remove(&ack);
                 self.events
                     .push_back(PlatformEvent::RequestRefused { ack, report: r });
             }
-            _ => self.events.push_back(PlatformEvent::PeerError(r)),
+            _ => {
+                // The client gave a transfer up (a segment past `max_retries`, D49).
+                if let Some(id) = failed_transfer(&r) {
+                    self.finish(id, TransferOutcome::Failed(r.error_code));
+                }
+                self.events.push_back(PlatformEvent::PeerError(r));
+            }
         }
+    }
+
+    /// Ends `transfer` as `Failed(code)` and tells the client once (ErrorReport with
+    /// `details.transfer_id`, D48): its later segment streams are stopped with `code`.
+    /// Nothing happens when it is no longer receiving, so a failure seen by many streams
+    /// is reported once.
+    pub(super) fn fail_transfer(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        code: StatusCode,
+        why: String,
+    ) {
+        let receiving = self
+            .transfers
+            .get(&transfer)
+            .is_some_and(|t| t.state == TransferState::Receiving);
+        if !receiving {
+            return;
+        }
+        if self.phase != Phase::Closed {
+            self.send_error(now, transfer_failed_report(transfer, code, why));
+        }
+        self.finish(transfer, TransferOutcome::Failed(code));
+    }
+
+    /// The driver could not open or write the output of `transfer` (`index`: the segment
+    /// being written, if any): the transfer fails with 1003 StorageFull (no space) or 500,
+    /// the client gets one ErrorReport, and no segment is asked for again (D48).
+    pub fn handle_output_failed(
+        &mut self,
+        now: Instant,
+        transfer: TransferId,
+        index: Option<u32>,
+        failure: StorageFailure,
+        reason: &str,
+    ) {
+        if let (Some(t), Some(i)) = (self.transfers.get_mut(&transfer), index) {
+            t.writing.remove(&i);
+        }
+        let why = format!("the platform cannot store transfer {transfer}: {reason}");
+        self.fail_transfer(now, transfer, failure.status(), why);
     }
 
     /// Garbage on a stream: ErrorReport with the error's status code; the connection lives.
@@ -428,121 +605,6 @@ impl PlatformSession {
             return;
         }
         self.send_error(now, ErrorReport::new(error.status(), error.to_string()));
-    }
-
-    fn command(
-        &mut self,
-        now: Instant,
-        message: &Message,
-        o: Outstanding,
-    ) -> Result<u64, SessionError> {
-        match self.phase {
-            Phase::Ready => {}
-            Phase::Closed => return Err(SessionError::Closed),
-            _ => return Err(SessionError::NotReady),
-        }
-        let seq = self.send(now, message);
-        self.outstanding.insert(seq, o);
-        Ok(seq)
-    }
-
-    /// Sends FileListQuery; the answer comes as [`PlatformEvent::FileList`] with this number.
-    pub fn query_files(
-        &mut self,
-        now: Instant,
-        filter: Option<String>,
-    ) -> Result<u64, SessionError> {
-        let m = Message::FileListQuery(FileListQuery { filter });
-        self.command(now, &m, Outstanding::FileList)
-    }
-
-    /// Sends a FileRequest (validated first).
-    pub fn request_file(
-        &mut self,
-        now: Instant,
-        request: FileRequest,
-    ) -> Result<u64, SessionError> {
-        request.validate()?;
-        let m = Message::FileRequest(request);
-        self.command(now, &m, Outstanding::File)
-    }
-
-    /// Sends a PlaybackControl command (`NoSuchTransfer` when it names a transfer this
-    /// session never accepted).
-    pub fn playback(
-        &mut self,
-        now: Instant,
-        control: PlaybackControl,
-    ) -> Result<u64, SessionError> {
-        control.validate()?;
-        let seek = matches!(
-            control.command,
-            PlaybackCommand::Seek(_)
-                | PlaybackCommand::Resume(crate::wire::Resume {
-                    from_position: Some(_),
-                    ..
-                })
-        );
-        if let Some(id) = control.transfer_id {
-            if !self.transfers.contains_key(&id) {
-                return Err(SessionError::NoSuchTransfer);
-            }
-        }
-        let m = Message::PlaybackControl(control);
-        self.command(now, &m, Outstanding::Playback { seek })
-    }
-
-    /// Sends a SeekRequest, RateChange, PauseRequest, ResumeRequest or StatsRequest;
-    /// other messages are `Invalid`, a `transfer_id` this session never accepted is
-    /// `NoSuchTransfer`.
-    pub fn send_request(&mut self, now: Instant, message: Message) -> Result<u64, SessionError> {
-        let o = match &message {
-            Message::SeekRequest(_) => Outstanding::Playback { seek: true },
-            Message::ResumeRequest(r) => Outstanding::Playback {
-                seek: r.resume.from_position.is_some(),
-            },
-            Message::RateChange(_) | Message::PauseRequest(_) => {
-                Outstanding::Playback { seek: false }
-            }
-            Message::StatsRequest(_) => Outstanding::Stats,
-            other => {
-                return Err(SessionError::Invalid(WireError::FieldOutOfRange {
-                    kind: "PlatformSession::send_request",
-                    field: "message_type",
-                    value: format!("{:?}", other.message_type()),
-                    allowed: "SeekRequest, RateChange, PauseRequest, ResumeRequest, StatsRequest",
-                }))
-            }
-        };
-        match &message {
-            Message::SeekRequest(r) => r.validate()?,
-            Message::RateChange(r) => r.validate()?,
-            Message::ResumeRequest(r) => r.validate()?,
-            _ => {}
-        }
-        let named = match &message {
-            Message::SeekRequest(r) => r.transfer_id,
-            Message::ResumeRequest(r) => r.transfer_id,
-            Message::RateChange(r) => r.transfer_id,
-            Message::PauseRequest(r) => r.transfer_id,
-            Message::StatsRequest(r) => r.transfer_id,
-            _ => None,
-        };
-        if named.is_some_and(|id| !self.transfers.contains_key(&id)) {
-            return Err(SessionError::NoSuchTransfer);
-        }
-        self.command(now, &message, o)
-    }
-
-    /// Asks the client to send segment `id` again (ErrorReport 1005, `details.segment_id`).
-    pub fn request_retransmission(
-        &mut self,
-        now: Instant,
-        id: SegmentId,
-        reason: Option<&str>,
-    ) -> Result<u64, SessionError> {
-        let m = Message::ErrorReport(ErrorReport::retransmission(id, reason));
-        self.command(now, &m, Outstanding::Retransmission)
     }
 
     /// The output of `transfer` is final.
@@ -560,19 +622,30 @@ impl PlatformSession {
             TransferState::Receiving => TransferOutcome::ConnectionLost,
             TransferState::Finished(_) => return,
         };
+        let checksum_expected = t.ack.checksum.is_none() && !t.checksum_failed;
+        if checksum_expected && file.checksum.is_some() && self.phase != Phase::Closed {
+            // The whole file is here but its checksum is not yet (D101): the verdict waits.
+            t.awaiting_checksum = Some((outcome, file));
+            return;
+        }
         t.state = TransferState::Finished(outcome);
-        let sha256_ok = file.checksum.as_deref() == Some(t.ack.checksum.as_str());
+        let sha256_ok = file.checksum.is_some() && file.checksum == t.ack.checksum;
+        let status = Box::new(status_of(transfer, t));
         self.events.push_back(PlatformEvent::TransferFinished {
             transfer,
             outcome,
             file,
             sha256_ok,
+            status,
         });
     }
 
-    /// The connection is gone: every open transfer finishes as ConnectionLost.
+    /// The connection is gone: every open transfer finishes as ConnectionLost (and one whose
+    /// checksum never came is given its verdict: not verified).
     pub fn handle_connection_lost(&mut self, _now: Instant) {
         self.phase = Phase::Closed;
+        self.parked.clear();
+        self.give_all_parked_verdicts();
         self.finish_open(|t| {
             if t.stopped {
                 TransferOutcome::Stopped
@@ -611,44 +684,27 @@ impl PlatformSession {
     pub fn transfers(&self) -> Vec<TransferStatus> {
         self.transfers
             .iter()
-            .map(|(&id, t)| TransferStatus {
-                transfer: id,
-                file_path: t.ack.file_path.clone(),
-                received_segments: t.received.len(),
-                total_segments: t.ack.total_segments,
-                expected_start: t.expected_start.min(t.ack.total_segments),
-                bytes: t.bytes,
-                state: t.state,
-                frames: t.frames,
-                keyframes: t.keyframes,
-                index_ranges: t.received.runs(),
-                media_ranges: t.media.clone(),
-                client_statistics: t.statistics.clone(),
-            })
+            .map(|(&id, t)| status_of(id, t))
             .collect()
     }
 
     /// Expires the grace of segments whose transfer was never acknowledged.
+    /// Their parked headers are refused (`SegmentJudged`, D55).
     pub fn handle_timeout(&mut self, now: Instant) {
-        let grace = self.config.unknown_transfer_grace;
-        // Entries past their grace stay (so a late segment is refused) but no longer arm
-        // the timer.
-        for (first, expired) in self.unknown.values_mut() {
-            if first.checked_add(grace).is_some_and(|end| end <= now) {
-                *expired = true;
-            }
-        }
+        self.unknown.expire(now, self.config.unknown_transfer_grace);
+        self.rejudge_parked(now);
     }
 
-    /// The end of the earliest unknown-transfer grace still running: the driver asks its
-    /// `NotYetKnown` streams again then.
+    /// The end of the earliest unknown-transfer grace still running (the machine judges
+    /// its parked headers again then).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let grace = self.config.unknown_transfer_grace;
-        self.unknown
-            .values()
-            .filter(|(_, expired)| !expired)
-            .filter_map(|(first, _)| first.checked_add(grace))
-            .min()
+        self.unknown.deadline(self.config.unknown_transfer_grace)
+    }
+
+    /// Unknown transfer ids remembered (for tests of the bound, D51).
+    #[cfg(test)]
+    pub(crate) fn unknown_transfers(&self) -> usize {
+        self.unknown.len()
     }
 
     /// The next thing the driver must do.
@@ -659,5 +715,23 @@ impl PlatformSession {
     /// The next thing the application should know.
     pub fn poll_event(&mut self) -> Option<PlatformEvent> {
         self.events.pop_front()
+    }
+}
+
+/// The status of transfer `id`.
+fn status_of(id: TransferId, t: &Incoming) -> TransferStatus {
+    TransferStatus {
+        transfer: id,
+        file_path: t.ack.file_path.clone(),
+        received_segments: t.received.len(),
+        total_segments: t.ack.total_segments,
+        expected_start: t.expected_start.min(t.ack.total_segments),
+        bytes: t.bytes,
+        state: t.state,
+        frames: t.frames,
+        keyframes: t.keyframes,
+        index_ranges: t.received.runs(),
+        media_ranges: t.media.clone(),
+        client_statistics: t.statistics.clone(),
     }
 }

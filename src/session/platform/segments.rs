@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Incoming, PlatformSession};
+use super::unknown::Sighting;
+use super::{Incoming, PlatformSession, MAX_DAMAGED, MAX_PARKED};
 use crate::session::util::merge_range;
 use crate::session::{PlatformAction, SegmentVerdict, TransferOutcome, TransferState};
 use crate::wire::{
@@ -25,11 +26,50 @@ impl PlatformSession {
     ///   restart point), or the transfer is no longer receiving or was stopped →
     ///   `Duplicate`;
     /// - else `Write`.
+    ///
+    /// A `NotYetKnown` header is parked in the machine: once its transfer is acknowledged,
+    /// or its grace ends (`handle_timeout`), the machine judges it again and issues
+    /// [`PlatformAction::SegmentJudged`] with its final verdict (D55). At most
+    /// `MAX_PARKED` headers wait; past that a header is refused 400.
     pub fn handle_segment_header(
         &mut self,
         now: Instant,
         header: &SegmentHeader,
     ) -> SegmentVerdict {
+        let verdict = self.judge(now, header);
+        if verdict != SegmentVerdict::NotYetKnown {
+            return verdict;
+        }
+        if self.parked.len() >= MAX_PARKED {
+            let report = ErrorReport::new(
+                StatusCode::BadRequest,
+                "too many segments of unacknowledged transfers waiting",
+            )
+            .with_detail("segment_id", header.id().to_string());
+            self.send_error(now, report);
+            return SegmentVerdict::Refuse(StatusCode::BadRequest);
+        }
+        self.parked.push(header.clone());
+        verdict
+    }
+
+    /// Judges the parked headers again (after an acknowledgement or a grace's end): each
+    /// decided one leaves with a `SegmentJudged` action, in the order they arrived.
+    pub(super) fn rejudge_parked(&mut self, now: Instant) {
+        if self.parked.is_empty() {
+            return;
+        }
+        for header in std::mem::take(&mut self.parked) {
+            match self.judge(now, &header) {
+                SegmentVerdict::NotYetKnown => self.parked.push(header),
+                verdict => self
+                    .actions
+                    .push_back(PlatformAction::SegmentJudged { header, verdict }),
+            }
+        }
+    }
+
+    fn judge(&mut self, now: Instant, header: &SegmentHeader) -> SegmentVerdict {
         let id = header.id();
         if let Err(e) = header.check_bound(self.config.max_stream_len) {
             let report = ErrorReport::new(StatusCode::StreamTooLong, e.to_string())
@@ -48,8 +88,7 @@ impl PlatformSession {
         };
         let Some(t) = self.transfers.get_mut(&transfer) else {
             let grace = self.config.unknown_transfer_grace;
-            let (first, _) = *self.unknown.entry(transfer).or_insert((now, false));
-            if first.checked_add(grace).is_none_or(|end| now < end) {
+            if self.unknown.sight(now, transfer, grace) == Sighting::Wait {
                 return SegmentVerdict::NotYetKnown;
             }
             let report = ErrorReport::new(
@@ -70,6 +109,12 @@ impl PlatformSession {
             self.send_error(now, report);
             return SegmentVerdict::Refuse(StatusCode::BadRequest);
         }
+        if let TransferState::Finishing(TransferOutcome::Failed(code))
+        | TransferState::Finished(TransferOutcome::Failed(code)) = t.state
+        {
+            // Reported once when it failed; its streams are stopped with its code (D48).
+            return SegmentVerdict::Refuse(code);
+        }
         if t.state != TransferState::Receiving
             || t.stopped
             || index < t.expected_start
@@ -79,7 +124,12 @@ impl PlatformSession {
             return SegmentVerdict::Duplicate;
         }
         t.writing.insert(index);
-        SegmentVerdict::Write { transfer, index }
+        SegmentVerdict::Write {
+            transfer,
+            index,
+            len: u64::from(header.data_length()),
+            too_long: SegmentVerdict::TOO_LONG,
+        }
     }
 
     /// The (transfer, index) of a segment id: the profile's form, else the slot a foreign
@@ -186,6 +236,7 @@ impl PlatformSession {
     /// A segment stream failed (truncated, corrupted, too long): ErrorReport with the
     /// error's code, and when the header was read, a retransmission request (1005 with
     /// `details.segment_id`) unless the stream was too long (1006: resending would fail).
+    /// A segment asked for `max_retries` times already fails its transfer instead (D49).
     pub fn handle_segment_failed(
         &mut self,
         now: Instant,
@@ -198,22 +249,34 @@ impl PlatformSession {
             return;
         };
         let id = h.id();
-        let mut known = false;
+        let mut retry = None;
         let mut settle = None;
         if let Some((transfer, index)) = self.resolve(id) {
             if let Some(t) = self.transfers.get_mut(&transfer) {
                 t.writing.remove(&index);
-                known = t.state == TransferState::Receiving
+                let known = t.state == TransferState::Receiving
                     && !t.stopped
                     && index >= t.expected_start
                     && index < t.ack.total_segments
                     && !t.received.contains(index);
+                if known && code != StatusCode::StreamTooLong {
+                    retry = Some((transfer, count_retry(t, index)));
+                }
                 settle = Some(transfer);
             }
         }
-        if known && code != StatusCode::StreamTooLong {
-            // The retransmission request is itself the report (1005, details.segment_id).
-            let _ = self.request_retransmission(now, id, Some("corrupted"));
+        let max = self.config.max_retries;
+        if let Some((transfer, tries)) = retry {
+            match tries {
+                Some(n) if n <= max => {
+                    // The retransmission request is itself the report (1005, segment_id).
+                    let _ = self.request_retransmission(now, id, Some("corrupted"));
+                }
+                _ => {
+                    let why = format!("segment {id} still damaged after {max} retransmissions");
+                    self.fail_transfer(now, transfer, StatusCode::SegmentCorrupted, why);
+                }
+            }
         } else {
             let report =
                 ErrorReport::new(code, error.to_string()).with_detail("segment_id", id.to_string());
@@ -223,6 +286,17 @@ impl PlatformSession {
             self.settle(transfer);
         }
     }
+}
+
+/// Counts one more failure of segment `index`: the retransmissions it would take, or None
+/// when the transfer already has too many distinct damaged segments to track.
+fn count_retry(t: &mut Incoming, index: u32) -> Option<u32> {
+    if t.retries.len() >= MAX_DAMAGED && !t.retries.contains_key(&index) {
+        return None;
+    }
+    let n = t.retries.entry(index).or_insert(0);
+    *n = n.saturating_add(1);
+    Some(*n)
 }
 
 /// Every index from the expected start to the last has arrived.

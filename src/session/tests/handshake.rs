@@ -59,7 +59,7 @@ fn handshake_assigns_the_session_id() {
     assert!(p
         .platform_events
         .iter()
-        .any(|e| matches!(e, PlatformEvent::SessionReady { session_id } if *session_id == id)));
+        .any(|e| matches!(e, PlatformEvent::SessionReady { session_id, .. } if *session_id == id)));
     // From now on the client writes the id.
     p.client.end_session(p.now);
     p.drain();
@@ -84,6 +84,14 @@ fn reconnecting_client_names_its_previous_session() {
     p.drive();
     assert_eq!(p.platform.requested_session(), Some(old));
     assert_eq!(p.client.session_id(), Some(new));
+    // One whose registry holds it re-attaches it: the machine takes the id (D52).
+    let mut p = Pair::with_ids(SessionConfig::default(), new, Some(old));
+    p.registry.push(old);
+    p.drive();
+    assert_eq!(p.platform.session_id(), old);
+    assert_eq!(p.client.session_id(), Some(old));
+    assert!(p.platform_events.iter().any(|e| matches!(e,
+        PlatformEvent::SessionReady { session_id, reattached: true } if *session_id == old)));
 }
 
 #[test]

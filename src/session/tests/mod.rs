@@ -1,10 +1,13 @@
 //! Two-party tests of the session machines, in virtual time (see [`pair::Pair`]).
 
+mod drain_order;
+mod failures;
 mod handshake;
 mod pacing;
 mod pair;
 mod playback;
 mod props;
+mod recovery;
 mod seek;
 mod transfer;
 

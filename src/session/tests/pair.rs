@@ -67,6 +67,19 @@ pub(crate) struct Pair {
     pub(crate) foreign_ids: bool,
     /// Keep segment jobs queued instead of delivering them.
     pub(crate) hold_segments: bool,
+    /// The platform's disk fills after this many segment writes: the next write fails
+    /// with no space (`handle_output_failed`).
+    pub(crate) disk_full_after: Option<u64>,
+    /// Drain each machine's events before its actions (D54: the order must not matter).
+    pub(crate) events_first: bool,
+    /// Segment jobs whose header the platform parked, by segment id (D55).
+    parked: HashMap<crate::wire::SegmentId, std::collections::VecDeque<(SegmentJob, bool)>>,
+    /// Source files the client opened (`OpenSource`), by transfer.
+    sources: HashMap<TransferId, PathBuf>,
+    /// Finished sessions the platform's registry holds (answers `LookupSession`).
+    pub(crate) registry: Vec<Uuid>,
+    /// Segments whose every copy arrives damaged (`handle_segment_failed`, 1005).
+    pub(crate) always_damaged: std::collections::BTreeSet<u32>,
     rng: u64,
     packets: Vec<(Instant, Packet)>,
     pub(crate) held: Vec<SegmentJob>,
@@ -80,7 +93,6 @@ pub(crate) struct Pair {
     pub(crate) client_closed: Option<StatusCode>,
     pub(crate) platform_closed: Option<StatusCode>,
     pub(crate) outputs: HashMap<TransferId, Output>,
-    local_paths: HashMap<TransferId, PathBuf>,
     /// Segment jobs issued and not yet reported sent or failed, per transfer.
     outstanding: HashMap<TransferId, usize>,
     pub(crate) max_outstanding: usize,
@@ -103,6 +115,12 @@ impl Pair {
             duplicate_permille: 0,
             drop_to_client: 0,
             hold_segments: false,
+            disk_full_after: None,
+            events_first: false,
+            sources: HashMap::new(),
+            parked: HashMap::new(),
+            registry: Vec::new(),
+            always_damaged: Default::default(),
             drop_segments: Default::default(),
             foreign_ids: false,
             rng: 0x1234_5678,
@@ -117,7 +135,6 @@ impl Pair {
             client_closed: None,
             platform_closed: None,
             outputs: HashMap::new(),
-            local_paths: HashMap::new(),
             outstanding: HashMap::new(),
             max_outstanding: 0,
             checksums: HashMap::new(),
@@ -171,7 +188,7 @@ impl Pair {
             local_path: path.clone(),
             file_path: request.file_path.clone(),
             file_size: plan.file_size(),
-            checksum: self.checksum(&path),
+            checksum: Some(self.checksum(&path)),
             plan,
             media,
         })
@@ -205,27 +222,35 @@ impl Pair {
             .collect()
     }
 
-    /// Performs every queued action of both machines (repeatedly, until both are idle).
+    /// Performs every queued action of both machines (repeatedly, until both are idle),
+    /// each machine's actions before its events, or after them with `events_first`.
     pub(crate) fn drain(&mut self) {
         loop {
             let mut any = false;
+            if self.events_first {
+                self.drain_events();
+            }
             while let Some(a) = self.client.poll_action() {
                 any = true;
                 self.client_action(a);
-            }
-            while let Some(e) = self.client.poll_event() {
-                self.client_events.push(e);
             }
             while let Some(a) = self.platform.poll_action() {
                 any = true;
                 self.platform_action(a);
             }
-            while let Some(e) = self.platform.poll_event() {
-                self.platform_events.push(e);
-            }
+            self.drain_events();
             if !any {
                 return;
             }
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(e) = self.client.poll_event() {
+            self.client_events.push(e);
+        }
+        while let Some(e) = self.platform.poll_event() {
+            self.platform_events.push(e);
         }
     }
 
@@ -263,6 +288,12 @@ impl Pair {
                     self.packets.push((at, Packet::Segment(job)));
                 }
             }
+            ClientAction::OpenSource { transfer, path } => {
+                self.sources.insert(transfer, path);
+            }
+            ClientAction::CloseSource { transfer } => {
+                self.sources.remove(&transfer);
+            }
             ClientAction::Close { code, .. } => self.client_closed = Some(code),
         }
     }
@@ -279,8 +310,6 @@ impl Pair {
                 }
             }
             PlatformAction::OpenOutput { ack, .. } => {
-                self.local_paths
-                    .insert(ack.transfer_id, videos().join(&ack.file_path));
                 self.outputs.entry(ack.transfer_id).or_default();
             }
             PlatformAction::RestartOutput { transfer, index } => {
@@ -306,6 +335,18 @@ impl Pair {
                 };
                 self.platform
                     .handle_output_finished(self.now, transfer, file);
+            }
+            PlatformAction::SegmentJudged { header, verdict } => {
+                let id = header.id();
+                let waiting = self.parked.get_mut(&id).and_then(|q| q.pop_front());
+                if let Some((job, duplicate)) = waiting {
+                    self.apply_verdict(&job, verdict, duplicate);
+                }
+            }
+            PlatformAction::LookupSession { previous } => {
+                let held = self.registry.contains(&previous);
+                self.platform
+                    .handle_session_lookup(self.now, previous, held);
             }
             PlatformAction::Close { code, .. } => self.platform_closed = Some(code),
         }
@@ -351,9 +392,45 @@ impl Pair {
                 v.id = crate::wire::SegmentId::from_uuid(v4);
             }
         }
-        let job = &job;
-        match self.platform.handle_segment_header(self.now, &job.header) {
-            SegmentVerdict::Write { transfer, index } => {
+        let verdict = self.platform.handle_segment_header(self.now, &job.header);
+        self.apply_verdict(&job, verdict, duplicate);
+    }
+
+    /// What the driver does with a verdict (at once, or when a parked header is judged).
+    fn apply_verdict(&mut self, job: &SegmentJob, verdict: SegmentVerdict, duplicate: bool) {
+        match verdict {
+            SegmentVerdict::Write { .. } if self.always_damaged.contains(&job.index) => {
+                let error = crate::wire::WireError::CorruptedSegment {
+                    kind: "VideoSegment",
+                    reason: "damaged in the test".into(),
+                };
+                self.platform
+                    .handle_segment_failed(self.now, Some(&job.header), error);
+                if !duplicate {
+                    self.sent(job);
+                }
+            }
+            SegmentVerdict::Write {
+                transfer, index, ..
+            } => {
+                let written: u64 = self.outputs.values().map(|o| o.writes).sum();
+                if self.disk_full_after.is_some_and(|n| written >= n) {
+                    let failure = crate::session::StorageFailure::NoSpace;
+                    self.platform.handle_output_failed(
+                        self.now,
+                        transfer,
+                        Some(index),
+                        failure,
+                        "full",
+                    );
+                    if !duplicate {
+                        self.release(job.transfer);
+                        let code = Some(failure.status());
+                        self.client
+                            .handle_segment_failed(self.now, transfer, index, code);
+                    }
+                    return;
+                }
                 let data = self.read(job);
                 let out = self.outputs.entry(transfer).or_default();
                 out.writes += 1;
@@ -370,11 +447,11 @@ impl Pair {
                 }
             }
             SegmentVerdict::NotYetKnown => {
-                if !duplicate {
-                    // Ask again after the next control message.
-                    let at = self.now + self.latency;
-                    self.packets.push((at, Packet::Segment(job.clone())));
-                }
+                // The machine parked the header: it answers with `SegmentJudged` (D55).
+                self.parked
+                    .entry(job.header.id())
+                    .or_default()
+                    .push_back((job.clone(), duplicate));
             }
             SegmentVerdict::Refuse(code) => {
                 if !duplicate {
@@ -402,8 +479,9 @@ impl Pair {
             .handle_segment_sent(self.now, job.transfer, job.index, self.latency);
     }
 
+    /// The job's bytes, read from the source its transfer's `OpenSource` named.
     fn read(&self, job: &SegmentJob) -> Vec<u8> {
-        let Some(path) = self.local_paths.get(&job.transfer) else {
+        let Some(path) = self.sources.get(&job.transfer) else {
             return Vec::new();
         };
         let bytes = std::fs::read(path).unwrap_or_default();

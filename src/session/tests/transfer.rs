@@ -35,7 +35,7 @@ fn file_request_ack_carries_every_profile_field() {
     assert_eq!(a.ack, seq);
     assert_eq!(a.file_path, "av.mp4");
     assert_eq!(a.file_size, bytes.len() as u64);
-    assert_eq!(a.checksum, sha256_hex(&bytes));
+    assert_eq!(a.checksum, Some(sha256_hex(&bytes)));
     assert_eq!(a.segment_mode, SegmentMode::Fixed);
     assert_eq!(a.segment_size, Some(256 * 1024));
     assert_eq!(a.total_segments, bytes.len().div_ceil(256 * 1024) as u32);
@@ -365,7 +365,9 @@ fn platform_verdicts() {
         pf.handle_segment_header(now, &header(t, 7, 10)),
         SegmentVerdict::Write {
             transfer: t,
-            index: 7
+            index: 7,
+            len: 10,
+            too_long: StatusCode::StreamTooLong,
         }
     );
     // Being written: a second copy is a duplicate.
@@ -409,7 +411,9 @@ fn platform_verdicts() {
         pf.handle_segment_header(now, &h),
         SegmentVerdict::Write {
             transfer: t,
-            index: 0
+            index: 0,
+            len: u64::from(h.data_length()),
+            too_long: StatusCode::StreamTooLong,
         }
     );
     assert_eq!(pf.handle_segment_header(now, &h), SegmentVerdict::Duplicate);
