@@ -32,6 +32,9 @@ pub struct TransferEvent {
     pub data: Value,
 }
 
+/// Bytes, segments and index ranges received, from a transfer's result.
+type FinalFigures = (u64, u64, Vec<(u32, u32)>);
+
 /// How a transfer ended, as far as the service knows.
 #[derive(Debug, Clone)]
 struct Finished {
@@ -39,6 +42,9 @@ struct Finished {
     /// Known when the transfer was requested through the service (its handle's verdict).
     sha256_ok: Option<bool>,
     report: Option<Value>,
+    /// The final figures (bytes, segments, index ranges) when the result gave them: a
+    /// transfer may end before the sampler ever saw it.
+    figures: Option<FinalFigures>,
 }
 
 #[derive(Debug)]
@@ -68,8 +74,33 @@ impl TransferRecord {
         }
     }
 
+    fn final_figures(&self) -> Option<&FinalFigures> {
+        self.finished.as_ref().and_then(|f| f.figures.as_ref())
+    }
+
     fn bytes(&self) -> u64 {
-        self.status.as_ref().map_or(0, |s| s.bytes)
+        match self.final_figures() {
+            Some((bytes, _, _)) => *bytes,
+            None => self.status.as_ref().map_or(0, |s| s.bytes),
+        }
+    }
+
+    fn segments(&self) -> u64 {
+        match self.final_figures() {
+            Some((_, segments, _)) => *segments,
+            None => self.status.as_ref().map_or(0, |s| s.received_segments),
+        }
+    }
+
+    fn index_ranges(&self) -> Vec<(u32, u32)> {
+        match self.final_figures() {
+            Some((_, _, ranges)) => ranges.clone(),
+            None => self
+                .status
+                .as_ref()
+                .map(|s| s.index_ranges.clone())
+                .unwrap_or_default(),
+        }
     }
 
     /// Bits per second over the last few seconds.
@@ -119,13 +150,13 @@ impl TransferRecord {
             "checksum": self.ack.as_ref().map(|a| a.checksum.clone()),
             "segment_mode": self.ack.as_ref().map(|a| a.segment_mode.name().to_owned()),
             "bytes_received": bytes,
-            "segments_received": self.status.as_ref().map_or(0, |s| s.received_segments),
+            "segments_received": self.segments(),
             "total_segments": self.status.as_ref().map(|s| s.total_segments)
                 .or(self.ack.as_ref().map(|a| a.total_segments)),
             "percent": percent,
             "rate_bps": if finished { 0.0 } else { rate },
             "eta_secs": eta,
-            "index_ranges": self.status.as_ref().map(|s| s.index_ranges.clone()).unwrap_or_default(),
+            "index_ranges": self.index_ranges(),
             "playback": self.playback,
             "output": report.as_ref().and_then(|r| r.get("output").cloned()),
             "sha256_ok": self.finished.as_ref().and_then(|f| f.sha256_ok),
@@ -266,6 +297,7 @@ impl TransferBook {
             outcome,
             sha256_ok: None,
             report: None,
+            figures: None,
         });
         let view = r.view(id);
         drop(records);
@@ -278,15 +310,15 @@ impl TransferBook {
         let Some(r) = records.get_mut(&id) else {
             return;
         };
-        if let Some(status) = r.status.as_mut() {
-            status.bytes = result.report.figures.bytes;
-            status.index_ranges = result.report.index_ranges.clone();
-            status.received_segments = result.report.figures.total_segments;
-        }
         r.finished = Some(Finished {
             outcome: result.outcome,
             sha256_ok: Some(result.sha256_ok),
             report: serde_json::to_value(&result.report).ok(),
+            figures: Some((
+                result.report.figures.bytes,
+                result.report.figures.total_segments,
+                result.report.index_ranges.clone(),
+            )),
         });
         let view = r.view(id);
         drop(records);
@@ -303,6 +335,7 @@ impl TransferBook {
             outcome: TransferOutcome::ConnectionLost,
             sha256_ok: Some(false),
             report: None,
+            figures: None,
         });
         let view = r.view(id);
         drop(records);
