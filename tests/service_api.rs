@@ -8,7 +8,7 @@ mod service_support;
 
 use e2e_support::*;
 use futures_util::StreamExt;
-use serde_json::{json, Value};
+use serde_json::Value;
 use service_support::*;
 use std::time::{Duration, Instant};
 
@@ -189,6 +189,32 @@ async fn an_operator_lists_pulls_and_verifies_a_file_over_http() {
         std::fs::read(output).unwrap(),
         std::fs::read(repo().join("test_videos/av.mp4")).unwrap()
     );
+    // The received file over HTTP (the console's <video>): the MP4 itself.
+    assert_eq!(done["playable"], output);
+    let served = s.get(&format!("/api/transfers/{tid}/file")).await;
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-type"], "video/mp4");
+    assert_eq!(
+        served.bytes().await.unwrap().as_ref(),
+        std::fs::read(repo().join("test_videos/av.mp4")).unwrap()
+    );
+    s.get_json("/api/transfers/00000000abcd/file", 404).await;
+    // A raw H.264 pull: its playable copy (`<output>.mp4`) is what is served.
+    let h264 = s
+        .post(
+            &path,
+            r#"{"file_path":"test_videos/baseline.h264","segment_mode":"gop"}"#,
+            201,
+        )
+        .await;
+    let h264 = h264["transfer_id"].as_str().unwrap().to_owned();
+    let raw = wait_transfer(&s, &h264, 30, |t| t["state"] == "completed").await;
+    let copy = raw["playable"].as_str().unwrap();
+    assert_eq!(copy, format!("{}.mp4", raw["output"].as_str().unwrap()));
+    let served = s.get(&format!("/api/transfers/{h264}/file")).await;
+    assert_eq!(served.headers()["content-type"], "video/mp4");
+    let body = served.bytes().await.unwrap();
+    assert_eq!(&body[4..8], b"ftyp", "not an MP4");
     let listed = s.get_json("/api/transfers", 200).await;
     assert!(listed
         .as_array()
@@ -196,7 +222,16 @@ async fn an_operator_lists_pulls_and_verifies_a_file_over_http() {
         .iter()
         .any(|t| t["transfer_id"] == tid.as_str()));
     let session = s.get_json(&format!("/api/sessions/{sid}"), 200).await;
-    assert_eq!(session["transfer_ids"], json!([tid]));
+    let mut ids: Vec<&str> = session["transfer_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    ids.sort_unstable();
+    let mut want = [tid.as_str(), h264.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want);
     // Its event stream, opened after the end: the final view, then the end.
     let events = s.get(&format!("/api/transfers/{tid}/events")).await;
     assert_eq!(events.status(), 200);
@@ -217,18 +252,22 @@ async fn an_operator_lists_pulls_and_verifies_a_file_over_http() {
     // The counters moved by what was transferred.
     let m = s.metrics().await;
     assert!(m.has("vstream_sessions_total") && m.has("vstream_sessions_active"));
-    assert!(
-        m.value("vstream_bytes_received_total") >= 649_476.0,
+    assert_eq!(
+        m.value("vstream_bytes_received_total"),
+        649_476.0 + raw["bytes_received"].as_f64().unwrap(),
         "{:?}",
         m.0
     );
     assert_eq!(
         m.value("vstream_transfers_total{outcome=\"completed\"}"),
-        1.0
+        2.0
     );
     let segments = m.value("vstream_segments_received_total{kind=\"keyframe\"}")
         + m.value("vstream_segments_received_total{kind=\"delta\"}");
-    assert_eq!(segments, done["segments_received"].as_f64().unwrap());
+    assert_eq!(
+        segments,
+        done["segments_received"].as_f64().unwrap() + raw["segments_received"].as_f64().unwrap()
+    );
     assert_eq!(
         m.value("vstream_errors_total{code=\"404\"}"),
         1.0,

@@ -308,8 +308,8 @@ fn count(state: &State, e: crate::platform::PlatformError) -> ApiError {
     error
 }
 
-/// `GET /api/transfers/{tid}/file`: the received file of a finished transfer (for the
-/// console's `<video>`), streamed in 64 KiB chunks.
+/// `GET /api/transfers/{tid}/file`: the received file of a finished transfer, its playable
+/// MP4 copy when there is one (for the console's `<video>`), streamed in 64 KiB chunks.
 pub(crate) async fn file(
     Extract(state): Extract<State>,
     Path(tid): Path<String>,
@@ -326,8 +326,10 @@ pub(crate) async fn file(
             format!("transfer {tid} has not ended"),
         ));
     }
-    let output = view["output"]
+    // The playable copy when there is one (the console's <video>), else the output.
+    let output = view["playable"]
         .as_str()
+        .or_else(|| view["output"].as_str())
         .ok_or_else(|| ApiError::not_found(format!("transfer {tid} left no output")))?
         .to_owned();
     let file = tokio::fs::File::open(&output)

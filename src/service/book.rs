@@ -32,6 +32,17 @@ pub struct TransferEvent {
     pub data: Value,
 }
 
+/// The file a browser can play of a finished transfer's `output`: the output itself when
+/// it is an MP4, else the playable copy the platform wrote beside it (`<output>.mp4`, D76).
+fn playable(output: &str) -> Option<String> {
+    let lower = output.to_ascii_lowercase();
+    if lower.ends_with(".mp4") || lower.ends_with(".m4v") {
+        return Some(output.to_owned());
+    }
+    let copy = format!("{output}.mp4");
+    std::path::Path::new(&copy).is_file().then_some(copy)
+}
+
 /// Bytes, segments and index ranges received, from a transfer's result.
 type FinalFigures = (u64, u64, Vec<(u32, u32)>);
 
@@ -159,6 +170,11 @@ impl TransferRecord {
             "index_ranges": self.index_ranges(),
             "playback": self.playback,
             "output": report.as_ref().and_then(|r| r.get("output").cloned()),
+            "playable": report
+                .as_ref()
+                .and_then(|r| r.get("output"))
+                .and_then(Value::as_str)
+                .and_then(playable),
             "sha256_ok": self.finished.as_ref().and_then(|f| f.sha256_ok),
             "report": report,
         })
