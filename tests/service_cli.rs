@@ -440,3 +440,63 @@ fn a_pull_shows_plain_progress_lines_and_quiet_silences_them() {
         client.stderr()
     );
 }
+
+#[test]
+fn ctrl_c_interrupts_a_waiting_pull_and_sigterm_ends_a_client_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+
+    // A pull still waiting for its client: Ctrl-C (SIGINT) ends it with a message, exit 1.
+    let mut pull = Proc::spawn(&[
+        "platform",
+        "--listen",
+        &listen,
+        "--out",
+        out,
+        "--pull",
+        "test_videos/av.mp4",
+    ]);
+    pull.wait_line("waiting for a client");
+    pull.signal("INT");
+    assert!(!pull.wait(10).success());
+    assert!(
+        pull.stderr().contains("Ctrl-C: pull interrupted"),
+        "{}",
+        pull.stderr()
+    );
+    drop(pull);
+
+    // A long-running platform and a client: SIGTERM to the client ends its session
+    // (SessionEnd, the platform sees it end) and the client exits 0.
+    let platform = Proc::spawn(&["platform", "--listen", &listen, "--out", out]);
+    platform.wait_line("platform listening on");
+    let mut client = Proc::spawn(&[
+        "client",
+        "--server",
+        &listen,
+        "--dir",
+        ".",
+        "--register",
+        "test_videos",
+        "--insecure",
+        "--no-checksum-cache",
+        "--reconnect",
+        "none",
+    ]);
+    platform.wait_line("ready, device");
+    client.signal("TERM");
+    assert!(client.wait(10).success(), "{}", client.stderr());
+    assert!(
+        client.stderr().contains("SIGTERM: ending the session"),
+        "{}",
+        client.stderr()
+    );
+    platform.wait_line("ended:");
+}
