@@ -500,3 +500,68 @@ fn ctrl_c_interrupts_a_waiting_pull_and_sigterm_ends_a_client_session() {
     );
     platform.wait_line("ended:");
 }
+
+#[test]
+fn on_a_terminal_a_pull_draws_a_bar() {
+    // `script` (util-linux) runs the platform on a pseudo-terminal.
+    if Command::new("script").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "script (util-linux) is missing"
+        );
+        eprintln!("SKIPPED: no `script` command to give the platform a terminal");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let port = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let line = format!(
+        "{BIN} platform --listen {listen} --out {} --pull test_videos/av.mp4 --timeout 30",
+        out.display()
+    );
+    let mut platform = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(repo())
+        .env("RUST_LOG", "warn")
+        .env("COLUMNS", "160")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut client = Proc::spawn(&[
+        "client",
+        "--server",
+        &listen,
+        "--dir",
+        ".",
+        "--register",
+        "test_videos",
+        "--insecure",
+        "--no-checksum-cache",
+        "--quiet",
+    ]);
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while platform.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "the pull did not end");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let o = platform.wait_with_output().unwrap();
+    let shown = text(&o.stdout);
+    assert!(o.status.success(), "{shown}");
+    assert!(
+        shown.contains("test_videos/av.mp4 [==============================] 634.25 KiB/634.25 KiB"),
+        "{shown}"
+    );
+    assert!(shown.contains("3/3 segments, completed"), "{shown}");
+    assert!(
+        !shown.contains("progress: "),
+        "plain lines on a terminal: {shown}"
+    );
+    assert!(client.wait(20).success(), "{}", client.stderr());
+}
