@@ -64,7 +64,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .init();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),

@@ -11,7 +11,7 @@
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -20,6 +20,49 @@ use vstream::client::ClientProgress;
 use vstream::platform::Platform;
 use vstream::session::TransferOutcome;
 use vstream::wire::FileRequestAck;
+
+/// The bars on stderr, once a display drew one: log lines are written around them.
+static BARS: OnceLock<MultiProgress> = OnceLock::new();
+
+/// The log's writer (`tracing_subscriber`'s `with_writer`): each formatted line goes to
+/// stderr whole, with the bars lifted while it is written, so that log lines and bars do
+/// not overwrite each other.
+pub(crate) struct LogWriter;
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::new())
+    }
+}
+
+/// One log line, written when dropped.
+pub(crate) struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let line = std::mem::take(&mut self.0);
+        let write = || {
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), &line);
+        };
+        match BARS.get() {
+            Some(bars) => bars.suspend(write),
+            None => write(),
+        }
+    }
+}
 
 /// How often the figures are read.
 const READ_EVERY: Duration = Duration::from_millis(250);
@@ -172,7 +215,10 @@ impl Progress {
         let display = if quiet {
             Display::Quiet
         } else if std::io::stderr().is_terminal() {
-            Display::Bars(MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+            Display::Bars(
+                BARS.get_or_init(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()))
+                    .clone(),
+            )
         } else {
             Display::Plain
         };
@@ -227,12 +273,9 @@ impl Progress {
         }
     }
 
-    /// Clears the bars (they stay on screen as finished).
-    pub(crate) fn finish(&mut self) {
-        if let Display::Bars(multi) = &self.display {
-            let _ = multi.clear();
-        }
-    }
+    /// The display is done: finished bars stay on screen as they are; plain lines need
+    /// nothing.
+    pub(crate) fn finish(&mut self) {}
 }
 
 fn new_bar(f: &Figures) -> ProgressBar {
