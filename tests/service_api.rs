@@ -113,6 +113,15 @@ async fn without_the_token_every_api_route_and_metrics_answer_401() {
         .await
         .unwrap();
     json_of(r, 200, "sessions with access_token").await;
+    // ... percent-encoded as the console's encodeURIComponent would (every byte here).
+    let encoded: String = TOKEN.bytes().map(|b| format!("%{b:02X}")).collect();
+    let r = s
+        .http
+        .get(format!("{}/api/sessions?access_token={encoded}", s.base))
+        .send()
+        .await
+        .unwrap();
+    json_of(r, 200, "sessions with an encoded access_token").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -25,14 +25,47 @@ pub(crate) async fn require_token(
     let from_query = request.uri().query().and_then(|q| {
         q.split('&')
             .find_map(|pair| pair.strip_prefix("access_token="))
+            .map(percent_decoded)
     });
-    match from_header.or(from_query) {
-        Some(given) if same(given.as_bytes(), token.as_bytes()) => next.run(request).await,
+    let given = from_header.map(|h| h.as_bytes().to_vec()).or(from_query);
+    match given {
+        Some(given) if same(&given, token.as_bytes()) => next.run(request).await,
         _ => {
             state.metrics.error(401);
             ApiError::unauthorized().into_response()
         }
     }
+}
+
+/// A query value with its `%XX` escapes (and `+` for space) decoded: the console sends the
+/// token through `encodeURIComponent`. A malformed escape is kept as written.
+fn percent_decoded(value: &str) -> Vec<u8> {
+    let bytes = value.as_bytes();
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = match bytes.get(i..i + 3) {
+            Some([b'%', h, l]) => hex(*h).zip(hex(*l)),
+            _ => None,
+        };
+        match (escaped, bytes[i]) {
+            (Some((h, l)), _) => {
+                // Two hex digits are at most 0xff.
+                out.push(u8::try_from(h * 16 + l).unwrap_or(b'?'));
+                i += 3;
+            }
+            (None, b'+') => {
+                out.push(b' ');
+                i += 1;
+            }
+            (None, b) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 /// Compares in time independent of where the first difference is.
@@ -47,5 +80,16 @@ mod tests {
         assert!(super::same(b"abcdefgh", b"abcdefgh"));
         assert!(!super::same(b"abcdefgh", b"abcdefgX"));
         assert!(!super::same(b"abcdefgh", b"abcdefg"));
+    }
+
+    #[test]
+    fn a_query_token_is_percent_decoded() {
+        assert_eq!(super::percent_decoded("a%2Bb%2f%3D%3d"), b"a+b/==");
+        assert_eq!(super::percent_decoded("x+y"), b"x y");
+        assert_eq!(super::percent_decoded("bad%zz%4"), b"bad%zz%4");
+        assert_eq!(
+            super::percent_decoded("plain-token_123"),
+            b"plain-token_123"
+        );
     }
 }
