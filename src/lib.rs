@@ -16,6 +16,8 @@
 //! - [`store`]: where received segments land: offset writes, `.debug`, `.report`.
 //! - [`client`]: the upload client's async driver and library API (glue only).
 //! - [`platform`]: the platform's async driver and library API (glue only).
+//! - [`service`]: the platform as a service: admin HTTP API, metrics, events, web console,
+//!   configuration files.
 //! - [`sim`]: deterministic simulation (turmoil): named scenarios and a harness over the
 //!   real drivers (the crate's top-level `sim/` folder).
 //!
@@ -29,6 +31,7 @@ pub mod client;
 pub mod media;
 pub mod net;
 pub mod platform;
+pub mod service;
 pub mod session;
 #[cfg(feature = "sim")]
 #[path = "../sim/mod.rs"]

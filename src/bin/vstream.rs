@@ -1,5 +1,7 @@
 //! The `vstream` command: platform, client, inspect, sim.
 
+#[path = "vstream/admin.rs"]
+mod admin;
 #[path = "vstream/certs.rs"]
 mod certs;
 #[path = "vstream/client.rs"]
@@ -8,6 +10,8 @@ mod client;
 mod inspect;
 #[path = "vstream/platform.rs"]
 mod platform;
+#[path = "vstream/progress.rs"]
+mod progress;
 #[path = "vstream/pull.rs"]
 mod pull;
 #[path = "vstream/security.rs"]
@@ -15,7 +19,7 @@ mod security;
 #[path = "vstream/sim.rs"]
 mod sim;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 /// On-demand video upload over QUIC (video-streaming/1.0).
@@ -43,7 +47,14 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match parse_with_config() {
+        Ok(Some(cli)) => cli,
+        Ok(None) => return std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("vstream: error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     // A simulation logs every segment at info: only warnings unless RUST_LOG asks.
     let default_filter = match cli.command {
         Command::Sim(_) => "warn",
@@ -53,7 +64,7 @@ fn main() -> std::process::ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(progress::LogWriter)
         .init();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(&args),
@@ -77,4 +88,37 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?)
+}
+
+/// The command line, with the options of `platform --config FILE` / `client --config FILE`
+/// read in before the flags (flags win; `vstream::service::config`). None when
+/// `--print-config` printed the effective configuration.
+fn parse_with_config() -> anyhow::Result<Option<Cli>> {
+    use vstream::service::config;
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let sub = args.get(1).and_then(|a| a.to_str()).map(str::to_owned);
+    let sub = sub.filter(|s| s == "platform" || s == "client");
+    if let Some(name) = &sub {
+        let command = Cli::command();
+        if let (Some(cmd), Some(file)) = (
+            command.find_subcommand(name),
+            config::config_path(&args[2..])?,
+        ) {
+            let from_file = config::file_args(cmd, &file, &args[2..])?;
+            args.splice(2..2, from_file);
+        }
+    }
+    let matches = Cli::command().get_matches_from(args);
+    if let Some(name) = &sub {
+        if let Some(m) = matches.subcommand_matches(name) {
+            if m.get_flag("print_config") {
+                let command = Cli::command();
+                if let Some(cmd) = command.find_subcommand(name) {
+                    print!("{}", config::render(cmd, m));
+                }
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(Cli::from_arg_matches(&matches)?))
 }

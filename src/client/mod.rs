@@ -200,6 +200,29 @@ pub async fn run_client(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<ClientSummary, ClientError> {
     let (progress_tx, _progress_rx) = watch::channel(ClientProgress::default());
+    run_client_watched(
+        endpoint,
+        server,
+        server_name,
+        catalog,
+        config,
+        shutdown,
+        progress_tx,
+    )
+    .await
+}
+
+/// [`run_client`], publishing the session's [`ClientProgress`] on `progress_tx` as it
+/// goes (the command line's progress bars read it).
+pub async fn run_client_watched(
+    endpoint: quinn::Endpoint,
+    server: SocketAddr,
+    server_name: &str,
+    catalog: Arc<Catalog>,
+    config: ClientConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    progress_tx: watch::Sender<ClientProgress>,
+) -> Result<ClientSummary, ClientError> {
     let target = supervisor::Target {
         endpoint,
         server,

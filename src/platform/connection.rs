@@ -157,6 +157,7 @@ impl Connection {
             device: None,
         };
         platform.register(info, commands, generation);
+        platform.attach_connection(session_id, &conn);
         tracing::info!(
             "client {} connected (session {session_id})",
             conn.remote_address()

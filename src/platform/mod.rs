@@ -34,6 +34,7 @@ mod registry;
 mod resume;
 pub mod script;
 mod streams;
+mod views;
 
 use crate::net::TransportSettings;
 use crate::session::{SessionConfig, SessionError, TransferOutcome};
@@ -56,6 +57,7 @@ pub use crate::session::TransferStatus;
 pub use observe::{Observation, Observed, Observer};
 pub use resume::ResumedTransfer;
 pub use script::{run_script, PlaybackScript, ScriptError, ScriptTarget, StepOutcome, StepReport};
+pub use views::SessionDetails;
 
 /// One transfer's progress: the machine's view and the receiver's figures so far.
 #[derive(Debug, Clone, PartialEq)]

@@ -427,7 +427,7 @@ impl TransferOutput {
             arrived_at: crate::net::system_time(),
         })?;
         let rate = self.stats.record(kind, len, receive_time, now);
-        tracing::info!(
+        tracing::debug!(
             "Received {} segment {:.3}s ({} bytes, {:.2}ms, {:.1}Mbps) to {}",
             kind.lowercase(),
             header.timestamp(),

@@ -15,6 +15,8 @@ pub(super) struct SessionEntry {
     /// The connection's number: a newer connection of the same session has a higher one
     /// and wins (D66).
     pub(super) generation: u64,
+    /// What the operators' views read beside the info (`views.rs`).
+    pub(super) view: super::views::SessionView,
 }
 
 /// The registry's answer to a re-attachment (D52, D66).
@@ -64,6 +66,21 @@ impl Registry {
         self.finished.len()
     }
 
+    /// Every live entry (the operators' views read them).
+    pub(super) fn live_entries(&self) -> impl Iterator<Item = &SessionEntry> {
+        self.live.values()
+    }
+
+    /// The finished sessions kept, oldest first.
+    pub(super) fn finished(&self) -> impl Iterator<Item = &SessionInfo> {
+        self.finished.iter()
+    }
+
+    /// A live entry to change (the views' driver hooks).
+    pub(super) fn live_mut(&mut self, id: Uuid) -> Option<&mut SessionEntry> {
+        self.live.get_mut(&id)
+    }
+
     pub(super) fn entry(&self, id: Uuid) -> Option<&SessionEntry> {
         self.live.get(&id).filter(|e| !e.info.ended)
     }
@@ -80,6 +97,7 @@ impl Registry {
                 info,
                 commands,
                 generation,
+                view: super::views::SessionView::default(),
             },
         );
     }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use vstream::catalog::Catalog;
-use vstream::client::{run_client, ClientConfig, ReconnectPolicy, RecoveryStrategy};
+use vstream::client::{run_client_watched, ClientConfig, ReconnectPolicy, RecoveryStrategy};
 use vstream::net::{
     client_config, client_endpoint_with, load_certs_pem, ServerVerification, TransportSettings,
 };
@@ -61,6 +61,16 @@ pub(crate) struct ClientArgs {
     /// The longest wait between two reconnection attempts, in seconds.
     #[arg(long, default_value_t = 30.0, value_parser = parse_seconds)]
     max_backoff: f64,
+    /// No progress display.
+    #[arg(long)]
+    quiet: bool,
+    /// Read options from this TOML file (each key a long flag: `server = "host:8080"`);
+    /// flags given here win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration as TOML (tokens redacted) and exit.
+    #[arg(long)]
+    print_config: bool,
     /// Give a connection up (and reconnect) when, for this many seconds, nothing came back
     /// from the platform, or segments in flight made no progress (D67). 0: never.
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_seconds)]
@@ -173,9 +183,12 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
     };
     let endpoint = client_endpoint_with(bind, config, &transport)?;
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let signal = super::admin::stop_signal().await;
+        tracing::info!("{signal}: ending the session");
     };
-    let summary = run_client(
+    let (progress_tx, progress_rx) = tokio::sync::watch::channel(Default::default());
+    let shown = super::progress::watch_client(progress_rx, args.quiet);
+    let summary = run_client_watched(
         endpoint.clone(),
         server,
         &server_name,
@@ -188,9 +201,12 @@ pub(crate) async fn run(args: ClientArgs) -> Result<()> {
             ..session_config
         },
         shutdown,
+        progress_tx,
     )
     .await
-    .with_context(|| format!("session with {}", args.server))?;
+    .with_context(|| format!("session with {}", args.server));
+    let _ = shown.await;
+    let summary = summary?;
     endpoint.wait_idle().await;
     for t in &summary.transfers {
         tracing::info!(

@@ -93,6 +93,29 @@ pub(crate) struct PlatformArgs {
     /// stream), `mp4` (a playable fragmented MP4, `<name>.mp4`) or `both`.
     #[arg(long, default_value = "both", value_parser = parse_container)]
     container: Container,
+    /// Serve the admin HTTP API, `/metrics` and the web console on this TCP address
+    /// (e.g. 127.0.0.1:9090). Off loopback it needs `--admin-token` or
+    /// `--admin-token-file`.
+    #[arg(long, value_name = "ADDR")]
+    admin: Option<SocketAddr>,
+    /// The admin API's bearer token (16-256 visible ASCII characters); prefer
+    /// `--admin-token-file`, which keeps it out of the process list.
+    #[arg(long, value_name = "TOKEN", conflicts_with = "admin_token_file")]
+    admin_token: Option<String>,
+    /// A file whose first line is the admin API's bearer token.
+    #[arg(long, value_name = "FILE")]
+    admin_token_file: Option<PathBuf>,
+    /// No progress display.
+    #[arg(long)]
+    pub(crate) quiet: bool,
+    /// Read options from this TOML file (each key a long flag: `out = "received"`,
+    /// `[admin] listen = "127.0.0.1:9090"`); flags given here win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Print the effective configuration (defaults, file and flags; tokens redacted) as
+    /// TOML and exit.
+    #[arg(long)]
+    print_config: bool,
 }
 
 fn parse_container(s: &str) -> Result<Container, String> {
@@ -118,6 +141,7 @@ fn parse_mode(s: &str) -> Result<SegmentMode, String> {
 
 /// Runs the platform (long-running, or one pull).
 pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
+    let admin = super::admin::Admin::check(args.admin, &args.admin_token, &args.admin_token_file)?;
     let (certs, key) = match (&args.cert, &args.key) {
         (Some(cert), Some(key)) => (
             load_certs_pem(cert).with_context(|| format!("reading {}", cert.display()))?,
@@ -153,21 +177,47 @@ pub(crate) async fn run(args: PlatformArgs) -> Result<()> {
     platform_config.journal_max_age = Duration::from_secs_f64(args.journal_max_age.max(0.0));
     // A pull lives through breaks: the transfer resumes when the client comes back (D65).
     platform_config.wait_through_breaks = args.pull.is_some();
+    let observations = admin.as_ref().map(|_| {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        platform_config.observer = Some(tx);
+        rx
+    });
     let platform = Platform::start(endpoint, platform_config);
     tracing::info!("platform listening on {}", platform.local_addr()?);
+    let admin = match admin {
+        Some(admin) => Some(admin.serve(&platform, observations).await?),
+        None => None,
+    };
+    let stop = super::admin::stop_signal();
     let Some(path) = args.pull.clone() else {
-        tokio::signal::ctrl_c().await?;
+        let signal = stop.await;
+        tracing::info!("{signal}: closing every session (received data and reports are kept)");
         platform.shutdown().await;
+        if let Some(admin) = admin {
+            admin.stop().await;
+        }
         return Ok(());
     };
     let pull = pull_one(&platform, &args, path);
-    let result = match args.timeout {
-        Some(secs) => tokio::time::timeout(Duration::from_secs_f64(secs.max(0.0)), pull)
-            .await
-            .unwrap_or_else(|_| bail_timeout(secs)),
-        None => pull.await,
+    let pull = async {
+        match args.timeout {
+            Some(secs) => tokio::time::timeout(Duration::from_secs_f64(secs.max(0.0)), pull)
+                .await
+                .unwrap_or_else(|_| bail_timeout(secs)),
+            None => pull.await,
+        }
+    };
+    let result = tokio::select! {
+        result = pull => result,
+        signal = stop => Err(anyhow::anyhow!(
+            "{signal}: pull interrupted; what arrived and its report are kept under {}",
+            args.out.display()
+        )),
     };
     platform.shutdown().await;
+    if let Some(admin) = admin {
+        admin.stop().await;
+    }
     let pulled = result?;
     print_result(&pulled, args.json)?;
     check(&pulled)

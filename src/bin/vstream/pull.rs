@@ -69,6 +69,7 @@ pub(crate) async fn pull_one(
         start: tokio::time::Instant::now(),
     };
     let total_segments = handle.ack.total_segments;
+    let shown = super::progress::PullProgress::start(platform, session, &handle.ack, args.quiet);
     let (ended_tx, ended) = watch::channel(false);
     let script = args.script.clone().unwrap_or_default();
     let as_json = args.json;
@@ -84,6 +85,14 @@ pub(crate) async fn pull_one(
         result
     };
     let (result, steps) = tokio::join!(finished, steps);
+    match &result {
+        Ok(r) => shown.stop(
+            r.outcome.name(),
+            r.report.figures.bytes,
+            r.report.figures.total_segments,
+        ),
+        Err(_) => shown.stop("failed", 0, 0),
+    }
     let result = result.with_context(|| format!("receiving {path}"))?;
     Ok(Pulled {
         result,

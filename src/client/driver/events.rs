@@ -37,7 +37,7 @@ impl Connection {
                 } else {
                     "H.264 frame"
                 };
-                tracing::info!(
+                tracing::debug!(
                     "Transmitted {unit} {}/{total} ({bytes} bytes, {frame_type}, {:.2}ms, {:.1}Mbps) for session {session_id}",
                     u64::from(index) + 1,
                     elapsed.as_secs_f64() * 1000.0,
