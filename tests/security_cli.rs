@@ -250,3 +250,58 @@ fn pull_from_without_authentication_is_refused_at_start() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("--from needs"), "{}", stderr(&o));
 }
+
+#[test]
+fn sessions_per_device_from_the_cli_refuse_the_second_session_with_1009() {
+    let dir = tempfile::tempdir().unwrap();
+    let (token, line) = new_token("cam-1");
+    let (_, absent) = new_token("cam-9");
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, format!("{line}\n{absent}\n")).unwrap();
+    let out = dir.path().join("out");
+    let port = free_port();
+    // The platform waits for cam-9, which never comes: cam-1's sessions stay open.
+    let mut p = platform(
+        port,
+        &out,
+        &[
+            "--tokens",
+            tokens.to_str().unwrap(),
+            "--from",
+            "cam-9",
+            "--max-sessions-per-device",
+            "1",
+        ],
+    );
+    let cert = wait_for_cert(&out);
+    let device = ["--device-id", "cam-1", "--token", token.as_str()];
+    let mut clients = [client(port, &cert, &device), client(port, &cert, &device)];
+    // Whichever comes second is refused with 1009 and exits; the other stays in session.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        if let Some(i) = (0..2).find(|&i| clients[i].try_wait().unwrap().is_some()) {
+            break i;
+        }
+        assert!(Instant::now() < deadline, "neither client was refused");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let kept = 1 - refused;
+    assert!(
+        clients[kept].try_wait().unwrap().is_none(),
+        "both sessions of cam-1 ended"
+    );
+    clients[kept].kill().unwrap();
+    p.kill().unwrap();
+    let [a, b] = clients;
+    let outputs = [a.wait_with_output().unwrap(), b.wait_with_output().unwrap()];
+    let o = &outputs[refused];
+    assert!(!o.status.success());
+    assert!(stderr(o).contains("1009"), "{}", stderr(o));
+    let p = p.wait_with_output().unwrap();
+    assert!(
+        stderr(&p).contains("maximum of 1 live sessions"),
+        "{}",
+        stderr(&p)
+    );
+}

@@ -9,6 +9,10 @@
 //!       | requests_per_sec N | request_burst N | max_transfers N | busy_retry_ms N
 //!                                  before the first input (the last four: the client's
 //!                                  limits, D97, D98; unlimited unless set)
+//!       | device_sessions N        (role platform) live sessions per authenticated device
+//!                                  (D96), the table shared with no other session
+//! token: <device> <token>          (role platform) tokens are required and this device's
+//!                                  is <token> (the file holds its hash, D91); repeatable
 //! C->P: <seq> <Type> [payload]     (role platform) a message from the client
 //! P->C: <seq> <Type> [payload]     (role client) a message from the platform
 //!     payload: VersionNegotiation `1.0.0`; StatusResponse `<code> <message text>`;
@@ -593,6 +597,7 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
         envelope_session: Uuid::nil(),
         registry: Vec::new(),
     };
+    let mut token_lines = String::new();
     for e in entries {
         let fail = |why: String| format!("line {} `{}`: {why}", e.line, e.key);
         match e.key.as_str() {
@@ -601,6 +606,18 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
                     return Err(fail("role is platform or client".into()));
                 }
                 r.role = e.value.clone();
+                continue;
+            }
+            "token" => {
+                let (device, token) = e
+                    .value
+                    .split_once(' ')
+                    .ok_or_else(|| fail("token: <device> <token>".into()))?;
+                let hash = vstream::auth::Token::new(token.trim()).hash();
+                token_lines.push_str(&format!("{device} {hash}\n"));
+                let file = vstream::auth::TokenFile::parse(&token_lines)
+                    .map_err(|e| fail(format!("token: {e}")))?;
+                r.config.auth.tokens = Some(std::sync::Arc::new(file));
                 continue;
             }
             "config" => {
@@ -617,6 +634,10 @@ pub fn run(entries: &[Entry]) -> Result<(), String> {
                     "requests_per_sec" => r.config.client_limits.requests_per_sec = n as f64,
                     "request_burst" => r.config.client_limits.request_burst = n as f64,
                     "max_transfers" => r.config.client_limits.max_transfers = n as usize,
+                    "device_sessions" => {
+                        r.config.device_sessions =
+                            Some(vstream::auth::DeviceSessions::new(n as usize))
+                    }
                     "busy_retry_ms" => {
                         r.config.client_limits.busy_retry_after = Duration::from_millis(n)
                     }

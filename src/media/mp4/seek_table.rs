@@ -89,7 +89,11 @@ fn byte_offsets(stbl: &Stbl, indices: &[u32]) -> Result<Vec<u64>, MediaError> {
         let first = run.first_chunk as usize - 1;
         let end = runs
             .get(i + 1)
-            .map_or(chunks.len(), |next| next.first_chunk as usize - 1)
+            // A zero `first_chunk` in the next run is refused by the next iteration; here it
+            // must not underflow (found by the mp4 fuzz target, D99).
+            .map_or(chunks.len(), |next| {
+                (next.first_chunk as usize).saturating_sub(1)
+            })
             .min(chunks.len());
         for &chunk_offset in chunks.get(first..end).unwrap_or(&[]) {
             let next_first = first_sample + u64::from(run.samples_per_chunk);
