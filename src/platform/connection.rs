@@ -553,7 +553,7 @@ impl Connection {
                                 Ok(output)
                             }
                             Err(e) => {
-                                entry.refused_by.push(self.session_id);
+                                entry.refuse(self.session_id);
                                 self.platform.park(entry);
                                 Err(e)
                             }
@@ -706,7 +706,7 @@ impl Connection {
                 self.requested_at.remove(&ack);
                 if let Some(mut entry) = self.resuming.remove(&ack) {
                     // Not this client's file after all (404...): offered to others.
-                    entry.refused_by.push(self.session_id);
+                    entry.refuse(self.session_id);
                     self.platform.park(entry);
                 }
                 let code = report.error_code;

@@ -43,6 +43,19 @@ pub(super) struct Resumable {
     pub(super) refused_by: Vec<Uuid>,
 }
 
+/// Sessions remembered per entry as having refused it (the most recent).
+const MAX_REFUSALS: usize = 64;
+
+impl Resumable {
+    /// Session `id` refused this transfer (not its file): not offered to it again.
+    pub(super) fn refuse(&mut self, id: Uuid) {
+        if self.refused_by.len() >= MAX_REFUSALS {
+            self.refused_by.remove(0);
+        }
+        self.refused_by.push(id);
+    }
+}
+
 /// What a ready session is: its id, whether it was re-attached, its device.
 #[derive(Debug, Clone)]
 pub(super) struct Claimant {

@@ -50,8 +50,15 @@ impl Container {
 }
 
 /// The MP4 copy's final path for an output at `raw`: `<raw>.mp4` (e.g. `clip.h264.mp4`).
+/// The copy is named after the raw file's final name: an unverified output still called
+/// `clip.h264.part` (D65) has its copy at `clip.h264.mp4` too.
 pub fn mp4_path(raw: &Path) -> PathBuf {
-    let mut name = raw.file_name().unwrap_or_default().to_os_string();
+    let file_name = raw.file_name().unwrap_or_default();
+    let stem = file_name
+        .to_str()
+        .and_then(|n| n.strip_suffix(".part"))
+        .filter(|n| !n.is_empty());
+    let mut name = stem.map_or_else(|| file_name.to_os_string(), Into::into);
     name.push(".mp4");
     raw.with_file_name(name)
 }
@@ -191,6 +198,17 @@ mod tests {
         copy.push(&[7u8; 10_000]).unwrap();
         assert!(copy.finish().unwrap().is_none());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn the_copy_of_an_unverified_part_is_named_after_the_final_name() {
+        let dir = Path::new("/out/s");
+        assert_eq!(
+            mp4_path(&dir.join("clip.h264.part")),
+            dir.join("clip.h264.mp4")
+        );
+        assert_eq!(mp4_path(&dir.join("clip.h264")), dir.join("clip.h264.mp4"));
+        assert_eq!(mp4_path(&dir.join(".part")), dir.join(".part.mp4"));
     }
 
     #[test]

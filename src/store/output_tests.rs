@@ -232,3 +232,87 @@ fn a_restart_backward_changes_nothing() {
     let done = file.finish().unwrap();
     assert_eq!(std::fs::read(&done.path).unwrap(), b"abcdef");
 }
+
+proptest! {
+    /// A file reopened from what an earlier attempt held (D64) ends with the source's
+    /// digest once the rest arrives, in any order: the prefix is hashed again from disk,
+    /// held segments after it count as written and are duplicates if they come again.
+    #[test]
+    fn a_reopened_file_completes_to_the_source_digest(
+        source in proptest::collection::vec(any::<u8>(), 1..20_000),
+        size in 1usize..3000,
+        seed in any::<u64>(),
+        cut_at in 0usize..100,
+    ) {
+        use crate::store::journal::SegmentRanges;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.bin.part");
+        let placement = Placement::AtOffset { segment_size: size as u64 };
+        let chunks = cut(&source, &[size]);
+        let order = shuffled(chunks.len(), seed);
+        let first = (cut_at * order.len()) / 100;
+        let mut held = SegmentRanges::new();
+        {
+            let mut file = ReceivedFile::create(&path, placement, 0).unwrap();
+            for &i in &order[..first] {
+                file.write_segment(i as u32, &chunks[i]).unwrap();
+                held.insert(i as u32);
+            }
+            // The break: the first attempt's file is dropped unfinished.
+        }
+        let holding = Holding { held: &held, durable_prefix: 0, file_size: source.len() as u64 };
+        let mut file = ReceivedFile::reopen(&path, placement, 0, holding).unwrap();
+        for &i in &order[..first] {
+            prop_assert_eq!(
+                file.write_segment(i as u32, &chunks[i]).unwrap(),
+                WriteOutcome::Duplicate
+            );
+        }
+        for &i in &order[first..] {
+            prop_assert_eq!(
+                file.write_segment(i as u32, &chunks[i]).unwrap(),
+                WriteOutcome::Accepted
+            );
+        }
+        let done = file.finish().unwrap();
+        prop_assert_eq!(std::fs::read(&done.path).unwrap(), source.clone());
+        prop_assert_eq!(done.checksum, Some(sha256(&source)));
+    }
+
+    /// In order, only the contiguous prefix is held: reopened at its byte length, the
+    /// file continues after it and ends with the source's digest.
+    #[test]
+    fn a_reopened_in_order_file_continues_after_its_prefix(
+        source in proptest::collection::vec(any::<u8>(), 1..20_000),
+        sizes in proptest::collection::vec(1usize..3000, 1..8),
+        cut_at in 0usize..100,
+    ) {
+        use crate::store::journal::SegmentRanges;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.h264.part");
+        let segments = cut(&source, &sizes);
+        let first = (cut_at * segments.len()) / 100;
+        let prefix: usize = segments[..first].iter().map(Vec::len).sum();
+        {
+            let mut file = ReceivedFile::create(&path, Placement::InOrder, 0).unwrap();
+            for (i, s) in segments.iter().enumerate().take(first) {
+                file.write_segment(i as u32, s).unwrap();
+            }
+            prop_assert_eq!(file.prefix(), (first as u32, prefix as u64));
+        }
+        let mut held = SegmentRanges::new();
+        held.insert_range(0, first as u32);
+        let holding = Holding {
+            held: &held,
+            durable_prefix: prefix as u64,
+            file_size: source.len() as u64,
+        };
+        let mut file = ReceivedFile::reopen(&path, Placement::InOrder, 0, holding).unwrap();
+        for (i, s) in segments.iter().enumerate().skip(first).rev() {
+            file.write_segment(i as u32, s).unwrap();
+        }
+        let done = file.finish().unwrap();
+        prop_assert_eq!(std::fs::read(&done.path).unwrap(), source.clone());
+        prop_assert_eq!(done.checksum, Some(sha256(&source)));
+    }
+}
