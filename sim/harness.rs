@@ -150,6 +150,10 @@ pub struct SimBuilder {
     /// Whether the platform reports [`Observation`](crate::platform::Observation)s to the
     /// script ([`PlatformCtx::observations`]); off by default.
     pub observe: bool,
+    /// Whether a pull waits through connection breaks while the platform resumes the
+    /// transfer when its client comes back (`PlatformConfig::wait_through_breaks`, D65);
+    /// off by default (a pull then ends `ConnectionLost` at the break).
+    pub wait_through_breaks: bool,
 }
 
 impl SimBuilder {
@@ -169,6 +173,7 @@ impl SimBuilder {
             request_timeout: Duration::from_secs(120),
             platform_session: SessionConfig::default(),
             observe: false,
+            wait_through_breaks: false,
         }
     }
 
@@ -214,6 +219,13 @@ impl SimBuilder {
     /// simulated time, from [`PlatformCtx::observations`].
     pub fn observe(mut self) -> Self {
         self.observe = true;
+        self
+    }
+
+    /// Pulls wait through connection breaks: the platform resumes the transfer when its
+    /// client comes back, and the pull ends with the resumed transfer's result (D65).
+    pub fn wait_through_breaks(mut self) -> Self {
+        self.wait_through_breaks = true;
         self
     }
 

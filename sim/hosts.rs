@@ -32,6 +32,10 @@ const CLIENT_CRYPTO: u64 = 1000;
 const CLIENT_LINK: u64 = 2000;
 const CLIENT_TRANSFERS: u64 = 3000;
 const CLIENT_FILES: u64 = 4000;
+const CLIENT_RECONNECT: u64 = 5000;
+
+/// How long a reconnecting client is left running after the platform shut down.
+const CLIENT_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What every host of one run shares (single-threaded: turmoil runs hosts in turn).
 #[derive(Clone)]
@@ -43,12 +47,15 @@ pub(crate) struct HostShared {
     request_timeout: Duration,
     platform_session: crate::session::SessionConfig,
     observe: bool,
+    wait_through_breaks: bool,
     cert: Arc<SelfSignedCert>,
     clients: Vec<ClientSpec>,
     client_roots: Vec<PathBuf>,
     out_dir: PathBuf,
     pub(crate) trace: Trace,
     outcomes: Rc<RefCell<Vec<Option<ClientOutcome>>>>,
+    /// Set once the platform shut down (after the script).
+    platform_down: tokio::sync::watch::Sender<bool>,
     platform_link: Rc<Cell<LinkCounters>>,
 }
 
@@ -78,12 +85,14 @@ impl HostShared {
             request_timeout: builder.request_timeout,
             platform_session: builder.platform_session.clone(),
             observe: builder.observe,
+            wait_through_breaks: builder.wait_through_breaks,
             cert: Arc::new(cert),
             clients: builder.clients.clone(),
             client_roots,
             out_dir,
             trace: Trace::default(),
             outcomes: Rc::new(RefCell::new(builder.clients.iter().map(|_| None).collect())),
+            platform_down: tokio::sync::watch::channel(false).0,
             platform_link: Rc::default(),
         })
     }
@@ -124,6 +133,7 @@ where
     config.session = shared.platform_session.clone();
     config.session.seed = derive(shared.seed, PLATFORM_TRANSFERS);
     config.request_timeout = shared.request_timeout;
+    config.wait_through_breaks = shared.wait_through_breaks;
     let (observer, observations) = tokio::sync::mpsc::unbounded_channel();
     config.observer = Some(observer);
     let platform = Platform::start(endpoint, config);
@@ -141,6 +151,7 @@ where
     }
     *out.borrow_mut() = Some(result);
     platform.shutdown().await;
+    shared.platform_down.send_replace(true);
     // Stay up until every client ended, as a real platform's endpoint would: a client
     // whose copy of the CONNECTION_CLOSE was lost learns of the end from the endpoint's
     // answer to its next packet, not from its idle timeout.
@@ -174,7 +185,26 @@ pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result
     catalog.wait_for_checksums();
     let mut config = spec.config;
     config.session.seed = derive(shared.seed, CLIENT_TRANSFERS + i as u64);
+    if let Some(policy) = config.reconnect.as_mut() {
+        policy.seed = derive(shared.seed, CLIENT_RECONNECT + i as u64);
+    }
     let platform = SocketAddr::from((turmoil::lookup(PLATFORM_HOST), PLATFORM_PORT));
+    // A reconnecting client whose copy of the platform's close was lost would try again
+    // forever (as a device must): it is stopped once the platform is down and the close
+    // had time to arrive. Others end with the close (or their idle timeout).
+    let stop = match config.reconnect {
+        Some(_) => Some(shared.platform_down.subscribe()),
+        None => None,
+    };
+    let shutdown = async move {
+        match stop {
+            Some(mut down) => {
+                let _ = down.wait_for(|down| *down).await;
+                tokio::time::sleep(CLIENT_STOP_GRACE).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
     shared.trace.record(format!("client-{i}: connecting"));
     let result = run_client(
         endpoint,
@@ -182,7 +212,7 @@ pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result
         PLATFORM_HOST,
         Arc::new(catalog),
         config,
-        std::future::pending(),
+        shutdown,
     )
     .await;
     match &result {

@@ -16,6 +16,7 @@ mod ctx;
 mod files;
 pub mod harness;
 mod hosts;
+mod recovery;
 mod report;
 pub mod scenarios;
 mod trace;
