@@ -154,6 +154,10 @@ pub struct SimBuilder {
     /// transfer when its client comes back (`PlatformConfig::wait_through_breaks`, D65);
     /// off by default (a pull then ends `ConnectionLost` at the break).
     pub wait_through_breaks: bool,
+    /// Client hosts crash at (start) and restart after (length): their software stops
+    /// mid-run, as a process killed or a device losing power, and starts again from the
+    /// beginning with its files but no memory (turmoil's crash and bounce).
+    pub client_crashes: Vec<(Duration, Duration)>,
 }
 
 impl SimBuilder {
@@ -174,6 +178,7 @@ impl SimBuilder {
             platform_session: SessionConfig::default(),
             observe: false,
             wait_through_breaks: false,
+            client_crashes: Vec::new(),
         }
     }
 
@@ -229,6 +234,12 @@ impl SimBuilder {
         self
     }
 
+    /// Crashes every client's host at `at` and restarts its software `down` later.
+    pub fn crash_clients(mut self, at: Duration, down: Duration) -> Self {
+        self.client_crashes.push((at, down));
+        self
+    }
+
     /// Cuts every client off the platform from `at` for `length` (turmoil partition).
     pub fn partition(mut self, at: Duration, length: Duration) -> Self {
         self.partitions.push((at, length));
@@ -268,7 +279,13 @@ impl SimBuilder {
             platform_host(shared.clone(), script, Rc::clone(&script_out)),
         );
         for i in 0..self.clients.len() {
-            sim.client(client_name(i), client_host(shared.clone(), i));
+            if self.client_crashes.is_empty() {
+                sim.client(client_name(i), client_host(shared.clone(), i));
+            } else {
+                // Restartable software (turmoil crashes and bounces only hosts).
+                let shared = shared.clone();
+                sim.host(client_name(i), move || client_host(shared.clone(), i));
+            }
         }
         let stepping = Instant::now();
         let stopped = self.step_to_end(&mut sim);
@@ -303,8 +320,24 @@ impl SimBuilder {
     /// Returns why turmoil stopped it, if it did.
     fn step_to_end(&self, sim: &mut turmoil::Sim<'_>) -> Option<SimError> {
         let mut cut = vec![false; self.partitions.len()];
+        let mut crashed = vec![(false, false); self.client_crashes.len()];
         loop {
             let now = sim.elapsed();
+            for (i, &(at, down)) in self.client_crashes.iter().enumerate() {
+                let (gone, back) = &mut crashed[i];
+                if !*gone && now >= at {
+                    *gone = true;
+                    for c in 0..self.clients.len() {
+                        sim.crash(client_name(c));
+                    }
+                }
+                if !*back && now >= at + down {
+                    *back = true;
+                    for c in 0..self.clients.len() {
+                        sim.bounce(client_name(c));
+                    }
+                }
+            }
             for (i, &(start, length)) in self.partitions.iter().enumerate() {
                 let inside = now >= start && now < start + length;
                 if inside != cut[i] {

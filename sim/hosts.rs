@@ -33,6 +33,7 @@ const CLIENT_LINK: u64 = 2000;
 const CLIENT_TRANSFERS: u64 = 3000;
 const CLIENT_FILES: u64 = 4000;
 const CLIENT_RECONNECT: u64 = 5000;
+const RESTART: u64 = 6000;
 
 /// How long a reconnecting client is left running after the platform shut down.
 const CLIENT_STOP_GRACE: Duration = Duration::from_secs(5);
@@ -56,6 +57,8 @@ pub(crate) struct HostShared {
     outcomes: Rc<RefCell<Vec<Option<ClientOutcome>>>>,
     /// Set once the platform shut down (after the script).
     platform_down: tokio::sync::watch::Sender<bool>,
+    /// Times each client's software started (more than once after a crash and restart).
+    starts: Rc<RefCell<Vec<u64>>>,
     platform_link: Rc<Cell<LinkCounters>>,
 }
 
@@ -93,6 +96,7 @@ impl HostShared {
             trace: Trace::default(),
             outcomes: Rc::new(RefCell::new(builder.clients.iter().map(|_| None).collect())),
             platform_down: tokio::sync::watch::channel(false).0,
+            starts: Rc::new(RefCell::new(vec![0; builder.clients.len()])),
             platform_link: Rc::default(),
         })
     }
@@ -165,13 +169,31 @@ where
 /// Client `i`'s host: the client driver serving its files until the session ends.
 pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result {
     let spec = shared.clients.get(i).cloned().ok_or("no such client")?;
-    tokio::time::sleep(spec.start_after).await;
-    let rng = SeededCrypto::new(derive(shared.seed, CLIENT_CRYPTO + i as u64));
+    // A restarted client draws new keys and connection ids (as a restarted process
+    // would); the first start keeps the seeds every earlier run had.
+    let start = {
+        let mut starts = shared.starts.borrow_mut();
+        let slot = starts.get_mut(i).ok_or("no such client")?;
+        *slot += 1;
+        *slot - 1
+    };
+    let seed = match start {
+        0 => shared.seed,
+        n => derive(shared.seed, RESTART + n),
+    };
+    if start > 0 {
+        shared
+            .trace
+            .record(format!("client-{i}: restarted ({start})"));
+    } else {
+        tokio::time::sleep(spec.start_after).await;
+    }
+    let rng = SeededCrypto::new(derive(seed, CLIENT_CRYPTO + i as u64));
     let roots = ServerVerification::Roots(vec![shared.cert.cert.clone()]);
     let crypto = client_crypto_with(rng.provider(), &roots, ALPN)?;
     let client_config = rng.client_config(crypto, &shared.transport)?;
     let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    let link_seed = derive(shared.seed, CLIENT_LINK + i as u64);
+    let link_seed = derive(seed, CLIENT_LINK + i as u64);
     let socket = SimUdpSocket::bind(bind, shared.uplink, link_seed).await?;
     let mut endpoint = build_endpoint(socket.clone(), None, rng.endpoint_config())?;
     endpoint.set_default_client_config(client_config);
@@ -184,9 +206,9 @@ pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result
     // the background hashing races the real clock, which a deterministic run cannot).
     catalog.wait_for_checksums();
     let mut config = spec.config;
-    config.session.seed = derive(shared.seed, CLIENT_TRANSFERS + i as u64);
+    config.session.seed = derive(seed, CLIENT_TRANSFERS + i as u64);
     if let Some(policy) = config.reconnect.as_mut() {
-        policy.seed = derive(shared.seed, CLIENT_RECONNECT + i as u64);
+        policy.seed = derive(seed, CLIENT_RECONNECT + i as u64);
     }
     let platform = SocketAddr::from((turmoil::lookup(PLATFORM_HOST), PLATFORM_PORT));
     // A reconnecting client whose copy of the platform's close was lost would try again

@@ -186,3 +186,24 @@ sweep!(
     sweep_25 = 25,
     sweep_30 = 30
 );
+
+/// The client's host crashes 2 s into a 6 MB transfer and restarts 3 s later with no
+/// memory of its session: it connects as a new session of the same device (anonymous
+/// here: `None` matches `None`, D64), the platform offers it the unfinished transfer by
+/// file identity and resumes at the first missing segment.
+pub(super) fn client_crash(o: &Options) -> ScenarioReport {
+    let world = interop(o).crash_clients(Duration::from_secs(2), Duration::from_secs(3));
+    let report = upload_through(
+        "client-crash",
+        o,
+        world,
+        vec![generated(o, 6 * MB)],
+        Some(Duration::from_secs(60)),
+    );
+    let resumed = if report.passed && report.resumed == 0 {
+        Err("the transfer completed without a resumption".to_string())
+    } else {
+        Ok(())
+    };
+    report.require(resumed)
+}
