@@ -158,6 +158,9 @@ pub struct SimBuilder {
     /// mid-run, as a process killed or a device losing power, and starts again from the
     /// beginning with its files but no memory (turmoil's crash and bounce).
     pub client_crashes: Vec<(Duration, Duration)>,
+    /// The platform's host crashes at (start) and restarts after (length); the script
+    /// then runs again from the beginning ([`SimBuilder::run_restartable`]).
+    pub platform_crashes: Vec<(Duration, Duration)>,
 }
 
 impl SimBuilder {
@@ -179,6 +182,7 @@ impl SimBuilder {
             observe: false,
             wait_through_breaks: false,
             client_crashes: Vec::new(),
+            platform_crashes: Vec::new(),
         }
     }
 
@@ -240,6 +244,12 @@ impl SimBuilder {
         self
     }
 
+    /// Crashes the platform's host at `at` and restarts its software `down` later.
+    pub fn crash_platform(mut self, at: Duration, down: Duration) -> Self {
+        self.platform_crashes.push((at, down));
+        self
+    }
+
     /// Cuts every client off the platform from `at` for `length` (turmoil partition).
     pub fn partition(mut self, at: Duration, length: Duration) -> Self {
         self.partitions.push((at, length));
@@ -253,6 +263,26 @@ impl SimBuilder {
     where
         T: 'static,
         F: FnOnce(PlatformCtx) -> Fut + 'static,
+        Fut: Future<Output = Result<T, SimError>> + 'static,
+    {
+        let once = RefCell::new(Some(script));
+        self.run_restartable(move |ctx, _start| {
+            let script = once.borrow_mut().take();
+            async move {
+                match script {
+                    Some(script) => script(ctx).await,
+                    None => Err(SimError::Check("the script ran twice".into())),
+                }
+            }
+        })
+    }
+
+    /// As [`SimBuilder::run`], with a script that runs again from the beginning when the
+    /// platform's host restarts after a crash (`start` counts the earlier starts).
+    pub fn run_restartable<T, F, Fut>(self, script: F) -> SimRun<T>
+    where
+        T: 'static,
+        F: Fn(PlatformCtx, u64) -> Fut + 'static,
         Fut: Future<Output = Result<T, SimError>> + 'static,
     {
         let wall = Instant::now();
@@ -274,10 +304,20 @@ impl SimBuilder {
             .rng_seed(self.seed)
             .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS))
             .build();
-        sim.client(
-            PLATFORM_HOST,
-            platform_host(shared.clone(), script, Rc::clone(&script_out)),
-        );
+        let script = Rc::new(script);
+        if self.platform_crashes.is_empty() {
+            sim.client(
+                PLATFORM_HOST,
+                platform_host(shared.clone(), script, Rc::clone(&script_out)),
+            );
+        } else {
+            // Restartable software (turmoil crashes and bounces only hosts); the run
+            // ends with the clients, which end after the platform's close.
+            let (shared, out) = (shared.clone(), Rc::clone(&script_out));
+            sim.host(PLATFORM_HOST, move || {
+                platform_host(shared.clone(), Rc::clone(&script), Rc::clone(&out))
+            });
+        }
         for i in 0..self.clients.len() {
             if self.client_crashes.is_empty() {
                 sim.client(client_name(i), client_host(shared.clone(), i));
@@ -321,8 +361,20 @@ impl SimBuilder {
     fn step_to_end(&self, sim: &mut turmoil::Sim<'_>) -> Option<SimError> {
         let mut cut = vec![false; self.partitions.len()];
         let mut crashed = vec![(false, false); self.client_crashes.len()];
+        let mut platform_crashed = vec![(false, false); self.platform_crashes.len()];
         loop {
             let now = sim.elapsed();
+            for (i, &(at, down)) in self.platform_crashes.iter().enumerate() {
+                let (gone, back) = &mut platform_crashed[i];
+                if !*gone && now >= at {
+                    *gone = true;
+                    sim.crash(PLATFORM_HOST);
+                }
+                if !*back && now >= at + down {
+                    *back = true;
+                    sim.bounce(PLATFORM_HOST);
+                }
+            }
             for (i, &(at, down)) in self.client_crashes.iter().enumerate() {
                 let (gone, back) = &mut crashed[i];
                 if !*gone && now >= at {

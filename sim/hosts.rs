@@ -59,6 +59,8 @@ pub(crate) struct HostShared {
     platform_down: tokio::sync::watch::Sender<bool>,
     /// Times each client's software started (more than once after a crash and restart).
     starts: Rc<RefCell<Vec<u64>>>,
+    /// Times the platform's software started.
+    platform_starts: Rc<Cell<u64>>,
     platform_link: Rc<Cell<LinkCounters>>,
 }
 
@@ -97,6 +99,7 @@ impl HostShared {
             outcomes: Rc::new(RefCell::new(builder.clients.iter().map(|_| None).collect())),
             platform_down: tokio::sync::watch::channel(false).0,
             starts: Rc::new(RefCell::new(vec![0; builder.clients.len()])),
+            platform_starts: Rc::default(),
             platform_link: Rc::default(),
         })
     }
@@ -110,18 +113,30 @@ impl HostShared {
     }
 }
 
-/// The platform's host: the driver on a simulated endpoint, then `script`, then shutdown.
+/// The platform's host: the driver on a simulated endpoint, then `script` (told how many
+/// times the host started before: 0, or more after a crash and restart), then shutdown.
+/// A restarted platform keeps its certificate and `out_dir` (its journals) and draws
+/// fresh keys and session ids, as a restarted process would.
 pub(crate) async fn platform_host<T, F, Fut>(
     shared: HostShared,
-    script: F,
+    script: Rc<F>,
     out: Rc<RefCell<Option<Result<T, SimError>>>>,
 ) -> turmoil::Result
 where
     T: 'static,
-    F: FnOnce(PlatformCtx) -> Fut + 'static,
+    F: Fn(PlatformCtx, u64) -> Fut + 'static,
     Fut: Future<Output = Result<T, SimError>> + 'static,
 {
-    let rng = SeededCrypto::new(derive(shared.seed, PLATFORM_CRYPTO));
+    let start = shared.platform_starts.get();
+    shared.platform_starts.set(start + 1);
+    let seed = match start {
+        0 => shared.seed,
+        n => {
+            shared.trace.record(format!("platform: restarted ({n})"));
+            derive(shared.seed, RESTART + n)
+        }
+    };
+    let rng = SeededCrypto::new(derive(seed, PLATFORM_CRYPTO));
     let crypto = server_crypto_with(
         rng.provider(),
         vec![shared.cert.cert.clone()],
@@ -129,13 +144,13 @@ where
     )?;
     let server = rng.server_config(crypto, &shared.transport)?;
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, PLATFORM_PORT));
-    let link_seed = derive(shared.seed, PLATFORM_LINK);
+    let link_seed = derive(seed, PLATFORM_LINK);
     let socket = SimUdpSocket::bind(addr, shared.downlink, link_seed).await?;
     let endpoint = build_endpoint(socket.clone(), Some(server), rng.endpoint_config())?;
     let mut config = PlatformConfig::new(&shared.out_dir);
-    config.seed = Some(derive(shared.seed, PLATFORM_SESSION_IDS));
+    config.seed = Some(derive(seed, PLATFORM_SESSION_IDS));
     config.session = shared.platform_session.clone();
-    config.session.seed = derive(shared.seed, PLATFORM_TRANSFERS);
+    config.session.seed = derive(seed, PLATFORM_TRANSFERS);
     config.request_timeout = shared.request_timeout;
     config.wait_through_breaks = shared.wait_through_breaks;
     let (observer, observations) = tokio::sync::mpsc::unbounded_channel();
@@ -148,7 +163,7 @@ where
         shared.observe,
         shared.client_roots.clone(),
     );
-    let result = script(ctx).await;
+    let result = script(ctx, start).await;
     match &result {
         Ok(_) => shared.trace.record("platform: script finished"),
         Err(e) => shared.trace.record(format!("platform: script failed: {e}")),

@@ -5,7 +5,7 @@
 use super::ctx::PlatformCtx;
 use super::harness::{ClientOutcome, ClientSpec, SimBuilder, SimError, SimRun};
 use super::report::ScenarioReport;
-use super::scenarios::{generated, interop, with_loss, Moved, Options, MB};
+use super::scenarios::{generated, interop, with_loss, Moved, Options, INTEROP_LINK, MB};
 use crate::client::{ClientConfig, ReconnectPolicy};
 use crate::media::SegmentMode;
 use crate::session::SessionConfig;
@@ -206,4 +206,57 @@ pub(super) fn client_crash(o: &Options) -> ScenarioReport {
         Ok(())
     };
     report.require(resumed)
+}
+
+/// The platform's host crashes 2 s into a 6 MB transfer and restarts 3 s later: it keeps
+/// its certificate and `--out` (process-crash semantics: the operating system's files
+/// survive; the power-cut semantics of the journal are checked over `MemFs`, D61/D113),
+/// loads the journal, and resumes the transfer when the client, which reconnects by
+/// itself, comes back.
+pub(super) fn platform_crash(o: &Options) -> ScenarioReport {
+    let world = interop(o)
+        .crash_platform(Duration::from_secs(2), Duration::from_secs(3))
+        .wait_through_breaks();
+    let file = generated(o, 6 * MB);
+    let name = file.0.name().to_string();
+    let spec = recovering(vec![file.0.clone()], RECOVERY_IN_FLIGHT);
+    let run = world.client(spec).run_restartable(move |ctx, start| {
+        let (file, name) = (file.clone(), name.clone());
+        async move {
+            if start == 0 {
+                // Never finishes: the host crashes under it.
+                return pull_each(&ctx, vec![file]).await;
+            }
+            let restarted_at = ctx.now();
+            let mut waiting = ctx.platform.wait_for_unfinished(&name);
+            while waiting.is_none() {
+                if ctx.now() > restarted_at + Duration::from_secs(5) {
+                    return Err(SimError::Check(format!(
+                        "the restarted platform holds no unfinished {name}: {:?}",
+                        ctx.platform.unfinished()
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                waiting = ctx.platform.wait_for_unfinished(&name);
+            }
+            let result = match waiting {
+                Some(w) => w.finished().await?,
+                None => return Err(SimError::Check("unreachable".into())),
+            };
+            ctx.check_identical(&result, 0, &name)?;
+            ctx.record(format!(
+                "{name}: resumed {} times after the restart",
+                result.report.resumed
+            ));
+            Ok(Moved {
+                bytes: std::fs::metadata(&result.file.path)?.len(),
+                // No goodput: part of the file crossed before the crash.
+                busy: Duration::ZERO,
+                resumed: result.report.resumed,
+                resent_bytes: result.report.resent_bytes,
+            })
+        }
+    });
+    let clean_end = clients_ended(&run);
+    ScenarioReport::from_run("platform-crash", o, &run, INTEROP_LINK.rate_bps).require(clean_end)
 }

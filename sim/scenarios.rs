@@ -87,6 +87,7 @@ pub fn scenarios() -> &'static [Scenario] {
         Scenario { name: "partition-5min", about: "interop link, cut for 5 minutes mid-transfer: the client reconnects, the platform resumes, 6 MB exact", run: recovery::partition_5min },
         Scenario { name: "flapping", about: "interop link up 3 s, down 2 s, repeated: 10 MB exact through every cut", run: recovery::flapping },
         Scenario { name: "client-crash", about: "the client host crashes 2 s into 6 MB and restarts 3 s later without its session: resumed by device and file identity, exact", run: recovery::client_crash },
+        Scenario { name: "platform-crash", about: "the platform host crashes 2 s into 6 MB and restarts 3 s later: journal reloaded, the reconnecting client resumed, exact", run: recovery::platform_crash },
         Scenario { name: "sweep-loss-0", about: "loss sweep (recovering client), no loss, 2 MB", run: recovery::sweep_0 },
         Scenario { name: "sweep-loss-5", about: "loss sweep, 5% each way, 2 MB", run: recovery::sweep_5 },
         Scenario { name: "sweep-loss-10", about: "loss sweep, 10% each way, 2 MB", run: recovery::sweep_10 },
