@@ -2,12 +2,13 @@
 //! flaps, the platform or the client host crashes; the client comes back by itself, the
 //! platform resumes what it holds, and the file still arrives exact.
 
-use super::ctx::PlatformCtx;
+use super::ctx::{PlatformCtx, Pulled};
 use super::harness::{ClientOutcome, ClientSpec, SimBuilder, SimError, SimRun};
 use super::report::ScenarioReport;
 use super::scenarios::{generated, interop, with_loss, Moved, Options, INTEROP_LINK, MB};
 use crate::client::{ClientConfig, ReconnectPolicy};
 use crate::media::SegmentMode;
+use crate::platform::PlatformError;
 use crate::session::SessionConfig;
 use crate::wire::FileRequest;
 use std::time::Duration;
@@ -85,7 +86,7 @@ pub(super) async fn pull_each(
     for (file, mode) in files {
         let mut request = FileRequest::new(file.name());
         request.segment_mode = mode;
-        let pulled = ctx.pull(session, request).await?;
+        let pulled = pull_through(ctx, session, request).await?;
         ctx.check_identical(&pulled.result, 0, file.name())?;
         let report = &pulled.result.report;
         ctx.record(format!(
@@ -100,6 +101,32 @@ pub(super) async fn pull_each(
         moved.resent_bytes += report.resent_bytes;
     }
     Ok(moved)
+}
+
+/// Requests a file and waits for its end; a request whose connection broke before the
+/// client acknowledged it (so no transfer exists to resume) is sent again once the session
+/// is back (re-attached under the same id, D52), as an operator's retry would.
+async fn pull_through(
+    ctx: &PlatformCtx,
+    session: uuid::Uuid,
+    request: FileRequest,
+) -> Result<Pulled, SimError> {
+    loop {
+        match ctx.pull(session, request.clone()).await {
+            Err(SimError::Platform(PlatformError::ConnectionLost | PlatformError::Timeout)) => {
+                ctx.record("the request broke before its acknowledgement; again once back");
+                while !ctx
+                    .platform
+                    .sessions()
+                    .iter()
+                    .any(|s| s.session_id == session && s.ready && !s.ended)
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Every client ended cleanly: with the platform's close, its stateless reset, or (a
