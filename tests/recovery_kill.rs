@@ -12,7 +12,8 @@
 //!
 //! Sizes: a 40 MB fixed-mode file (a 300 MB variant is `#[ignore]`d), and a frame-mode
 //! H.264 file from `test_videos/`. The pulls are capped with `--max-bandwidth` so that
-//! the kill lands mid-transfer; the resumed request is not capped.
+//! the kill lands mid-transfer; the resumed request asks the same way (the journal keeps
+//! the first request's pacing, rate and cap).
 
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -109,8 +110,8 @@ fn sha256_of(path: &Path) -> String {
 }
 
 /// Waits for the platform's end; checks exit 0 and the output's SHA-256; prints and
-/// returns the report's `resumed` and `resent_bytes`.
-fn finish(platform: Child, case: &Case, name: &str) -> (u64, u64) {
+/// returns the report's `resumed` and `resent_bytes`, and the report.
+fn finish(platform: Child, case: &Case, name: &str) -> (u64, u64, serde_json::Value) {
     let p: Output = platform.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&p.stderr);
     assert!(
@@ -139,7 +140,13 @@ fn finish(platform: Child, case: &Case, name: &str) -> (u64, u64) {
         report["bytes"],
         output.display()
     );
-    (resumed, resent)
+    (resumed, resent, report)
+}
+
+/// `SEGMENT` records in the transfer's `.debug` (appended across attempts).
+fn debug_records(report: &serde_json::Value) -> u64 {
+    let debug = std::fs::read_to_string(report["debug_file"].as_str().unwrap()).unwrap();
+    debug.lines().filter(|l| l.starts_with("SEGMENT|")).count() as u64
 }
 
 fn tail(text: &str) -> String {
@@ -210,9 +217,15 @@ fn kill_the_client(case: &Case, name: &str) -> (u64, u64) {
         journal.display()
     );
     let c = client(port, out.path(), case, &cache);
-    let figures = finish(p, case, name);
+    let (resumed, resent, report) = finish(p, case, name);
     stop(c);
-    figures
+    // The platform lived: every segment is in the .debug once, over both attempts.
+    assert_eq!(
+        debug_records(&report),
+        report["total_segments"].as_u64().unwrap(),
+        "{name}"
+    );
+    (resumed, resent)
 }
 
 /// kill -9 of the platform once the journal holds a quarter of the file, then the same
@@ -238,7 +251,7 @@ fn kill_the_platform(case: &Case, name: &str) -> (u64, u64) {
         journal.display()
     );
     let p = platform(port, out.path(), case);
-    let figures = finish(p, case, name);
+    let (resumed, resent, _) = finish(p, case, name);
     assert_eq!(
         std::fs::read(out.path().join("platform.pem")).unwrap(),
         pem,
@@ -250,7 +263,7 @@ fn kill_the_platform(case: &Case, name: &str) -> (u64, u64) {
         "{name}: client: {}",
         tail(&String::from_utf8_lossy(&c.stderr))
     );
-    figures
+    (resumed, resent)
 }
 
 #[test]

@@ -198,3 +198,94 @@ async fn attempts_end_at_the_connect_timeout_and_max_retries_gives_up() {
         "{took:?}"
     );
 }
+
+/// A platform that completes the handshake, asks for a file, and then reads nothing more:
+/// its small receive windows fill and it grants no more flow control, while its QUIC stack
+/// keeps acknowledging keep-alives. Returns its address; it holds the connection open.
+async fn platform_that_stops_reading(h: &Harness) -> std::net::SocketAddr {
+    use vstream::net::{platform_endpoint, server_config, server_crypto, TransportSettings};
+    use vstream::wire::{JsonEnvelope, Message, StatusCode, StatusResponse, Timestamp};
+
+    let crypto = server_crypto(vec![h.cert.cert.clone()], h.cert.key.clone_key().into()).unwrap();
+    let settings = TransportSettings {
+        receive_window: 256 * 1024,
+        stream_receive_window: 128 * 1024,
+        initial_receive_window: 128 * 1024,
+        ..TransportSettings::default()
+    };
+    let endpoint = platform_endpoint(
+        LOOPBACK.parse().unwrap(),
+        server_config(crypto, &settings).unwrap(),
+    )
+    .unwrap();
+    let addr = endpoint.local_addr().unwrap();
+    tokio::spawn(async move {
+        let conn = endpoint.accept().await.unwrap().await.unwrap();
+        let session = uuid::Uuid::from_u128(0x5e55);
+        let send = |seq: u64, message: Message| {
+            let conn = conn.clone();
+            async move {
+                let at = Timestamp::from_unix_millis(1_700_000_000_000).unwrap();
+                let env = JsonEnvelope::wrap(&message, seq, at, session);
+                let mut stream = conn.open_uni().await.unwrap();
+                stream.write_all(&env.to_bytes()).await.unwrap();
+                stream.finish().unwrap();
+            }
+        };
+        let ok = |ack: serde_json::Value| {
+            Message::StatusResponse(StatusResponse::with_json(StatusCode::Success, &ack))
+        };
+        // VersionNegotiation, then SessionStart: each answered 200.
+        for ack in [
+            serde_json::json!({"ack": 1}),
+            serde_json::json!({"ack": 2, "session_id": session}),
+        ] {
+            let mut recv = conn.accept_uni().await.unwrap();
+            recv.read_to_end(64 * 1024).await.unwrap();
+            let seq = ack["ack"].as_u64().unwrap();
+            send(seq, ok(ack)).await;
+        }
+        let mut request = FileRequest::new("test_videos/data.bin");
+        request.segment_mode = SegmentMode::Fixed;
+        send(3, Message::FileRequest(request)).await;
+        // Then nothing is read again.
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        drop(conn);
+    });
+    addr
+}
+
+/// A platform that stops granting flow control no longer leaves the client waiting
+/// forever (issue 13): with a stall timeout and no reconnection policy the run ends with
+/// `Stalled { Blocked }` about the timeout after the upload stopped moving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_that_stops_reading_is_given_up_as_blocked() {
+    let h = start_platform();
+    let addr = platform_that_stops_reading(&h).await;
+    let endpoint = client_endpoint_for(&h, ALPN);
+    let catalog = Arc::new(Catalog::new(repo()).unwrap());
+    catalog.register("test_videos").unwrap();
+    let config = ClientConfig {
+        stall_timeout: Some(Duration::from_secs(2)),
+        ..ClientConfig::default()
+    };
+    let started = Instant::now();
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        run_client(endpoint, addr, "localhost", catalog, config, async {
+            std::future::pending::<()>().await
+        }),
+    )
+    .await
+    .expect("the client gave the connection up (QUIC alone would wait forever)");
+    let took = started.elapsed();
+    println!("blocked platform given up after {took:?}: {result:?}");
+    match result {
+        Err(ClientError::Stalled {
+            stall: vstream::client::Stall::Blocked,
+            after,
+        }) => assert_eq!(after, Duration::from_secs(2)),
+        other => panic!("{other:?}"),
+    }
+    assert!(took >= Duration::from_secs(2), "{took:?}");
+}

@@ -72,7 +72,7 @@ fn frame_source() -> Source {
         dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         path: "test_videos/main_bframes.h264",
         mode: "frame",
-        rate: 100_000,
+        rate: 200_000,
         cut_after: 100_000,
     }
 }
@@ -93,6 +93,7 @@ fn platform(work: &Path, port: u16, source: &Source, timeout: Duration) -> Child
         .args(["--pull", source.path, "--mode", source.mode, "--json"])
         .args(["--timeout", &timeout.as_secs().to_string()])
         .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(log_file(work, "platform.json"))
         .stderr(log_file(work, "platform.log"))
         .spawn()
@@ -107,6 +108,7 @@ fn client(work: &Path, server: std::net::SocketAddr, source: &Source) -> Child {
         .args(["--register", source.path, "--no-checksum-cache"])
         .args(["--stall-timeout", "2", "--max-backoff", "1"])
         .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(log_file(work, "client.log"))
         .spawn()
@@ -166,13 +168,15 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let before = relay.uplink_bytes();
+    let cut_at = humantime_now();
     relay.black_hole_for(outage).await;
     let path_back = Instant::now();
-    // "Continued": 32 kB more went up than when the path returned (a handshake is ~5 kB).
+    let back_at = humantime_now();
+    // "Continued": 16 kB more went up than when the path returned (a handshake is ~5 kB).
     let relay = std::sync::Arc::new(relay);
     let watching = std::sync::Arc::clone(&relay);
     let continued = tokio::spawn(async move {
-        let mark = watching.uplink_bytes() + 32 * 1024;
+        let mark = watching.uplink_bytes() + 16 * 1024;
         while watching.uplink_bytes() < mark {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
@@ -218,6 +222,25 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
         relay.counts().1,
         serde_json::Value::Object(resumed)
     );
+    let client_log = std::fs::read_to_string(work.join("client.log")).unwrap_or_default();
+    let platform_log = std::fs::read_to_string(work.join("platform.log")).unwrap_or_default();
+    println!(
+        "path cut at {cut_at}, back at {back_at}; the client's and platform's recovery lines:"
+    );
+    for line in client_log.lines().chain(platform_log.lines()) {
+        if [
+            "giving the connection up",
+            "connected to",
+            "resum",
+            "supersed",
+            "re-request",
+        ]
+        .iter()
+        .any(|k| line.contains(k))
+        {
+            println!("  {line}");
+        }
+    }
     assert!(
         continued <= Duration::from_secs(2),
         "the upload continued only {continued:?} after the path returned"
@@ -272,4 +295,19 @@ async fn a_fixed_mode_pull_completes_through_a_40s_outage() {
 #[ignore = "40 s outage; run with --ignored"]
 async fn a_frame_mode_pull_completes_through_a_40s_outage() {
     frame(Duration::from_secs(40)).await;
+}
+
+/// Wall-clock time as the logs print it (UTC, RFC 3339 with microseconds).
+fn humantime_now() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = now.as_secs() % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:06}",
+        secs / 3600,
+        secs / 60 % 60,
+        secs % 60,
+        now.subsec_micros()
+    )
 }

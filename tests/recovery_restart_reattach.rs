@@ -118,6 +118,7 @@ async fn journals_past_their_age_expire_at_start_up_and_the_others_are_loaded() 
                 durable_prefix: 4,
                 updated_unix_ms: now_ms - age_ms,
                 device_id: None,
+                requested_as: None,
             };
             write_record(&OsFs, &paths, &record).unwrap();
             written.push(paths);

@@ -8,9 +8,10 @@
 //! - **Silent**: datagrams went out and none at all came back for `stall_timeout`
 //!   (keep-alives run, so an idle session notices too). The path is down.
 //! - **Blocked**: segments are in flight (the machine says so) and for `stall_timeout` the
-//!   connection made no progress: progress is new STREAM frames sent *and* new ACK frames
-//!   received since the last progress. The platform answers (keep-alives are acknowledged)
-//!   but grants no flow control or stream credit, or acknowledges nothing new.
+//!   connection made no progress, while nothing it sent waits for an answer: progress is
+//!   new STREAM frames sent *and* new ACK frames received since the last progress. The
+//!   platform answers what it gets (keep-alives are acknowledged) but grants no flow
+//!   control or stream credit, so the client is held back, not cut off.
 //!
 //! The watch is pure (counters and instants in, a verdict out) so it is tested without a
 //! connection.
@@ -112,13 +113,13 @@ impl StallWatch {
         let unanswered = self
             .unanswered_since
             .is_some_and(|since| now.duration_since(since) >= self.stall_timeout);
-        let stuck = now.duration_since(self.progress_at) >= self.stall_timeout;
-        // Stuck and nothing heard since the last progress: the path, not the platform.
-        let heard_since = self.heard.rx_datagrams != self.progressed.rx_datagrams;
-        if unanswered || (stuck && !heard_since) {
+        if unanswered {
             return Some(Stall::Silent);
         }
-        stuck.then_some(Stall::Blocked)
+        // Stuck while nothing that went out is waiting for an answer: the client is held
+        // back, not cut off (a cut path shows as unanswered sends, judged above).
+        let stuck = now.duration_since(self.progress_at) >= self.stall_timeout;
+        (stuck && self.unanswered_since.is_none()).then_some(Stall::Blocked)
     }
 }
 
@@ -168,8 +169,9 @@ mod tests {
             let rx = i.min(10);
             (rx, i * 2, i * 2, rx, true)
         });
-        // Last answer and last progress at step 10: silent 2 s later, step 30.
-        assert_eq!(run(steps), Some((30, Stall::Silent)));
+        // Last answer and last progress at step 10, first unanswered send at step 11:
+        // silent 2 s later, step 31 (never "blocked": its sends wait for an answer).
+        assert_eq!(run(steps), Some((31, Stall::Silent)));
     }
 
     #[test]

@@ -63,6 +63,8 @@ struct Connection {
     pending: BTreeMap<u64, (ReplySender, Instant)>,
     /// When each request was sent (the report's "requested at").
     requested_at: HashMap<u64, (Instant, SystemTime)>,
+    /// How each FileRequest asked (pacing, rate, cap), for its journal (D64).
+    requested_as: HashMap<u64, crate::store::journal::RequestedAs>,
     /// Transfers being written.
     outputs: HashMap<TransferId, TransferOutput>,
     /// Waiters for each transfer's end.
@@ -166,6 +168,7 @@ impl Connection {
             superseded: false,
             pending: BTreeMap::new(),
             requested_at: HashMap::new(),
+            requested_as: HashMap::new(),
             outputs: HashMap::new(),
             done: BTreeMap::new(),
             parked: HashMap::new(),
@@ -416,6 +419,10 @@ impl Connection {
         match command {
             Command::Request { request, reply } => {
                 let is_file = matches!(request, Request::File(_));
+                let asked = match &request {
+                    Request::File(file) => Some(crate::store::journal::RequestedAs::of(file)),
+                    _ => None,
+                };
                 let sent = match request {
                     Request::Query(filter) => session.query_files(at, filter),
                     Request::File(file) => session.request_file(at, file),
@@ -432,11 +439,18 @@ impl Connection {
                             }
                             keep
                         });
+                        let (pending, resuming) = (&self.pending, &self.resuming);
+                        let waited = |s: &u64| pending.contains_key(s) || resuming.contains_key(s);
+                        self.requested_at.retain(|s, _| waited(s));
+                        self.requested_as.retain(|s, _| waited(s));
                         self.pending.insert(seq, (reply, at));
                         // Only a FileRequest's time goes into a report (D50).
                         if is_file {
                             self.requested_at
                                 .insert(seq, (at, crate::net::system_time()));
+                        }
+                        if let Some(asked) = asked {
+                            self.requested_as.insert(seq, asked);
                         }
                     }
                     Err(e) => {
@@ -541,6 +555,7 @@ impl Connection {
                     .remove(&ack.ack)
                     .unwrap_or_else(|| (now(), crate::net::system_time()));
                 let transfer = ack.transfer_id;
+                let asked = self.requested_as.remove(&ack.ack);
                 let disk = self.platform.shared.disk.clone();
                 let opened = match self.resuming.remove(&ack.ack) {
                     Some(mut entry) => {
@@ -567,7 +582,7 @@ impl Connection {
                         ),
                         (ack, placement),
                         disk,
-                        requested,
+                        (requested, asked),
                     ),
                 };
                 match opened {
@@ -704,6 +719,7 @@ impl Connection {
                     report.error_message
                 );
                 self.requested_at.remove(&ack);
+                self.requested_as.remove(&ack);
                 if let Some(mut entry) = self.resuming.remove(&ack) {
                     // Not this client's file after all (404...): offered to others.
                     entry.refuse(self.session_id);

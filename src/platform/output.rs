@@ -11,7 +11,7 @@ use super::resume::{Attempts, Resumable};
 use crate::session::{TransferOutcome, TransferStatus};
 use crate::store::durable_fs::OsFs;
 use crate::store::journal::{
-    self, DurabilityPolicy, FileIdentity, JournalPaths, JournalRecord, SegmentRanges,
+    self, DurabilityPolicy, FileIdentity, JournalPaths, JournalRecord, RequestedAs, SegmentRanges,
     TransferJournal, TransferParams, JOURNAL_VERSION,
 };
 use crate::store::{
@@ -101,6 +101,7 @@ fn first_record(
         durable_prefix: 0,
         updated_unix_ms: unix_ms(),
         device_id,
+        requested_as: None,
     }
 }
 
@@ -129,14 +130,15 @@ impl TransferOutput {
         (session_id, device_id): (&str, Option<String>),
         (ack, placement): (FileRequestAck, Placement),
         budget: Option<Arc<DiskBudget>>,
-        requested: (Instant, SystemTime),
+        (requested, requested_as): ((Instant, SystemTime), Option<RequestedAs>),
     ) -> io::Result<Self> {
         let paths = OutputPaths::new(out_dir, session_id, &ack.file_path);
         let jpaths = JournalPaths::new(&paths.file);
         let mut file = ReceivedFile::create(&jpaths.part, placement, ack.start_segment)?;
         file.set_final_path(&paths.file);
         file.set_budget(budget);
-        let record = first_record(&ack, session_id, device_id);
+        let mut record = first_record(&ack, session_id, device_id);
+        record.requested_as = requested_as;
         journal::write_record(&OsFs, &jpaths, &record).map_err(journal_error)?;
         let debug = DebugLog::create(&paths.debug)?;
         Ok(TransferOutput {
@@ -188,7 +190,7 @@ impl TransferOutput {
         record.updated_unix_ms = unix_ms();
         journal::write_record(&OsFs, &jpaths, &record).map_err(journal_error)?;
         let paths = paths_of(&jpaths.final_path);
-        let debug = DebugLog::create(&paths.debug)?;
+        let debug = DebugLog::append(&paths.debug)?;
         let mut attempts = entry.attempts.clone();
         attempts.resumed += 1;
         Ok(TransferOutput {
@@ -434,7 +436,7 @@ impl TransferOutput {
 
     fn unfinished(&self) -> FinishedFile {
         FinishedFile {
-            path: self.paths.file.clone(),
+            path: self.journal.paths().part.clone(),
             size: 0,
             checksum: None,
         }

@@ -165,6 +165,7 @@ mod tests {
                 durable_prefix: 0,
                 updated_unix_ms: 0,
                 device_id: device.map(String::from),
+                requested_as: None,
             },
             attempts: Attempts::default(),
             waiter: None,

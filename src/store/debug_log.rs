@@ -90,6 +90,18 @@ impl DebugLog {
         })
     }
 
+    /// Opens the debug file to add records after those already there (a resumed
+    /// transfer's, D64), creating it if needed.
+    pub fn append(path: &Path) -> io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(DebugLog {
+            out: BufWriter::with_capacity(64 * 1024, file),
+        })
+    }
+
     /// Writes one segment's record.
     pub fn record(&mut self, r: &SegmentRecord<'_>) -> io::Result<()> {
         let arrived = time::OffsetDateTime::from(r.arrived_at);

@@ -154,6 +154,32 @@ pub struct JournalRecord {
     /// and lost its session id is matched by it and the file's identity (D64).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
+    /// How the first request asked for the file, so that the resumed request asks the
+    /// same way (D64). Absent in older records: the defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_as: Option<RequestedAs>,
+}
+
+/// The first FileRequest's pacing, playback rate and send-rate cap.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestedAs {
+    /// `max_speed` or `realtime`.
+    pub pacing: String,
+    /// The playback rate (realtime pacing follows it).
+    pub playback_rate: f64,
+    /// The send-rate cap, bits per second.
+    pub max_bandwidth: Option<u64>,
+}
+
+impl RequestedAs {
+    /// What `request` asked for.
+    pub fn of(request: &FileRequest) -> Self {
+        RequestedAs {
+            pacing: request.pacing.name().to_string(),
+            playback_rate: request.playback_rate,
+            max_bandwidth: request.max_bandwidth,
+        }
+    }
 }
 
 /// A journal on disk that cannot be used.
@@ -234,6 +260,13 @@ impl JournalRecord {
         let mut request = FileRequest::new(self.file.path.clone());
         if let Some(mode) = SegmentMode::from_name(&self.transfer.segment_mode) {
             request.segment_mode = mode;
+        }
+        if let Some(asked) = &self.requested_as {
+            if let Some(pacing) = crate::wire::Pacing::from_name(&asked.pacing) {
+                request.pacing = pacing;
+            }
+            request.playback_rate = asked.playback_rate;
+            request.max_bandwidth = asked.max_bandwidth;
         }
         let first = self.first_missing();
         request.resume_from_segment = Some(ResumePoint::Index(first));

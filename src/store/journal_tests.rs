@@ -21,6 +21,7 @@ fn record(total: u32) -> JournalRecord {
         durable_prefix: 0,
         updated_unix_ms: 0,
         device_id: None,
+        requested_as: None,
     }
 }
 
@@ -251,4 +252,27 @@ fn a_resume_request_stays_within_the_range_bound() {
     let req = r.resume_request();
     assert_eq!(req.held_segments.len(), crate::wire::MAX_HELD_RANGES);
     req.validate().unwrap();
+}
+
+#[test]
+fn the_resume_request_asks_the_way_the_first_request_did() {
+    let mut r = record(10);
+    r.held.insert_range(0, 4);
+    r.held.insert_range(6, 8);
+    let mut first = FileRequest::new("test_videos/a.mp4");
+    first.pacing = crate::wire::Pacing::Realtime;
+    first.playback_rate = 2.0;
+    first.max_bandwidth = Some(1_000_000);
+    r.requested_as = Some(RequestedAs::of(&first));
+    let bytes = serde_json::to_vec(&r).unwrap();
+    let back = JournalRecord::decode(Path::new("x.journal"), &bytes).unwrap();
+    let again = back.resume_request();
+    assert_eq!(again.pacing, crate::wire::Pacing::Realtime);
+    assert_eq!(again.playback_rate, 2.0);
+    assert_eq!(again.max_bandwidth, Some(1_000_000));
+    assert_eq!(again.resume_from_segment, Some(ResumePoint::Index(4)));
+    assert_eq!(again.held_segments, [(6, 7)]);
+    // A record without it (older) resumes with the defaults.
+    r.requested_as = None;
+    assert_eq!(r.resume_request().max_bandwidth, None);
 }

@@ -9,6 +9,7 @@
 //! the timer at `poll_timeout`. `now` never goes backwards.
 
 mod connection_end;
+mod handshake;
 mod pacing;
 mod playback;
 mod transfer;
@@ -28,9 +29,9 @@ use super::{
     DEFAULT_MAX_RETRIES,
 };
 use crate::wire::{
-    Ack, ChecksumNotice, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck,
-    JsonEnvelope, Message, ProtocolVersion, ResumePoint, SessionStart, StatsRequest, StatusCode,
-    StatusResponse, TransferId, WireError,
+    ChecksumNotice, ErrorReport, FileEntry, FileListResponse, FileRequest, FileRequestAck,
+    JsonEnvelope, Message, ProtocolVersion, ResumePoint, StatsRequest, StatusCode, StatusResponse,
+    TransferId, WireError,
 };
 use transfer::Transfer;
 
@@ -218,68 +219,6 @@ impl ClientSession {
                 );
             }
         }
-    }
-
-    fn on_status(&mut self, now: Instant, envelope: &JsonEnvelope, r: StatusResponse) {
-        let ack = r.ack();
-        match self.phase {
-            Phase::AwaitVersion(v) if ack.is_none() || ack == Some(v) => {
-                if r.code != StatusCode::Success {
-                    self.handshake_refused(r);
-                    return;
-                }
-                let start = self
-                    .config
-                    .session_start
-                    .clone()
-                    .unwrap_or_else(SessionStart::client_ready);
-                let seq = self.send(now, &Message::SessionStart(start));
-                self.phase = Phase::AwaitStart(seq);
-            }
-            Phase::AwaitStart(s) if ack.is_none() || ack == Some(s) => {
-                if r.code != StatusCode::Success {
-                    self.handshake_refused(r);
-                    return;
-                }
-                let from_message = Ack::from_status_response(&r)
-                    .ok()
-                    .and_then(|a| a.session_id);
-                let id = from_message
-                    .or(Some(envelope.session_id).filter(|u| !u.is_nil()))
-                    .or(self.resume_session);
-                match id {
-                    Some(id) => {
-                        self.session_id = Some(id);
-                        self.phase = Phase::Established;
-                        self.events
-                            .push_back(ClientEvent::SessionEstablished { session_id: id });
-                    }
-                    None => self.refuse(
-                        now,
-                        envelope.sequence_number,
-                        StatusCode::BadRequest,
-                        "SessionStart acknowledged without a session id",
-                    ),
-                }
-            }
-            _ => self.refuse(
-                now,
-                envelope.sequence_number,
-                StatusCode::BadRequest,
-                "unexpected StatusResponse (a platform only answers the handshake)",
-            ),
-        }
-    }
-
-    fn handshake_refused(&mut self, r: StatusResponse) {
-        self.phase = Phase::Closed;
-        self.refused = Some(r.code);
-        self.events
-            .push_back(ClientEvent::HandshakeRefused { code: r.code });
-        self.actions.push_back(ClientAction::Close {
-            code: r.code,
-            reason: format!("handshake refused: {}", r.message),
-        });
     }
 
     fn on_error_report(&mut self, now: Instant, r: ErrorReport) {
