@@ -150,6 +150,17 @@ pub struct SimBuilder {
     /// Whether the platform reports [`Observation`](crate::platform::Observation)s to the
     /// script ([`PlatformCtx::observations`]); off by default.
     pub observe: bool,
+    /// Whether a pull waits through connection breaks while the platform resumes the
+    /// transfer when its client comes back (`PlatformConfig::wait_through_breaks`, D65);
+    /// off by default (a pull then ends `ConnectionLost` at the break).
+    pub wait_through_breaks: bool,
+    /// Client hosts crash at (start) and restart after (length): their software stops
+    /// mid-run, as a process killed or a device losing power, and starts again from the
+    /// beginning with its files but no memory (turmoil's crash and bounce).
+    pub client_crashes: Vec<(Duration, Duration)>,
+    /// The platform's host crashes at (start) and restarts after (length); the script
+    /// then runs again from the beginning ([`SimBuilder::run_restartable`]).
+    pub platform_crashes: Vec<(Duration, Duration)>,
 }
 
 impl SimBuilder {
@@ -169,6 +180,9 @@ impl SimBuilder {
             request_timeout: Duration::from_secs(120),
             platform_session: SessionConfig::default(),
             observe: false,
+            wait_through_breaks: false,
+            client_crashes: Vec::new(),
+            platform_crashes: Vec::new(),
         }
     }
 
@@ -217,6 +231,25 @@ impl SimBuilder {
         self
     }
 
+    /// Pulls wait through connection breaks: the platform resumes the transfer when its
+    /// client comes back, and the pull ends with the resumed transfer's result (D65).
+    pub fn wait_through_breaks(mut self) -> Self {
+        self.wait_through_breaks = true;
+        self
+    }
+
+    /// Crashes every client's host at `at` and restarts its software `down` later.
+    pub fn crash_clients(mut self, at: Duration, down: Duration) -> Self {
+        self.client_crashes.push((at, down));
+        self
+    }
+
+    /// Crashes the platform's host at `at` and restarts its software `down` later.
+    pub fn crash_platform(mut self, at: Duration, down: Duration) -> Self {
+        self.platform_crashes.push((at, down));
+        self
+    }
+
     /// Cuts every client off the platform from `at` for `length` (turmoil partition).
     pub fn partition(mut self, at: Duration, length: Duration) -> Self {
         self.partitions.push((at, length));
@@ -230,6 +263,26 @@ impl SimBuilder {
     where
         T: 'static,
         F: FnOnce(PlatformCtx) -> Fut + 'static,
+        Fut: Future<Output = Result<T, SimError>> + 'static,
+    {
+        let once = RefCell::new(Some(script));
+        self.run_restartable(move |ctx, _start| {
+            let script = once.borrow_mut().take();
+            async move {
+                match script {
+                    Some(script) => script(ctx).await,
+                    None => Err(SimError::Check("the script ran twice".into())),
+                }
+            }
+        })
+    }
+
+    /// As [`SimBuilder::run`], with a script that runs again from the beginning when the
+    /// platform's host restarts after a crash (`start` counts the earlier starts).
+    pub fn run_restartable<T, F, Fut>(self, script: F) -> SimRun<T>
+    where
+        T: 'static,
+        F: Fn(PlatformCtx, u64) -> Fut + 'static,
         Fut: Future<Output = Result<T, SimError>> + 'static,
     {
         let wall = Instant::now();
@@ -251,12 +304,28 @@ impl SimBuilder {
             .rng_seed(self.seed)
             .epoch(SystemTime::UNIX_EPOCH + Duration::from_secs(SIM_EPOCH_SECS))
             .build();
-        sim.client(
-            PLATFORM_HOST,
-            platform_host(shared.clone(), script, Rc::clone(&script_out)),
-        );
+        let script = Rc::new(script);
+        if self.platform_crashes.is_empty() {
+            sim.client(
+                PLATFORM_HOST,
+                platform_host(shared.clone(), script, Rc::clone(&script_out)),
+            );
+        } else {
+            // Restartable software (turmoil crashes and bounces only hosts); the run
+            // ends with the clients, which end after the platform's close.
+            let (shared, out) = (shared.clone(), Rc::clone(&script_out));
+            sim.host(PLATFORM_HOST, move || {
+                platform_host(shared.clone(), Rc::clone(&script), Rc::clone(&out))
+            });
+        }
         for i in 0..self.clients.len() {
-            sim.client(client_name(i), client_host(shared.clone(), i));
+            if self.client_crashes.is_empty() {
+                sim.client(client_name(i), client_host(shared.clone(), i));
+            } else {
+                // Restartable software (turmoil crashes and bounces only hosts).
+                let shared = shared.clone();
+                sim.host(client_name(i), move || client_host(shared.clone(), i));
+            }
         }
         let stepping = Instant::now();
         let stopped = self.step_to_end(&mut sim);
@@ -291,8 +360,36 @@ impl SimBuilder {
     /// Returns why turmoil stopped it, if it did.
     fn step_to_end(&self, sim: &mut turmoil::Sim<'_>) -> Option<SimError> {
         let mut cut = vec![false; self.partitions.len()];
+        let mut crashed = vec![(false, false); self.client_crashes.len()];
+        let mut platform_crashed = vec![(false, false); self.platform_crashes.len()];
         loop {
             let now = sim.elapsed();
+            for (i, &(at, down)) in self.platform_crashes.iter().enumerate() {
+                let (gone, back) = &mut platform_crashed[i];
+                if !*gone && now >= at {
+                    *gone = true;
+                    sim.crash(PLATFORM_HOST);
+                }
+                if !*back && now >= at + down {
+                    *back = true;
+                    sim.bounce(PLATFORM_HOST);
+                }
+            }
+            for (i, &(at, down)) in self.client_crashes.iter().enumerate() {
+                let (gone, back) = &mut crashed[i];
+                if !*gone && now >= at {
+                    *gone = true;
+                    for c in 0..self.clients.len() {
+                        sim.crash(client_name(c));
+                    }
+                }
+                if !*back && now >= at + down {
+                    *back = true;
+                    for c in 0..self.clients.len() {
+                        sim.bounce(client_name(c));
+                    }
+                }
+            }
             for (i, &(start, length)) in self.partitions.iter().enumerate() {
                 let inside = now >= start && now < start + length;
                 if inside != cut[i] {

@@ -32,6 +32,11 @@ const CLIENT_CRYPTO: u64 = 1000;
 const CLIENT_LINK: u64 = 2000;
 const CLIENT_TRANSFERS: u64 = 3000;
 const CLIENT_FILES: u64 = 4000;
+const CLIENT_RECONNECT: u64 = 5000;
+const RESTART: u64 = 6000;
+
+/// How long a reconnecting client is left running after the platform shut down.
+const CLIENT_STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// What every host of one run shares (single-threaded: turmoil runs hosts in turn).
 #[derive(Clone)]
@@ -43,12 +48,19 @@ pub(crate) struct HostShared {
     request_timeout: Duration,
     platform_session: crate::session::SessionConfig,
     observe: bool,
+    wait_through_breaks: bool,
     cert: Arc<SelfSignedCert>,
     clients: Vec<ClientSpec>,
     client_roots: Vec<PathBuf>,
     out_dir: PathBuf,
     pub(crate) trace: Trace,
     outcomes: Rc<RefCell<Vec<Option<ClientOutcome>>>>,
+    /// Set once the platform shut down (after the script).
+    platform_down: tokio::sync::watch::Sender<bool>,
+    /// Times each client's software started (more than once after a crash and restart).
+    starts: Rc<RefCell<Vec<u64>>>,
+    /// Times the platform's software started.
+    platform_starts: Rc<Cell<u64>>,
     platform_link: Rc<Cell<LinkCounters>>,
 }
 
@@ -78,12 +90,16 @@ impl HostShared {
             request_timeout: builder.request_timeout,
             platform_session: builder.platform_session.clone(),
             observe: builder.observe,
+            wait_through_breaks: builder.wait_through_breaks,
             cert: Arc::new(cert),
             clients: builder.clients.clone(),
             client_roots,
             out_dir,
             trace: Trace::default(),
             outcomes: Rc::new(RefCell::new(builder.clients.iter().map(|_| None).collect())),
+            platform_down: tokio::sync::watch::channel(false).0,
+            starts: Rc::new(RefCell::new(vec![0; builder.clients.len()])),
+            platform_starts: Rc::default(),
             platform_link: Rc::default(),
         })
     }
@@ -97,18 +113,30 @@ impl HostShared {
     }
 }
 
-/// The platform's host: the driver on a simulated endpoint, then `script`, then shutdown.
+/// The platform's host: the driver on a simulated endpoint, then `script` (told how many
+/// times the host started before: 0, or more after a crash and restart), then shutdown.
+/// A restarted platform keeps its certificate and `out_dir` (its journals) and draws
+/// fresh keys and session ids, as a restarted process would.
 pub(crate) async fn platform_host<T, F, Fut>(
     shared: HostShared,
-    script: F,
+    script: Rc<F>,
     out: Rc<RefCell<Option<Result<T, SimError>>>>,
 ) -> turmoil::Result
 where
     T: 'static,
-    F: FnOnce(PlatformCtx) -> Fut + 'static,
+    F: Fn(PlatformCtx, u64) -> Fut + 'static,
     Fut: Future<Output = Result<T, SimError>> + 'static,
 {
-    let rng = SeededCrypto::new(derive(shared.seed, PLATFORM_CRYPTO));
+    let start = shared.platform_starts.get();
+    shared.platform_starts.set(start + 1);
+    let seed = match start {
+        0 => shared.seed,
+        n => {
+            shared.trace.record(format!("platform: restarted ({n})"));
+            derive(shared.seed, RESTART + n)
+        }
+    };
+    let rng = SeededCrypto::new(derive(seed, PLATFORM_CRYPTO));
     let crypto = server_crypto_with(
         rng.provider(),
         vec![shared.cert.cert.clone()],
@@ -116,14 +144,15 @@ where
     )?;
     let server = rng.server_config(crypto, &shared.transport)?;
     let addr = SocketAddr::from((Ipv4Addr::UNSPECIFIED, PLATFORM_PORT));
-    let link_seed = derive(shared.seed, PLATFORM_LINK);
+    let link_seed = derive(seed, PLATFORM_LINK);
     let socket = SimUdpSocket::bind(addr, shared.downlink, link_seed).await?;
     let endpoint = build_endpoint(socket.clone(), Some(server), rng.endpoint_config())?;
     let mut config = PlatformConfig::new(&shared.out_dir);
-    config.seed = Some(derive(shared.seed, PLATFORM_SESSION_IDS));
+    config.seed = Some(derive(seed, PLATFORM_SESSION_IDS));
     config.session = shared.platform_session.clone();
-    config.session.seed = derive(shared.seed, PLATFORM_TRANSFERS);
+    config.session.seed = derive(seed, PLATFORM_TRANSFERS);
     config.request_timeout = shared.request_timeout;
+    config.wait_through_breaks = shared.wait_through_breaks;
     let (observer, observations) = tokio::sync::mpsc::unbounded_channel();
     config.observer = Some(observer);
     let platform = Platform::start(endpoint, config);
@@ -134,13 +163,14 @@ where
         shared.observe,
         shared.client_roots.clone(),
     );
-    let result = script(ctx).await;
+    let result = script(ctx, start).await;
     match &result {
         Ok(_) => shared.trace.record("platform: script finished"),
         Err(e) => shared.trace.record(format!("platform: script failed: {e}")),
     }
     *out.borrow_mut() = Some(result);
     platform.shutdown().await;
+    shared.platform_down.send_replace(true);
     // Stay up until every client ended, as a real platform's endpoint would: a client
     // whose copy of the CONNECTION_CLOSE was lost learns of the end from the endpoint's
     // answer to its next packet, not from its idle timeout.
@@ -154,13 +184,31 @@ where
 /// Client `i`'s host: the client driver serving its files until the session ends.
 pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result {
     let spec = shared.clients.get(i).cloned().ok_or("no such client")?;
-    tokio::time::sleep(spec.start_after).await;
-    let rng = SeededCrypto::new(derive(shared.seed, CLIENT_CRYPTO + i as u64));
+    // A restarted client draws new keys and connection ids (as a restarted process
+    // would); the first start keeps the seeds every earlier run had.
+    let start = {
+        let mut starts = shared.starts.borrow_mut();
+        let slot = starts.get_mut(i).ok_or("no such client")?;
+        *slot += 1;
+        *slot - 1
+    };
+    let seed = match start {
+        0 => shared.seed,
+        n => derive(shared.seed, RESTART + n),
+    };
+    if start > 0 {
+        shared
+            .trace
+            .record(format!("client-{i}: restarted ({start})"));
+    } else {
+        tokio::time::sleep(spec.start_after).await;
+    }
+    let rng = SeededCrypto::new(derive(seed, CLIENT_CRYPTO + i as u64));
     let roots = ServerVerification::Roots(vec![shared.cert.cert.clone()]);
     let crypto = client_crypto_with(rng.provider(), &roots, ALPN)?;
     let client_config = rng.client_config(crypto, &shared.transport)?;
     let bind = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-    let link_seed = derive(shared.seed, CLIENT_LINK + i as u64);
+    let link_seed = derive(seed, CLIENT_LINK + i as u64);
     let socket = SimUdpSocket::bind(bind, shared.uplink, link_seed).await?;
     let mut endpoint = build_endpoint(socket.clone(), None, rng.endpoint_config())?;
     endpoint.set_default_client_config(client_config);
@@ -173,8 +221,27 @@ pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result
     // the background hashing races the real clock, which a deterministic run cannot).
     catalog.wait_for_checksums();
     let mut config = spec.config;
-    config.session.seed = derive(shared.seed, CLIENT_TRANSFERS + i as u64);
+    config.session.seed = derive(seed, CLIENT_TRANSFERS + i as u64);
+    if let Some(policy) = config.reconnect.as_mut() {
+        policy.seed = derive(seed, CLIENT_RECONNECT + i as u64);
+    }
     let platform = SocketAddr::from((turmoil::lookup(PLATFORM_HOST), PLATFORM_PORT));
+    // A reconnecting client whose copy of the platform's close was lost would try again
+    // forever (as a device must): it is stopped once the platform is down and the close
+    // had time to arrive. Others end with the close (or their idle timeout).
+    let stop = match config.reconnect {
+        Some(_) => Some(shared.platform_down.subscribe()),
+        None => None,
+    };
+    let shutdown = async move {
+        match stop {
+            Some(mut down) => {
+                let _ = down.wait_for(|down| *down).await;
+                tokio::time::sleep(CLIENT_STOP_GRACE).await;
+            }
+            None => std::future::pending().await,
+        }
+    };
     shared.trace.record(format!("client-{i}: connecting"));
     let result = run_client(
         endpoint,
@@ -182,7 +249,7 @@ pub(crate) async fn client_host(shared: HostShared, i: usize) -> turmoil::Result
         PLATFORM_HOST,
         Arc::new(catalog),
         config,
-        std::future::pending(),
+        shutdown,
     )
     .await;
     match &result {

@@ -18,6 +18,7 @@ pub mod figures;
 mod files;
 pub mod harness;
 mod hosts;
+mod recovery;
 mod report;
 pub mod scenarios;
 mod trace;

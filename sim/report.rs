@@ -37,6 +37,12 @@ pub struct ScenarioReport {
     pub trace_hash: String,
     /// Datagrams lost, dropped at a queue, duplicated, held back, refused (all sockets).
     pub link_events: [u64; 5],
+    /// Times the platform re-requested a file after a break (D64).
+    #[serde(default)]
+    pub resumed: u32,
+    /// Bytes the platform stored twice across those breaks.
+    #[serde(default)]
+    pub resent_bytes: u64,
 }
 
 impl ScenarioReport {
@@ -78,6 +84,8 @@ impl ScenarioReport {
             link_bps,
             trace_hash: format!("{:016x}", run.trace_hash),
             link_events,
+            resumed: moved.resumed,
+            resent_bytes: moved.resent_bytes,
         }
     }
 
@@ -112,6 +120,12 @@ impl ScenarioReport {
             "{} seed {} {}: {verdict}, {:.2} s simulated in {:.3} s wall, goodput {goodput}, trace {}",
             self.scenario, self.seed, self.congestion, self.sim_secs, self.wall_secs, self.trace_hash
         );
+        if self.resumed > 0 {
+            line.push_str(&format!(
+                ", resumed {} times, {} bytes re-sent",
+                self.resumed, self.resent_bytes
+            ));
+        }
         if let Some(e) = &self.error {
             line.push_str(&format!(": {e}"));
         }

@@ -4,6 +4,7 @@
 
 use super::ctx::{PlatformCtx, Pulled};
 use super::harness::{ClientOutcome, ClientSpec, SimBuilder, SimError, SimRun};
+use super::recovery;
 use super::report::ScenarioReport;
 use super::SimFile;
 use crate::client::ClientError;
@@ -55,7 +56,7 @@ impl Options {
     }
 }
 
-const MB: u64 = 1_000_000;
+pub(super) const MB: u64 = 1_000_000;
 
 /// The QUIC interop runner's network: 10 Mbit/s, a 25-packet drop-tail queue (15 ms
 /// one-way delay is set with the latency).
@@ -81,7 +82,19 @@ pub fn scenarios() -> &'static [Scenario] {
         Scenario { name: "reorder", about: "interop link, 5% of datagrams held back 20 ms, 4 MB", run: reorder },
         Scenario { name: "duplicate", about: "interop link, 5% of datagrams sent twice, 4 MB", run: duplicate },
         Scenario { name: "partition-2s", about: "interop link, cut for 2 s mid-transfer: quinn recovers, 6 MB complete", run: partition_2s },
-        Scenario { name: "partition-40s", about: "interop link, cut for 40 s mid-transfer: both sides report TimedOut", run: partition_40s },
+        Scenario { name: "partition-40s-no-reconnect", about: "interop link, cut for 40 s mid-transfer, a client without a reconnection policy: both sides report TimedOut", run: partition_40s_no_reconnect },
+        Scenario { name: "partition-40s", about: "interop link, cut for 40 s mid-transfer: the client reconnects, the platform resumes, 6 MB exact", run: recovery::partition_40s },
+        Scenario { name: "partition-5min", about: "interop link, cut for 5 minutes mid-transfer: the client reconnects, the platform resumes, 6 MB exact", run: recovery::partition_5min },
+        Scenario { name: "flapping", about: "interop link up 3 s, down 2 s, repeated: 10 MB exact through every cut", run: recovery::flapping },
+        Scenario { name: "client-crash", about: "the client host crashes 2 s into 6 MB and restarts 3 s later without its session: resumed by device and file identity, exact", run: recovery::client_crash },
+        Scenario { name: "platform-crash", about: "the platform host crashes 2 s into 6 MB and restarts 3 s later: journal reloaded, the reconnecting client resumed, exact", run: recovery::platform_crash },
+        Scenario { name: "sweep-loss-0", about: "loss sweep (recovering client), no loss, 2 MB", run: recovery::sweep_0 },
+        Scenario { name: "sweep-loss-5", about: "loss sweep, 5% each way, 2 MB", run: recovery::sweep_5 },
+        Scenario { name: "sweep-loss-10", about: "loss sweep, 10% each way, 2 MB", run: recovery::sweep_10 },
+        Scenario { name: "sweep-loss-15", about: "loss sweep, 15% each way, 2 MB", run: recovery::sweep_15 },
+        Scenario { name: "sweep-loss-20", about: "loss sweep, 20% each way, 2 MB", run: recovery::sweep_20 },
+        Scenario { name: "sweep-loss-25", about: "loss sweep, 25% each way, 2 MB", run: recovery::sweep_25 },
+        Scenario { name: "sweep-loss-30", about: "loss sweep, 30% each way, 2 MB", run: recovery::sweep_30 },
         Scenario { name: "many-clients", about: "20 clients upload 1 MB each at once, 10 Mbit/s uplinks", run: many_clients },
         Scenario { name: "long-rtt", about: "750 ms RTT on the 10 Mbit/s interop link, 2 MB", run: long_rtt },
     ]
@@ -92,7 +105,7 @@ pub fn scenario(name: &str) -> Option<&'static Scenario> {
     scenarios().iter().find(|s| s.name == name)
 }
 
-fn world(o: &Options, latency_ms: u64, link: LinkFaults) -> SimBuilder {
+pub(super) fn world(o: &Options, latency_ms: u64, link: LinkFaults) -> SimBuilder {
     let world = SimBuilder::new(o.seed)
         .congestion(o.congestion)
         .latency(Duration::from_millis(latency_ms))
@@ -103,18 +116,18 @@ fn world(o: &Options, latency_ms: u64, link: LinkFaults) -> SimBuilder {
     }
 }
 
-fn interop(o: &Options) -> SimBuilder {
+pub(super) fn interop(o: &Options) -> SimBuilder {
     world(o, 15, INTEROP_LINK)
 }
 
-fn with_loss(loss: f64) -> LinkFaults {
+pub(super) fn with_loss(loss: f64) -> LinkFaults {
     LinkFaults {
         loss,
         ..INTEROP_LINK
     }
 }
 
-fn generated(o: &Options, size: u64) -> (SimFile, SegmentMode) {
+pub(super) fn generated(o: &Options, size: u64) -> (SimFile, SegmentMode) {
     let size = o.file_size.unwrap_or(size);
     (SimFile::generated("upload.bin", size), SegmentMode::Auto)
 }
@@ -211,6 +224,10 @@ fn long_rtt(o: &Options) -> ScenarioReport {
 pub(crate) struct Moved {
     pub(crate) bytes: u64,
     pub(crate) busy: Duration,
+    /// Times the platform re-requested a file after a break (recovery scenarios).
+    pub(crate) resumed: u32,
+    /// Bytes the platform stored twice across those breaks.
+    pub(crate) resent_bytes: u64,
 }
 
 /// One client serving `files`; the platform pulls them one after another and checks
@@ -277,7 +294,7 @@ fn clients_ended_cleanly<T>(run: &SimRun<T>) -> Result<(), String> {
     Ok(())
 }
 
-fn partition_40s(o: &Options) -> ScenarioReport {
+fn partition_40s_no_reconnect(o: &Options) -> ScenarioReport {
     let size = o.file_size.unwrap_or(6 * MB);
     let world = interop(o).partition(Duration::from_secs(1), Duration::from_secs(40));
     let spec = ClientSpec::serving(vec![SimFile::generated("upload.bin", size)]);
@@ -314,7 +331,7 @@ fn partition_40s(o: &Options) -> ScenarioReport {
         Some(Some(other)) => Err(format!("client ended with {:?}", other.result)),
         _ => Err("the client never finished".to_string()),
     };
-    ScenarioReport::from_run("partition-40s", o, &run, INTEROP_LINK.rate_bps)
+    ScenarioReport::from_run("partition-40s-no-reconnect", o, &run, INTEROP_LINK.rate_bps)
         .require(client_timed_out)
 }
 

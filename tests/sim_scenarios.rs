@@ -88,7 +88,7 @@ fn a_partition_past_the_idle_timeout_is_a_typed_loss_on_both_sides() {
         congestion: Congestion::Cubic,
         ..Options::new(3)
     };
-    let report = run("partition-40s", &options);
+    let report = run("partition-40s-no-reconnect", &options);
     assert!(report.sim_secs > 30.0, "{}", report.line());
 }
 

@@ -202,6 +202,10 @@ struct Row {
     wall: f64,
     goodput: Option<f64>,
     share: Option<f64>,
+    /// Resumptions after breaks, mean over seeds (recovery scenarios).
+    resumed: f64,
+    /// Bytes the platform stored twice, mean over seeds.
+    resent: f64,
 }
 
 impl Row {
@@ -219,6 +223,8 @@ impl Row {
             wall: reports.iter().map(|r| r.wall_secs).sum::<f64>() / n,
             goodput: mean(&|r| r.goodput_bps),
             share: mean(&|r| r.goodput_share()),
+            resumed: reports.iter().map(|r| f64::from(r.resumed)).sum::<f64>() / n,
+            resent: reports.iter().map(|r| r.resent_bytes as f64).sum::<f64>() / n,
         }
     }
 }
@@ -229,8 +235,15 @@ fn print_table(rows: &[Row], args: &Args) {
         args.cc
     );
     println!(
-        "{:<16} {:>8} {:>10} {:>10} {:>12} {:>8}",
-        "scenario", "passed", "sim (s)", "wall (s)", "goodput kb/s", "of link"
+        "{:<26} {:>8} {:>10} {:>10} {:>12} {:>8} {:>8} {:>10}",
+        "scenario",
+        "passed",
+        "sim (s)",
+        "wall (s)",
+        "goodput kb/s",
+        "of link",
+        "resumed",
+        "re-sent B"
     );
     for r in rows {
         let goodput = r
@@ -238,13 +251,15 @@ fn print_table(rows: &[Row], args: &Args) {
             .map_or("-".into(), |g| format!("{:.0}", g / 1000.0));
         let share = r.share.map_or("-".into(), |s| format!("{:.1}%", s * 100.0));
         println!(
-            "{:<16} {:>8} {:>10.2} {:>10.3} {:>12} {:>8}",
+            "{:<26} {:>8} {:>10.2} {:>10.3} {:>12} {:>8} {:>8.1} {:>10.0}",
             r.name,
             format!("{}/{}", r.passed, r.runs),
             r.sim,
             r.wall,
             goodput,
-            share
+            share,
+            r.resumed,
+            r.resent
         );
     }
 }
