@@ -274,7 +274,16 @@ fn sessions_per_device_from_the_cli_refuse_the_second_session_with_1009() {
         ],
     );
     let cert = wait_for_cert(&out);
-    let device = ["--device-id", "cam-1", "--token", token.as_str()];
+    // 1009 is a reason to come back later (D68): without reconnection the refused client
+    // exits, which is what this test watches for.
+    let device = [
+        "--device-id",
+        "cam-1",
+        "--token",
+        token.as_str(),
+        "--reconnect",
+        "none",
+    ];
     let mut clients = [client(port, &cert, &device), client(port, &cert, &device)];
     // Whichever comes second is refused with 1009 and exits; the other stays in session.
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -153,6 +153,10 @@ pub struct UploadProgress {
     pub uploaded_segments: u32,
     /// Data bytes sent so far.
     pub bytes: u64,
+    /// Bytes this transfer sends in all: the file's size when it starts at its beginning
+    /// (None after a seek or a resume, whose share of the file the ack does not give, and
+    /// for a demuxed MP4, whose samples are not the file).
+    pub total_bytes: Option<u64>,
     /// None while uploading, then how it ended.
     pub outcome: Option<TransferOutcome>,
 }

@@ -2,7 +2,7 @@
 //! resumed output, asking for the rest of an unfinished transfer, committing journals on
 //! time, giving way to a newer connection of the session.
 
-use super::{now, Connection, TransferOutput};
+use super::{now, Connection, Observed, TransferOutput};
 use crate::platform::resume::Resumable;
 use crate::session::PlatformSession;
 use crate::store::Placement;
@@ -86,6 +86,10 @@ impl Connection {
                     entry.record.transfer.total_segments,
                     entry.record.first_missing()
                 );
+                self.observe(Observed::TransferResumed {
+                    request_seq: seq,
+                    held: held as u64,
+                });
                 self.requested_at.insert(seq, entry.requested);
                 self.resuming.insert(seq, entry);
             }

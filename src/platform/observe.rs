@@ -62,6 +62,13 @@ pub enum Observed {
         /// The client's code.
         code: StatusCode,
     },
+    /// A broken transfer was asked for again, from the first index it lacks (D64).
+    TransferResumed {
+        /// The request's sequence number.
+        request_seq: u64,
+        /// Segments already held, which the client is told not to send.
+        held: u64,
+    },
     /// A transfer's output is final.
     TransferFinished {
         /// Transfer.

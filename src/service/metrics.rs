@@ -135,7 +135,7 @@ impl Metrics {
         );
         r.register(
             "vstream_resumes",
-            "Sessions resumed and transfers requested with resume_from_segment",
+            "Transfers resumed: asked for again by the platform after a break (D64) or requested with resume_from_segment",
             m.resumes_total.clone(),
         );
         r.register(

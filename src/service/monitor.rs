@@ -40,6 +40,9 @@ pub(super) async fn observe(
                     metrics.segment_retransmissions_total.inc();
                 }
             }
+            Observed::TransferResumed { .. } => {
+                metrics.resumes_total.inc();
+            }
             Observed::PlaybackAcknowledged(ack) => book.playback_acknowledged(&ack, true),
             // Every refusal of the client, whoever asked (the API or a Rust caller).
             Observed::RequestRefused { code, .. } => metrics.error(code.to_u16()),
@@ -114,9 +117,6 @@ fn sample_sessions(platform: &Platform, metrics: &Metrics, seen: &mut Seen, tran
             Some(lost) => *lost,
             None => {
                 metrics.sessions_total.inc();
-                if d.info.previous_session.is_some() {
-                    metrics.resumes_total.inc();
-                }
                 0
             }
         };

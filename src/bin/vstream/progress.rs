@@ -84,7 +84,7 @@ pub(crate) fn watch_client(
                     id: t.transfer.value(),
                     name: t.file_path.clone(),
                     bytes: t.bytes,
-                    total_bytes: None,
+                    total_bytes: t.total_bytes,
                     segments: u64::from(t.uploaded_segments),
                     total_segments: t.total_segments,
                     ended: t.outcome.map(TransferOutcome::name),

@@ -111,6 +111,7 @@ impl Connection {
             total_segments: ack.total_segments,
             uploaded_segments: 0,
             bytes: 0,
+            total_bytes: (ack.start_segment == 0 && ack.demuxed.is_none()).then_some(ack.file_size),
             outcome: None,
         });
     }
