@@ -565,7 +565,7 @@ impl Runner {
             "expect established" => {
                 let want = value == "true";
                 let is = match self.machine() {
-                    Machine::Platform(p) => p.is_ready(),
+                    Machine::Platform(p) => p.is_established(),
                     Machine::Client(c) => c.is_established(),
                 };
                 (is == want)

@@ -264,7 +264,7 @@ impl Connection {
         while let Some(event) = session.poll_event() {
             self.on_event(session, event);
         }
-        self.progress.active = false;
+        self.progress.established = false;
         self.progress_tx.send_replace(self.progress.clone());
         let summary = ClientSummary {
             session_id: self.progress.session_id,

@@ -167,7 +167,7 @@ pub struct ClientProgress {
     /// The session id the platform assigned (None before the handshake completes).
     pub session_id: Option<Uuid>,
     /// True once the handshake completed, false again after the connection ended.
-    pub active: bool,
+    pub established: bool,
     /// Every transfer of the session, oldest first.
     pub transfers: Vec<UploadProgress>,
 }
@@ -307,7 +307,7 @@ impl Client {
     pub async fn wait_active(&mut self) -> Option<Uuid> {
         let seen = self
             .progress
-            .wait_for(|p| p.session_id.is_some() && p.active)
+            .wait_for(|p| p.session_id.is_some() && p.established)
             .await
             .ok()?;
         seen.session_id

@@ -587,7 +587,7 @@ impl Connection {
 
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
-            PlatformEvent::SessionReady { session_id, .. } => {
+            PlatformEvent::SessionEstablished { session_id, .. } => {
                 self.session_ready(session, session_id)
             }
             PlatformEvent::DeviceRefused { code, reason } => {
@@ -602,11 +602,17 @@ impl Connection {
                     self.conn.remote_address()
                 );
             }
-            PlatformEvent::FileList { ack, files } => {
+            PlatformEvent::FileList {
+                request_seq: ack,
+                files,
+            } => {
                 self.answer(ack, Ok(RequestReply::FileList(files)));
             }
             PlatformEvent::TransferAccepted(ack) => self.transfer_accepted(ack),
-            PlatformEvent::RequestRefused { ack, report } => {
+            PlatformEvent::RequestRefused {
+                request_seq: ack,
+                report,
+            } => {
                 tracing::warn!(
                     "request {ack} refused: {} {}",
                     report.error_code,
@@ -635,7 +641,10 @@ impl Connection {
                 let seq = ack.ack;
                 self.answer(seq, Ok(RequestReply::Playback(ack)));
             }
-            PlatformEvent::Stats { ack, stats } => {
+            PlatformEvent::Stats {
+                request_seq: ack,
+                stats,
+            } => {
                 self.answer(ack, Ok(RequestReply::Stats(stats)));
             }
             PlatformEvent::TransferFinished {

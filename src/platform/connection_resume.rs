@@ -88,7 +88,7 @@ impl Connection {
                 );
                 self.observe(Observed::TransferResumed {
                     request_seq: seq,
-                    held: held as u64,
+                    held,
                 });
                 self.requested_at.insert(seq, entry.requested);
                 self.resuming.insert(seq, entry);

@@ -398,7 +398,7 @@ pub enum PlatformAction {
 #[derive(Debug, Clone)]
 pub enum PlatformEvent {
     /// The client completed the handshake.
-    SessionReady {
+    SessionEstablished {
         /// The session id assigned (or re-attached).
         session_id: Uuid,
         /// True when `session_id` is the previous session the client named, re-attached
@@ -421,7 +421,7 @@ pub enum PlatformEvent {
     /// Answer to a FileListQuery.
     FileList {
         /// The query's sequence number.
-        ack: u64,
+        request_seq: u64,
         /// The files.
         files: Vec<FileEntry>,
     },
@@ -437,7 +437,7 @@ pub enum PlatformEvent {
     /// A request (FileRequest, playback command, stats) was refused.
     RequestRefused {
         /// The request's sequence number.
-        ack: u64,
+        request_seq: u64,
         /// The client's report (404, 1001, 400...).
         report: ErrorReport,
     },
@@ -446,7 +446,7 @@ pub enum PlatformEvent {
     /// Answer to a StatsRequest: the client's figures.
     Stats {
         /// The request's sequence number.
-        ack: u64,
+        request_seq: u64,
         /// The client's JSON object.
         stats: serde_json::Value,
     },

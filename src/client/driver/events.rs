@@ -17,7 +17,7 @@ impl Connection {
             ClientEvent::SessionEstablished { session_id } => {
                 tracing::info!("session {session_id} established");
                 self.progress.session_id = Some(session_id);
-                self.progress.active = true;
+                self.progress.established = true;
             }
             ClientEvent::HandshakeRefused { code } => {
                 tracing::error!("the platform refused the session: {code}");

@@ -178,7 +178,7 @@ impl PlatformSession {
     }
 
     /// True once the handshake completed (and until the session ends).
-    pub fn is_ready(&self) -> bool {
+    pub fn is_established(&self) -> bool {
         self.phase == Phase::Ready
     }
 
@@ -372,7 +372,7 @@ impl PlatformSession {
             Some(ack) => {
                 self.outstanding.remove(&ack);
                 self.events.push_back(PlatformEvent::FileList {
-                    ack,
+                    request_seq: ack,
                     files: r.files,
                 });
             }
@@ -394,7 +394,7 @@ impl PlatformSession {
         .to_status_response();
         self.send(now, &Message::StatusResponse(r));
         self.phase = Phase::Ready;
-        self.events.push_back(PlatformEvent::SessionReady {
+        self.events.push_back(PlatformEvent::SessionEstablished {
             session_id: self.session_id,
             reattached,
         });
@@ -448,8 +448,10 @@ impl PlatformSession {
         };
         if r.code != StatusCode::Success {
             let report = ErrorReport::new(r.code, r.message.clone()).with_ack(ack);
-            self.events
-                .push_back(PlatformEvent::RequestRefused { ack, report });
+            self.events.push_back(PlatformEvent::RequestRefused {
+                request_seq: ack,
+                report,
+            });
             return;
         }
         match request {
@@ -459,8 +461,10 @@ impl PlatformSession {
                     let why = format!("transfer id {} already in use", a.transfer_id);
                     self.refuse(now, seq, StatusCode::BadRequest, why.clone());
                     let report = ErrorReport::new(StatusCode::BadRequest, why).with_ack(ack);
-                    self.events
-                        .push_back(PlatformEvent::RequestRefused { ack, report });
+                    self.events.push_back(PlatformEvent::RequestRefused {
+                        request_seq: ack,
+                        report,
+                    });
                 }
                 Ok(a) => self.on_transfer_accepted(a, &held),
                 Err(e) => self.refuse(now, seq, e.status(), e.to_string()),
@@ -472,7 +476,10 @@ impl PlatformSession {
                 if let serde_json::Value::Object(m) = &mut stats {
                     m.remove("ack");
                 }
-                self.events.push_back(PlatformEvent::Stats { ack, stats });
+                self.events.push_back(PlatformEvent::Stats {
+                    request_seq: ack,
+                    stats,
+                });
             }
             Outstanding::FileList => {
                 self.refuse(
@@ -569,8 +576,10 @@ impl PlatformSession {
         match r.ack() {
             Some(ack) if self.outstanding.contains_key(&ack) => {
                 self.outstanding.remove(&ack);
-                self.events
-                    .push_back(PlatformEvent::RequestRefused { ack, report: r });
+                self.events.push_back(PlatformEvent::RequestRefused {
+                    request_seq: ack,
+                    report: r,
+                });
             }
             _ => {
                 // The client gave a transfer up (a segment past `max_retries`, D49).

@@ -11,7 +11,7 @@ fn run(events_first: bool) -> (Pair, Vec<TransferId>) {
     p.events_first = events_first;
     p.shuffle = true;
     p.drive();
-    assert!(p.client.is_established() && p.platform.is_ready());
+    assert!(p.client.is_established() && p.platform.is_established());
     let mut ids = Vec::new();
     for (path, mode) in [
         ("baseline.h264", SegmentMode::Frame),

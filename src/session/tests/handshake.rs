@@ -25,7 +25,7 @@ fn handshake_assigns_the_session_id() {
     p.drive();
     let id = Uuid::from_u128(0x5e55_1011);
     assert_eq!(p.client.session_id(), Some(id));
-    assert!(p.client.is_established() && p.platform.is_ready());
+    assert!(p.client.is_established() && p.platform.is_established());
     // Client: VersionNegotiation (seq 1) then SessionStart (seq 2), nil session id.
     let sent = &p.to_platform;
     assert_eq!(sent[0].message_type, MessageType::VersionNegotiation);
@@ -56,10 +56,9 @@ fn handshake_assigns_the_session_id() {
         .client_events
         .iter()
         .any(|e| matches!(e, ClientEvent::SessionEstablished { session_id } if *session_id == id)));
-    assert!(p
-        .platform_events
-        .iter()
-        .any(|e| matches!(e, PlatformEvent::SessionReady { session_id, .. } if *session_id == id)));
+    assert!(p.platform_events.iter().any(
+        |e| matches!(e, PlatformEvent::SessionEstablished { session_id, .. } if *session_id == id)
+    ));
     // From now on the client writes the id.
     p.client.end_session(p.now);
     p.drain();
@@ -91,7 +90,7 @@ fn reconnecting_client_names_its_previous_session() {
     assert_eq!(p.platform.session_id(), old);
     assert_eq!(p.client.session_id(), Some(old));
     assert!(p.platform_events.iter().any(|e| matches!(e,
-        PlatformEvent::SessionReady { session_id, reattached: true } if *session_id == old)));
+        PlatformEvent::SessionEstablished { session_id, reattached: true } if *session_id == old)));
 }
 
 #[test]
@@ -122,7 +121,7 @@ fn version_mismatch_is_refused_with_1008_and_close() {
     assert!(
         matches!(platform.poll_event(), Some(PlatformEvent::VersionRefused { theirs }) if theirs == "2.0.0")
     );
-    assert!(!platform.is_ready());
+    assert!(!platform.is_established());
 
     // The client side of a refusal: HandshakeRefused and Close.
     let mut client = ClientSession::new(SessionConfig::default(), now, None);
@@ -178,7 +177,7 @@ fn out_of_order_handshake_is_answered_400() {
     };
     let r = &reports(&[e])[0];
     assert_eq!((r.error_code, r.ack()), (StatusCode::BadRequest, Some(1)));
-    assert!(!platform.is_ready());
+    assert!(!platform.is_established());
     assert_eq!(platform.query_files(now, None), Err(SessionError::NotReady));
 }
 
@@ -191,7 +190,10 @@ fn file_list_round_trip() {
         .platform_events
         .iter()
         .find_map(|e| match e {
-            PlatformEvent::FileList { ack, files } if *ack == seq => Some(files.clone()),
+            PlatformEvent::FileList {
+                request_seq: ack,
+                files,
+            } if *ack == seq => Some(files.clone()),
             _ => None,
         })
         .expect("FileList");
@@ -216,7 +218,10 @@ fn stats_request_is_answered_with_the_ack_and_figures() {
         .platform_events
         .iter()
         .find_map(|e| match e {
-            PlatformEvent::Stats { ack, stats } if *ack == seq => Some(stats.clone()),
+            PlatformEvent::Stats {
+                request_seq: ack,
+                stats,
+            } if *ack == seq => Some(stats.clone()),
             _ => None,
         })
         .expect("Stats");
@@ -257,7 +262,7 @@ fn session_end_finishes_open_transfers_as_connection_lost() {
         p.platform_finished(t),
         vec![(TransferOutcome::ConnectionLost, false)]
     );
-    assert!(!p.platform.is_ready());
+    assert!(!p.platform.is_established());
     assert_eq!(
         p.platform.query_files(p.now, None),
         Err(SessionError::Closed)
@@ -294,7 +299,7 @@ fn garbage_is_answered_400_and_the_session_lives_on() {
     assert!(p
         .platform_events
         .iter()
-        .any(|e| matches!(e, PlatformEvent::FileList { ack, .. } if *ack == seq)));
+        .any(|e| matches!(e, PlatformEvent::FileList { request_seq: ack, .. } if *ack == seq)));
     assert!(p.client.is_established());
 }
 

@@ -145,7 +145,7 @@ impl Pair {
     pub(crate) fn established(config: SessionConfig) -> Self {
         let mut p = Pair::new(config);
         p.drive();
-        assert!(p.client.is_established() && p.platform.is_ready());
+        assert!(p.client.is_established() && p.platform.is_established());
         p
     }
 

@@ -17,9 +17,10 @@ pub(super) fn ack_of(p: &Pair, seq: u64) -> Option<PlaybackAck> {
 
 pub(super) fn refusal_of(p: &Pair, seq: u64) -> Option<(StatusCode, String)> {
     p.platform_events.iter().find_map(|e| match e {
-        PlatformEvent::RequestRefused { ack, report } if *ack == seq => {
-            Some((report.error_code, report.error_message.clone()))
-        }
+        PlatformEvent::RequestRefused {
+            request_seq: ack,
+            report,
+        } if *ack == seq => Some((report.error_code, report.error_message.clone())),
         _ => None,
     })
 }

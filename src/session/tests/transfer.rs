@@ -19,7 +19,10 @@ use crate::wire::{
 
 fn refused(p: &Pair, seq: u64) -> Option<StatusCode> {
     p.platform_events.iter().find_map(|e| match e {
-        PlatformEvent::RequestRefused { ack, report } if *ack == seq => Some(report.error_code),
+        PlatformEvent::RequestRefused {
+            request_seq: ack,
+            report,
+        } if *ack == seq => Some(report.error_code),
         _ => None,
     })
 }
