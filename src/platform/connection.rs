@@ -14,7 +14,7 @@ use crate::session::{
     TransferOutcome,
 };
 use crate::store::FinishedFile;
-use crate::wire::{JsonEnvelope, SegmentHeader, SegmentId, StatusCode, TransferId};
+use crate::wire::{ErrorReport, JsonEnvelope, SegmentHeader, SegmentId, StatusCode, TransferId};
 use order::Ordered;
 // Ordered maps: what is drained at the end is answered in the same order every run.
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -588,7 +588,7 @@ impl Connection {
     fn on_event(&mut self, session: &PlatformSession, event: PlatformEvent) {
         match event {
             PlatformEvent::SessionEstablished { session_id, .. } => {
-                self.session_ready(session, session_id)
+                self.session_established(session, session_id)
             }
             PlatformEvent::DeviceRefused { code, reason } => {
                 tracing::warn!(
@@ -610,32 +610,9 @@ impl Connection {
             }
             PlatformEvent::TransferAccepted(ack) => self.transfer_accepted(ack),
             PlatformEvent::RequestRefused {
-                request_seq: ack,
+                request_seq,
                 report,
-            } => {
-                tracing::warn!(
-                    "request {ack} refused: {} {}",
-                    report.error_code,
-                    report.error_message
-                );
-                self.requested_at.remove(&ack);
-                self.requested_as.remove(&ack);
-                if let Some(mut entry) = self.resuming.remove(&ack) {
-                    // Not this client's file after all (404...): offered to others.
-                    entry.refuse(self.session_id);
-                    self.platform.park(entry);
-                }
-                let code = report.error_code;
-                self.observe(Observed::RequestRefused { ack, code });
-                self.answer(
-                    ack,
-                    Err(PlatformError::Refused {
-                        code: report.error_code,
-                        message: report.error_message,
-                        retry_after: report.retry_after.map(Duration::from_millis),
-                    }),
-                );
-            }
+            } => self.request_refused(request_seq, report),
             PlatformEvent::PlaybackAcknowledged(ack) => {
                 self.observe(Observed::PlaybackAcknowledged(ack.clone()));
                 let seq = ack.ack;
@@ -676,8 +653,35 @@ impl Connection {
         }
     }
 
+    /// The client refused request `request_seq`: its caller gets the refusal (with the
+    /// client's `retry_after`), and a refused resume is offered to other sessions (D64).
+    fn request_refused(&mut self, request_seq: u64, report: ErrorReport) {
+        tracing::warn!(
+            "request {request_seq} refused: {} {}",
+            report.error_code,
+            report.error_message
+        );
+        self.requested_at.remove(&request_seq);
+        self.requested_as.remove(&request_seq);
+        if let Some(mut entry) = self.resuming.remove(&request_seq) {
+            // Not this client's file after all (404...): offered to others.
+            entry.refuse(self.session_id);
+            self.platform.park(entry);
+        }
+        let code = report.error_code;
+        self.observe(Observed::RequestRefused { request_seq, code });
+        self.answer(
+            request_seq,
+            Err(PlatformError::Refused {
+                code: report.error_code,
+                message: report.error_message,
+                retry_after: report.retry_after.map(Duration::from_millis),
+            }),
+        );
+    }
+
     /// The handshake completed: the registry's entry says so (with the id in force).
-    fn session_ready(&mut self, session: &PlatformSession, session_id: Uuid) {
+    fn session_established(&mut self, session: &PlatformSession, session_id: Uuid) {
         let device = session.device().cloned();
         match &device {
             Some(d) => tracing::info!("session {session_id} ready, device {d}"),

@@ -58,7 +58,7 @@ pub enum Observed {
     /// A request was refused (by the client).
     RequestRefused {
         /// The request's sequence number.
-        ack: u64,
+        request_seq: u64,
         /// The client's code.
         code: StatusCode,
     },
