@@ -273,20 +273,7 @@ async fn try_session(h: &Harness, endpoint: &quinn::Endpoint) -> Result<quinn::C
         .map_err(|e| e.to_string())?
         .await
         .map_err(|e| e.to_string())?;
-    send(
-        &conn,
-        &Message::VersionNegotiation(ProtocolVersion::CURRENT),
-        1,
-    )
-    .await;
-    assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
-    send(
-        &conn,
-        &Message::SessionStart(SessionStart::client_ready()),
-        2,
-    )
-    .await;
-    assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
+    e2e_support::handshake(&conn).await;
     Ok(conn)
 }
 

@@ -173,19 +173,25 @@ pub async fn raw_session(h: &Harness) -> (quinn::Endpoint, quinn::Connection) {
         .unwrap()
         .await
         .unwrap();
+    handshake(&conn).await;
+    (endpoint, conn)
+}
+
+/// The protocol handshake by hand on `conn`: VersionNegotiation then SessionStart, each
+/// answered 200.
+pub async fn handshake(conn: &quinn::Connection) {
     send(
-        &conn,
+        conn,
         &Message::VersionNegotiation(ProtocolVersion::CURRENT),
         1,
     )
     .await;
-    assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
+    assert_eq!(status_of(&receive(conn).await), StatusCode::Success);
     send(
-        &conn,
+        conn,
         &Message::SessionStart(SessionStart::client_ready()),
         2,
     )
     .await;
-    assert_eq!(status_of(&receive(&conn).await), StatusCode::Success);
-    (endpoint, conn)
+    assert_eq!(status_of(&receive(conn).await), StatusCode::Success);
 }
