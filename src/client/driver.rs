@@ -75,6 +75,9 @@ struct Connection {
     control_sends: JoinSet<()>,
     /// Segments to open, in the machine's order ([`open_in_order`]).
     segments: mpsc::UnboundedSender<Outgoing>,
+    /// Held while a stream is opened and its first bytes written: segment streams by the
+    /// opener, control streams by [`Connection::send_control`] (D86).
+    opening: Arc<tokio::sync::Mutex<()>>,
     /// Control streams are delivered in the order the platform opened them.
     in_order: InOrder<Result<JsonEnvelope, WireError>>,
     progress: ClientProgress,
@@ -171,7 +174,13 @@ impl Connection {
         progress_tx: watch::Sender<ClientProgress>,
     ) -> Connection {
         let (segments, outgoing) = mpsc::unbounded_channel();
-        tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
+        let opening = Arc::new(tokio::sync::Mutex::new(()));
+        tokio::spawn(open_in_order(
+            conn.clone(),
+            outgoing,
+            tx.clone(),
+            Arc::clone(&opening),
+        ));
         Connection {
             conn,
             catalog,
@@ -181,6 +190,7 @@ impl Connection {
             chunked: HashMap::new(),
             control_sends: JoinSet::new(),
             segments,
+            opening,
             in_order: InOrder::default(),
             progress: ClientProgress::default(),
             progress_tx,
@@ -456,9 +466,15 @@ impl Connection {
     }
 
     /// Opens a stream now (so control messages open in the machine's order) and writes the
-    /// envelope in the background.
+    /// envelope on it before any later stream opens (D86); the rest in the background.
     async fn send_control(&mut self, envelope: JsonEnvelope) {
-        crate::net::spawn_control(&self.conn, &mut self.control_sends, &envelope).await;
+        crate::net::send_control_in_order(
+            &self.conn,
+            &mut self.control_sends,
+            &envelope,
+            &self.opening,
+        )
+        .await;
     }
 
     /// Lets the last control messages arrive, then closes with `code`.

@@ -37,15 +37,25 @@ pub(super) struct Outgoing {
 /// [`Input::SegmentFailed`] on `tx`. Waiting for stream credit (the platform's stream
 /// limit) or send window happens here, in order, never in the driver's loop. Ends when
 /// `jobs` closes.
+///
+/// `opening` is held from a stream's opening until its header is written: a control
+/// stream the driver opens meanwhile has its message written before the next segment
+/// stream opens (D86), so the platform, which judges streams in their order, never waits
+/// for an empty stream while later ones fill the connection's window.
 pub(super) async fn open_in_order(
     conn: quinn::Connection,
     mut jobs: mpsc::UnboundedReceiver<Outgoing>,
     tx: mpsc::UnboundedSender<Input>,
+    opening: Arc<tokio::sync::Mutex<()>>,
 ) {
     while let Some(Outgoing { job, file, chunk }) = jobs.recv().await {
         let (transfer, index) = (job.transfer, job.index);
         let started = Instant::now();
-        match open_segment(&conn, &job).await {
+        let opened = {
+            let _turn = opening.lock().await;
+            open_segment(&conn, &job).await
+        };
+        match opened {
             Ok(send) => {
                 let tx = tx.clone();
                 tokio::spawn(async move {
