@@ -1,4 +1,4 @@
-//! Control streams and segment streams share one stream order (D45, D86): a client's
+//! Control streams and segment streams share one stream order (D45, D89): a client's
 //! control message written after a later segment stream's data could leave the platform
 //! waiting for an empty stream while the later streams fill the connection's window, and
 //! both sides would wait for ever. Found by `cargo xtask bench upload` (10 concurrent
@@ -22,7 +22,7 @@ const MIB: usize = 1024 * 1024;
 /// window is always full) while the platform asks for statistics every 2 ms: each answer
 /// is a control stream the client opens among its segment streams. The race is timing
 /// dependent: this guards liveness (a stop fails it); the bench run that found it is in
-/// D86.
+/// D89.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_messages_among_segments_through_a_full_window_never_stop_the_transfer() {
     let h = start_platform_with(|c| c.receive_budget = 4 * MIB as u64);

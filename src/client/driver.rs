@@ -76,7 +76,7 @@ struct Connection {
     /// Segments to open, in the machine's order ([`open_in_order`]).
     segments: mpsc::UnboundedSender<Outgoing>,
     /// Held while a stream is opened and its first bytes written: segment streams by the
-    /// opener, control streams by [`Connection::send_control`] (D86).
+    /// opener, control streams by [`Connection::send_control`] (D89).
     opening: Arc<tokio::sync::Mutex<()>>,
     /// Control streams are delivered in the order the platform opened them.
     in_order: InOrder<Result<JsonEnvelope, WireError>>,
@@ -466,7 +466,7 @@ impl Connection {
     }
 
     /// Opens a stream now (so control messages open in the machine's order) and writes the
-    /// envelope on it before any later stream opens (D86); the rest in the background.
+    /// envelope on it before any later stream opens (D89); the rest in the background.
     async fn send_control(&mut self, envelope: JsonEnvelope) {
         crate::net::send_control_in_order(
             &self.conn,

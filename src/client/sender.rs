@@ -40,7 +40,7 @@ pub(super) struct Outgoing {
 ///
 /// `opening` is held from a stream's opening until its header is written: a control
 /// stream the driver opens meanwhile has its message written before the next segment
-/// stream opens (D86), so the platform, which judges streams in their order, never waits
+/// stream opens (D89), so the platform, which judges streams in their order, never waits
 /// for an empty stream while later ones fill the connection's window.
 pub(super) async fn open_in_order(
     conn: quinn::Connection,

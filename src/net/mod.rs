@@ -51,7 +51,7 @@ pub const CONTROL_PRIORITY: i32 = i32::MAX;
 /// A client's segment streams and control streams share one stream order at the platform,
 /// which judges them in that order (D45). A stream opened but still empty while later
 /// streams' data uses up the connection's flow-control window would never be judged, and
-/// the later streams never read: both sides wait for ever (D86). So every stream's first
+/// the later streams never read: both sides wait for ever (D89). So every stream's first
 /// bytes are written before the next stream is opened: segment streams take `opening` for
 /// their open and header ([`crate::client`]'s opener), control streams here.
 pub async fn send_control_in_order(
