@@ -6,6 +6,7 @@ use super::harness::SimError;
 use super::trace::Trace;
 use crate::platform::{Observation, Observed, Platform, TransferResult};
 use crate::session::TransferOutcome;
+use crate::store::durable_fs::StoreFs;
 use crate::wire::{FileRequest, FileRequestAck};
 use crate::wire::{SegmentFlags, TransferId};
 use std::path::PathBuf;
@@ -82,6 +83,7 @@ pub struct PlatformCtx {
     arrived: watch::Receiver<usize>,
     observations: Arc<Mutex<Vec<SimObservation>>>,
     client_roots: Vec<PathBuf>,
+    store: Arc<dyn StoreFs>,
 }
 
 impl PlatformCtx {
@@ -94,6 +96,7 @@ impl PlatformCtx {
         mut observed: mpsc::UnboundedReceiver<Observation>,
         keep_all: bool,
         client_roots: Vec<PathBuf>,
+        store: Arc<dyn StoreFs>,
     ) -> Self {
         let arrivals: Arc<Mutex<Vec<Arrival>>> = Arc::default();
         let observations: Arc<Mutex<Vec<SimObservation>>> = Arc::default();
@@ -152,7 +155,14 @@ impl PlatformCtx {
             arrived,
             observations,
             client_roots,
+            store,
         }
+    }
+
+    /// The platform's store (its host's filesystem, D115): where `TransferResult::file`
+    /// is to be read.
+    pub fn store(&self) -> &dyn StoreFs {
+        &*self.store
     }
 
     /// Simulated time since the run began.
@@ -238,7 +248,7 @@ impl PlatformCtx {
         let source = self
             .source(client, name)
             .ok_or_else(|| SimError::Check(format!("no client {client}")))?;
-        if !same_bytes(&source, &result.file.path)? {
+        if !same_bytes(&source, self.store(), &result.file.path)? {
             return Err(SimError::Check(format!(
                 "{} differs from {}",
                 result.file.path.display(),

@@ -82,23 +82,32 @@ pub fn test_videos() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("test_videos")
 }
 
-/// Whether two files hold the same bytes (read in chunks; large files never whole).
-pub(crate) fn same_bytes(a: &Path, b: &Path) -> io::Result<bool> {
+/// Whether the operating system's file `a` and the file `b` of `store` hold the same bytes
+/// (read in chunks; large files never whole).
+pub(crate) fn same_bytes(
+    a: &Path,
+    store: &dyn crate::store::durable_fs::StoreFs,
+    b: &Path,
+) -> io::Result<bool> {
+    use crate::store::durable_fs::OpenMode;
     use std::io::Read;
-    let (fa, fb) = (std::fs::File::open(a)?, std::fs::File::open(b)?);
-    if fa.metadata()?.len() != fb.metadata()?.len() {
+    let fa = std::fs::File::open(a)?;
+    let fb = store.open_file(b, OpenMode::Existing)?;
+    let len = fa.metadata()?.len();
+    if len != fb.size()? {
         return Ok(false);
     }
-    let (mut ra, mut rb) = (io::BufReader::new(fa), io::BufReader::new(fb));
+    let mut ra = io::BufReader::new(fa);
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
-    loop {
-        let n = ra.read(&mut ba)?;
-        if n == 0 {
-            return Ok(true);
-        }
-        rb.read_exact(&mut bb[..n])?;
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from((len - at).min(ba.len() as u64)).unwrap_or(ba.len());
+        ra.read_exact(&mut ba[..n])?;
+        fb.read_exact_at(&mut bb[..n], at)?;
         if ba[..n] != bb[..n] {
             return Ok(false);
         }
+        at += n as u64;
     }
+    Ok(true)
 }

@@ -29,7 +29,7 @@
 
 use super::ctx::PlatformCtx;
 use super::files::SimFile;
-use super::hosts::{client_host, platform_host, HostShared};
+use super::hosts::{client_host, platform_host, HostShared, PowerCut};
 use super::trace::TraceEvent;
 use crate::client::{ClientConfig, ClientError, ClientSummary};
 use crate::net::{Congestion, LinkCounters, LinkFaults, TransportSettings};
@@ -120,6 +120,8 @@ pub struct SimRun<T> {
     pub trace: Vec<TraceEvent>,
     /// Hash of the trace and of every socket's datagrams: equal for equal runs.
     pub trace_hash: u64,
+    /// What each crash of the platform's host did to its `.part` files (D115).
+    pub power_cuts: Vec<PowerCut>,
 }
 
 /// The settings of a simulated world; [`SimBuilder::run`] runs it.
@@ -159,7 +161,9 @@ pub struct SimBuilder {
     /// beginning with its files but no memory (turmoil's crash and bounce).
     pub client_crashes: Vec<(Duration, Duration)>,
     /// The platform's host crashes at (start) and restarts after (length); the script
-    /// then runs again from the beginning ([`SimBuilder::run_restartable`]).
+    /// then runs again from the beginning ([`SimBuilder::run_restartable`]). Its store is
+    /// the host's filesystem: the crash is a power cut, everything not synced is lost
+    /// ([`SimRun::power_cuts`], D115).
     pub platform_crashes: Vec<(Duration, Duration)>,
 }
 
@@ -328,7 +332,7 @@ impl SimBuilder {
             }
         }
         let stepping = Instant::now();
-        let stopped = self.step_to_end(&mut sim);
+        let stopped = self.step_to_end(&mut sim, &shared);
         let step_wall_time = stepping.elapsed();
         let sim_time = sim.elapsed();
         drop(sim);
@@ -353,12 +357,13 @@ impl SimBuilder {
                 .map(|(end, start)| end.saturating_sub(start)),
             trace: shared.trace.events(),
             trace_hash: shared.trace.hash(&hashes),
+            power_cuts: shared.take_power_cuts(),
         }
     }
 
     /// Steps the simulation until every host finished, applying partitions on time.
     /// Returns why turmoil stopped it, if it did.
-    fn step_to_end(&self, sim: &mut turmoil::Sim<'_>) -> Option<SimError> {
+    fn step_to_end(&self, sim: &mut turmoil::Sim<'_>, shared: &HostShared) -> Option<SimError> {
         let mut cut = vec![false; self.partitions.len()];
         let mut crashed = vec![(false, false); self.client_crashes.len()];
         let mut platform_crashed = vec![(false, false); self.platform_crashes.len()];
@@ -368,7 +373,9 @@ impl SimBuilder {
                 let (gone, back) = &mut platform_crashed[i];
                 if !*gone && now >= at {
                     *gone = true;
+                    let before = shared.parts();
                     sim.crash(PLATFORM_HOST);
+                    shared.note_power_cut(before);
                 }
                 if !*back && now >= at + down {
                     *back = true;
@@ -422,6 +429,7 @@ impl SimBuilder {
             cpu_time: None,
             trace: Vec::new(),
             trace_hash: 0,
+            power_cuts: Vec::new(),
         }
     }
 }

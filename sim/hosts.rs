@@ -15,6 +15,7 @@ use crate::net::{
     SelfSignedCert, ServerVerification, SimUdpSocket, TransportSettings, ALPN,
 };
 use crate::platform::{Platform, PlatformConfig};
+use crate::store::durable_fs::{StoreFs, TurmoilFs};
 use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -62,6 +63,29 @@ pub(crate) struct HostShared {
     /// Times the platform's software started.
     platform_starts: Rc<Cell<u64>>,
     platform_link: Rc<Cell<LinkCounters>>,
+    /// The platform host's filesystem, its store (D115): captured at its first start,
+    /// the same across restarts; the harness reads the `.part` files through it.
+    platform_fs: Rc<RefCell<Option<TurmoilFs>>>,
+    /// What each crash of the platform's host discarded.
+    power_cuts: Rc<RefCell<Vec<PowerCut>>>,
+}
+
+/// What a crash of the platform's host did to one `.part` (a power cut, D115).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PowerCut {
+    /// The file's name (`<name>.part`).
+    pub file: String,
+    /// Its length just before the crash: every byte written, synced or not.
+    pub written: u64,
+    /// Its length after the crash: what had been synced (0 when the file is gone).
+    pub durable: u64,
+}
+
+impl PowerCut {
+    /// Written bytes the crash discarded.
+    pub fn lost(&self) -> u64 {
+        self.written.saturating_sub(self.durable)
+    }
 }
 
 impl HostShared {
@@ -101,7 +125,63 @@ impl HostShared {
             starts: Rc::new(RefCell::new(vec![0; builder.clients.len()])),
             platform_starts: Rc::default(),
             platform_link: Rc::default(),
+            platform_fs: Rc::default(),
+            power_cuts: Rc::default(),
         })
+    }
+
+    /// Every `.part` in the platform's store (`out_dir` and its session folders) with its
+    /// length now, in path order; empty before the platform first started.
+    pub(crate) fn parts(&self) -> Vec<(PathBuf, u64)> {
+        let Some(fs) = self.platform_fs.borrow().clone() else {
+            return Vec::new();
+        };
+        let mut folders = vec![self.out_dir.clone()];
+        folders.extend(
+            fs.read_dir(&self.out_dir)
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| fs.is_dir(p)),
+        );
+        let mut parts = Vec::new();
+        for folder in folders {
+            for path in fs.read_dir(&folder).unwrap_or_default() {
+                if path.extension().is_some_and(|e| e == "part") {
+                    if let Ok(len) = fs.file_len(&path) {
+                        parts.push((path, len));
+                    }
+                }
+            }
+        }
+        parts.sort();
+        parts
+    }
+
+    /// After a crash of the platform's host: compares each `.part` that was there before
+    /// (`before`, from [`HostShared::parts`]) with what survived, and records it.
+    pub(crate) fn note_power_cut(&self, before: Vec<(PathBuf, u64)>) {
+        let Some(fs) = self.platform_fs.borrow().clone() else {
+            return;
+        };
+        for (path, written) in before {
+            let cut = PowerCut {
+                file: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                written,
+                durable: fs.file_len(&path).unwrap_or(0),
+            };
+            self.trace.record(format!(
+                "platform: power cut: {} had {} bytes written, {} durable",
+                cut.file, cut.written, cut.durable
+            ));
+            self.power_cuts.borrow_mut().push(cut);
+        }
+    }
+
+    pub(crate) fn take_power_cuts(&self) -> Vec<PowerCut> {
+        self.power_cuts.take()
     }
 
     pub(crate) fn platform_link(&self) -> LinkCounters {
@@ -147,7 +227,17 @@ where
     let link_seed = derive(seed, PLATFORM_LINK);
     let socket = SimUdpSocket::bind(addr, shared.downlink, link_seed).await?;
     let endpoint = build_endpoint(socket.clone(), Some(server), rng.endpoint_config())?;
+    // The store is the host's own filesystem (D115): a crash of the host loses what was
+    // not synced. `--out` exists there as it would on a real disk.
+    let fs = shared
+        .platform_fs
+        .borrow_mut()
+        .get_or_insert_with(TurmoilFs::current)
+        .clone();
+    fs.create_dir_all(&shared.out_dir)?;
+    let store: Arc<dyn StoreFs> = Arc::new(fs);
     let mut config = PlatformConfig::new(&shared.out_dir);
+    config.store_fs = Arc::clone(&store);
     config.seed = Some(derive(seed, PLATFORM_SESSION_IDS));
     config.session = shared.platform_session.clone();
     config.session.seed = derive(seed, PLATFORM_TRANSFERS);
@@ -162,6 +252,7 @@ where
         observations,
         shared.observe,
         shared.client_roots.clone(),
+        store,
     );
     let result = script(ctx, start).await;
     match &result {

@@ -26,6 +26,7 @@ mod trace;
 pub use ctx::{Arrival, PlatformCtx, Pulled, SimObservation};
 pub use files::{test_videos, SimFile};
 pub use harness::{ClientOutcome, ClientSpec, SimBuilder, SimError, SimRun};
+pub use hosts::PowerCut;
 pub use report::{congestion_name, parse_congestion, ScenarioReport};
 pub use scenarios::{scenario, scenarios, Options, Scenario};
 pub use trace::{Trace, TraceEvent};

@@ -236,10 +236,12 @@ pub(super) fn client_crash(o: &Options) -> ScenarioReport {
 }
 
 /// The platform's host crashes 2 s into a 6 MB transfer and restarts 3 s later: it keeps
-/// its certificate and `--out` (process-crash semantics: the operating system's files
-/// survive; the power-cut semantics of the journal are checked over `MemFs`, D61/D113),
-/// loads the journal, and resumes the transfer when the client, which reconnects by
-/// itself, comes back.
+/// its certificate, and its store is the host's own filesystem (turmoil's, D115), so the
+/// crash is a power cut: every byte of the `.part` and every name not synced is lost. The
+/// restarted platform loads the journal (which never claims a byte the cut could lose,
+/// D61), and resumes the transfer when the client, which reconnects by itself, comes
+/// back. The run must show the cut discarding written, unsynced bytes of the `.part`
+/// ([`SimRun::power_cuts`](super::SimRun::power_cuts)), and the file must still end exact.
 pub(super) fn platform_crash(o: &Options) -> ScenarioReport {
     let world = interop(o)
         .crash_platform(Duration::from_secs(2), Duration::from_secs(3))
@@ -276,7 +278,7 @@ pub(super) fn platform_crash(o: &Options) -> ScenarioReport {
                 result.report.resumed
             ));
             Ok(Moved {
-                bytes: std::fs::metadata(&result.file.path)?.len(),
+                bytes: ctx.store().file_len(&result.file.path)?,
                 // No goodput: part of the file crossed before the crash.
                 busy: Duration::ZERO,
                 resumed: result.report.resumed,
@@ -285,5 +287,14 @@ pub(super) fn platform_crash(o: &Options) -> ScenarioReport {
         }
     });
     let clean_end = clients_ended(&run);
-    ScenarioReport::from_run("platform-crash", o, &run, INTEROP_LINK.rate_bps).require(clean_end)
+    let cut = match run.power_cuts.as_slice() {
+        [] => Err("no .part in the store when the platform's host crashed".to_string()),
+        cuts if cuts.iter().all(|c| c.lost() == 0) => Err(format!(
+            "the crash discarded nothing (every written byte was synced): {cuts:?}"
+        )),
+        _ => Ok(()),
+    };
+    ScenarioReport::from_run("platform-crash", o, &run, INTEROP_LINK.rate_bps)
+        .require(clean_end)
+        .require(cut)
 }

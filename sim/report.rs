@@ -43,6 +43,13 @@ pub struct ScenarioReport {
     /// Bytes the platform stored twice across those breaks.
     #[serde(default)]
     pub resent_bytes: u64,
+    /// Length of the platform's `.part` files just before its host crashed (every byte
+    /// written, synced or not; D116), summed over crashes and files.
+    #[serde(default)]
+    pub part_before_crash: u64,
+    /// Their length after the crash: what had been synced (the power cut took the rest).
+    #[serde(default)]
+    pub part_after_crash: u64,
 }
 
 impl ScenarioReport {
@@ -86,6 +93,8 @@ impl ScenarioReport {
             link_events,
             resumed: moved.resumed,
             resent_bytes: moved.resent_bytes,
+            part_before_crash: run.power_cuts.iter().map(|c| c.written).sum(),
+            part_after_crash: run.power_cuts.iter().map(|c| c.durable).sum(),
         }
     }
 
@@ -124,6 +133,12 @@ impl ScenarioReport {
             line.push_str(&format!(
                 ", resumed {} times, {} bytes re-sent",
                 self.resumed, self.resent_bytes
+            ));
+        }
+        if self.part_before_crash > 0 {
+            line.push_str(&format!(
+                ", power cut: .part {} -> {} bytes",
+                self.part_before_crash, self.part_after_crash
             ));
         }
         if let Some(e) = &self.error {

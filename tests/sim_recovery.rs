@@ -44,6 +44,13 @@ fn a_crashed_client_host_restarted_without_its_session_is_resumed_exact() {
 fn a_crashed_platform_host_reloads_its_journal_and_resumes_exact_and_replays_by_seed() {
     let a = run("platform-crash", 7, Congestion::Cubic);
     assert_eq!(a.resumed, 1, "{}", a.line());
+    // A power cut (D116): the .part lost what was written after its last sync, and kept
+    // what was synced (a commit came before the crash with this seed and controller).
+    assert!(
+        a.part_before_crash > a.part_after_crash && a.part_after_crash > 0,
+        "{}",
+        a.line()
+    );
     let b = run("platform-crash", 7, Congestion::Cubic);
     assert_eq!(a.trace_hash, b.trace_hash);
 }

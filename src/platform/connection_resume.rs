@@ -28,7 +28,8 @@ impl Connection {
         let opened = match self.resuming.remove(&ack.ack) {
             Some(mut entry) => {
                 let session_id = self.session_id.to_string();
-                match TransferOutput::resume(&entry, &session_id, (ack, placement), disk) {
+                let fs = std::sync::Arc::clone(&self.platform.config().store_fs);
+                match TransferOutput::resume(fs, &entry, &session_id, (ack, placement), disk) {
                     Ok(output) => {
                         if let Some(waiter) = entry.waiter.take() {
                             self.done.insert(transfer, waiter);
@@ -43,7 +44,10 @@ impl Connection {
                 }
             }
             None => TransferOutput::open(
-                &self.platform.config().out_dir,
+                (
+                    std::sync::Arc::clone(&self.platform.config().store_fs),
+                    &self.platform.config().out_dir,
+                ),
                 (
                     &self.session_id.to_string(),
                     session.device().and_then(|d| d.device_id.clone()),

@@ -117,6 +117,12 @@ pub struct PlatformConfig {
     /// false (default): it resolves with the `connection_lost` report at the break, and
     /// the transfer is still resumed in the background.
     pub wait_through_breaks: bool,
+    /// The durable store of received data: each transfer's `.part`, its spool and its
+    /// journal (D61, D115). Default [`OsFs`](crate::store::durable_fs::OsFs), the
+    /// operating system's files under `out_dir`; the simulator gives its platform host's
+    /// filesystem (`TurmoilFs`), where a host crash is a power cut. The `.debug`, the
+    /// `.report` and the MP4 copy are always the operating system's files.
+    pub store_fs: std::sync::Arc<dyn crate::store::durable_fs::StoreFs>,
 }
 
 impl PlatformConfig {
@@ -139,6 +145,7 @@ impl PlatformConfig {
             container: crate::store::container::Container::Both,
             journal_max_age: Duration::from_secs(7 * 24 * 3600),
             wait_through_breaks: false,
+            store_fs: std::sync::Arc::new(crate::store::durable_fs::OsFs),
         }
     }
 }

@@ -6,10 +6,13 @@
 //! 4 MiB written, 1 s after the oldest unrecorded write, and at the end). Only a verified
 //! file is renamed to its final name ([`TransferOutput::publish`]); anything else keeps
 //! its `.part` and journal, to be resumed.
+//!
+//! The `.part`, its spool and its journal live in the store `PlatformConfig::store_fs`
+//! (D115); the `.debug`, the `.report` and the MP4 copy are the operating system's files.
 
 use super::resume::{Attempts, Resumable};
 use crate::session::{TransferOutcome, TransferStatus};
-use crate::store::durable_fs::OsFs;
+use crate::store::durable_fs::{StoreFile, StoreFs};
 use crate::store::journal::{
     self, DurabilityPolicy, FileIdentity, JournalPaths, JournalRecord, RequestedAs, SegmentRanges,
     TransferJournal, TransferParams, JOURNAL_VERSION,
@@ -27,16 +30,16 @@ use std::time::{Duration, Instant, SystemTime};
 /// Where a stream task writes a fixed-size segment itself: the file, the segment's offset,
 /// and the disk budget to charge.
 pub(super) struct DirectTarget {
-    pub(super) file: Arc<std::fs::File>,
+    pub(super) file: Arc<dyn StoreFile>,
     pub(super) offset: u64,
     pub(super) budget: Option<Arc<DiskBudget>>,
 }
 
 /// The file the report names: the received file, or, when `--container mp4` removed it
 /// once its playable copy was final (D76), the copy.
-fn output_path(raw: &Path) -> std::path::PathBuf {
+fn output_path(fs: &dyn StoreFs, raw: &Path) -> std::path::PathBuf {
     let copy = crate::store::container::mp4_path(raw);
-    if !raw.exists() && copy.exists() {
+    if fs.file_len(raw).is_err() && copy.exists() {
         copy
     } else {
         raw.to_path_buf()
@@ -56,6 +59,8 @@ fn demuxed_audio(demuxed: &crate::wire::DemuxedSource) -> Option<crate::media::f
 
 /// Bookkeeping of one transfer being received.
 pub(super) struct TransferOutput {
+    /// Where the `.part` and the journal are (D115).
+    fs: Arc<dyn StoreFs>,
     pub(super) ack: FileRequestAck,
     pub(super) paths: OutputPaths,
     file: Option<ReceivedFile>,
@@ -96,6 +101,15 @@ fn paths_of(final_path: &Path) -> OutputPaths {
         debug: with(".debug"),
         report: with(".report"),
     }
+}
+
+/// `path` (a `.debug`), its folder made on the operating system's files: the store
+/// (D115) may be another filesystem.
+fn os_folder_for(path: &Path) -> io::Result<&Path> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    Ok(path)
 }
 
 /// The first journal record of a new transfer.
@@ -148,7 +162,7 @@ fn mismatch(ack: &FileRequestAck, record: &JournalRecord) -> Option<String> {
 impl TransferOutput {
     /// Creates `<name>.part`, its journal and its `.debug` under `out_dir/<session>/`.
     pub(super) fn open(
-        out_dir: &Path,
+        (fs, out_dir): (Arc<dyn StoreFs>, &Path),
         (session_id, device_id): (&str, Option<String>),
         (ack, placement): (FileRequestAck, Placement),
         budget: Option<Arc<DiskBudget>>,
@@ -156,14 +170,16 @@ impl TransferOutput {
     ) -> io::Result<Self> {
         let paths = OutputPaths::new(out_dir, session_id, &ack.file_path);
         let jpaths = JournalPaths::new(&paths.file);
-        let mut file = ReceivedFile::create(&jpaths.part, placement, ack.start_segment)?;
+        let mut file =
+            ReceivedFile::create_in(Arc::clone(&fs), &jpaths.part, placement, ack.start_segment)?;
         file.set_final_path(&paths.file);
         file.set_budget(budget);
         let mut record = first_record(&ack, session_id, device_id);
         record.requested_as = requested_as;
-        journal::write_record(&OsFs, &jpaths, &record).map_err(journal_error)?;
-        let debug = DebugLog::create(&paths.debug)?;
+        journal::write_record(&*fs, &jpaths, &record).map_err(journal_error)?;
+        let debug = DebugLog::create(os_folder_for(&paths.debug)?)?;
         Ok(TransferOutput {
+            fs,
             ack,
             paths,
             file: Some(file),
@@ -179,6 +195,7 @@ impl TransferOutput {
     /// Opens the `.part` of an unfinished transfer again for its resumed acknowledgement
     /// (D64): what the journal holds is kept; the ack must describe the same file.
     pub(super) fn resume(
+        fs: Arc<dyn StoreFs>,
         entry: &Resumable,
         session_id: &str,
         (ack, placement): (FileRequestAck, Placement),
@@ -195,9 +212,11 @@ impl TransferOutput {
             file_size: record.file.size,
         };
         let first = record.transfer.start_segment;
-        let mut file = match ReceivedFile::reopen(&jpaths.part, placement, first, holding) {
+        let reopened =
+            ReceivedFile::reopen(Arc::clone(&fs), &jpaths.part, placement, first, holding);
+        let mut file = match reopened {
             Err(e) if e.kind() == io::ErrorKind::NotFound && record.held.count() == 0 => {
-                ReceivedFile::create(&jpaths.part, placement, first)?
+                ReceivedFile::create_in(Arc::clone(&fs), &jpaths.part, placement, first)?
             }
             other => other?,
         };
@@ -210,12 +229,13 @@ impl TransferOutput {
             record.file.checksum = ack.checksum.clone().unwrap_or_default();
         }
         record.updated_unix_ms = unix_ms();
-        journal::write_record(&OsFs, &jpaths, &record).map_err(journal_error)?;
+        journal::write_record(&*fs, &jpaths, &record).map_err(journal_error)?;
         let paths = paths_of(&jpaths.final_path);
-        let debug = DebugLog::append(&paths.debug)?;
+        let debug = DebugLog::append(os_folder_for(&paths.debug)?)?;
         let mut attempts = entry.attempts.clone();
         attempts.resumed += 1;
         Ok(TransferOutput {
+            fs,
             ack,
             paths,
             file: Some(file),
@@ -231,7 +251,7 @@ impl TransferOutput {
     /// The transfer broke: what it holds is recorded, and it waits in the platform for its
     /// client (D65).
     pub(super) fn into_resumable(mut self, waiter: Option<super::resume::DoneSender>) -> Resumable {
-        if let Err(e) = self.journal.commit(&OsFs, unix_ms()) {
+        if let Err(e) = self.journal.commit(&*self.fs, unix_ms()) {
             tracing::error!("cannot record {}: {e}", self.paths.file.display());
         }
         Resumable {
@@ -259,7 +279,7 @@ impl TransferOutput {
     pub(super) fn commit_if_due(&mut self, now: Instant) -> io::Result<()> {
         if self.journal.is_commit_due(now) {
             self.journal
-                .commit(&OsFs, unix_ms())
+                .commit(&*self.fs, unix_ms())
                 .map_err(journal_error)?;
         }
         Ok(())
@@ -290,10 +310,10 @@ impl TransferOutput {
     /// The verified file takes its final name (`.part` synced, renamed, directory synced,
     /// journal removed, D61); with the MP4-only container the raw file then goes.
     pub(super) fn publish(&mut self, file: &mut FinishedFile) -> io::Result<()> {
-        journal::finish(&OsFs, self.journal.paths()).map_err(journal_error)?;
+        journal::finish(&*self.fs, self.journal.paths()).map_err(journal_error)?;
         file.path = self.paths.file.clone();
         if self.drop_raw {
-            std::fs::remove_file(&self.paths.file)?;
+            self.fs.remove_file(&self.paths.file)?;
         }
         Ok(())
     }
@@ -301,11 +321,10 @@ impl TransferOutput {
     /// A transfer the platform itself stopped: its journal goes (it is never resumed),
     /// what arrived stays in the `.part`.
     pub(super) fn forget(&mut self) {
-        use crate::store::durable_fs::StoreFs;
         let paths = self.journal.paths();
-        if OsFs.remove_file(&paths.journal).is_ok() {
+        if self.fs.remove_file(&paths.journal).is_ok() {
             if let Some(dir) = paths.final_path.parent() {
-                let _ = OsFs.sync_dir(dir);
+                let _ = self.fs.sync_dir(dir);
             }
         }
     }
@@ -313,7 +332,7 @@ impl TransferOutput {
     /// Records what is durable now (the transfer ended unverified: `.part` and journal
     /// stay, to be resumed).
     pub(super) fn commit(&mut self) {
-        if let Err(e) = self.journal.commit(&OsFs, unix_ms()) {
+        if let Err(e) = self.journal.commit(&*self.fs, unix_ms()) {
             tracing::error!("cannot record {}: {e}", self.paths.file.display());
         }
     }
@@ -503,7 +522,7 @@ impl TransferOutput {
             expected_checksum: self.ack.checksum.clone(),
             actual_checksum: file.checksum.clone(),
             sha256_ok,
-            output: output_path(&file.path),
+            output: output_path(&*self.fs, &file.path),
             debug_file: self.paths.debug.clone(),
             report_file: self.paths.report.clone(),
             resumed: self.attempts.resumed,

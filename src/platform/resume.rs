@@ -209,18 +209,17 @@ impl Platform {
 
 /// At start-up: expires old journals, then loads the others as unfinished transfers.
 pub(super) fn load_journals(shared: &Shared) {
-    use crate::store::durable_fs::OsFs;
     use crate::store::journal;
-    let out = &shared.config.out_dir;
+    let (fs, out) = (&*shared.config.store_fs, &shared.config.out_dir);
     let now_ms = super::output::unix_ms();
-    for removed in journal::expire(&OsFs, out, shared.config.journal_max_age, now_ms) {
+    for removed in journal::expire(fs, out, shared.config.journal_max_age, now_ms) {
         tracing::info!("expired {} and its .part", removed.display());
     }
     let mut unfinished = shared
         .unfinished
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for found in journal::scan(&OsFs, out) {
+    for found in journal::scan(fs, out) {
         match found {
             Ok((paths, record)) => {
                 tracing::info!(

@@ -8,13 +8,12 @@
 
 use super::output::DirectTarget;
 use crate::session::{SegmentVerdict, StorageFailure};
-use crate::store::{charge, write_chunks_at};
+use crate::store::charge;
 use crate::wire::{
     classify_stream, BinaryEnvelope, JsonEnvelope, SegmentHeader, StatusCode, StreamKind,
     TransferId, WireError,
 };
 use bytes::Bytes;
-use std::os::unix::fs::FileExt;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -409,7 +408,8 @@ async fn write_through(
                     return Err(DataError::TooLong);
                 }
                 charge(budget, got as u64).map_err(DataError::Disk)?;
-                write_chunks_at(file, ready, offset + have as u64).map_err(DataError::Disk)?;
+                file.write_chunks_at(ready, offset + have as u64)
+                    .map_err(DataError::Disk)?;
                 have += got;
                 // Release the stream's buffers now, not at the next read.
                 chunks.iter_mut().take(n).for_each(|c| *c = Bytes::new());

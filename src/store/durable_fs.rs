@@ -1,25 +1,62 @@
 //! The file operations the durable store needs, behind one seam: real files
-//! ([`OsFs`]) and a filesystem in memory that loses, at a simulated power cut, everything
-//! that was not made durable ([`MemFs`]), so the journal's ordering rules are tested
-//! against the failure they exist for (decision D61).
+//! ([`OsFs`]), a filesystem in memory that loses, at a simulated power cut, everything
+//! that was not made durable ([`MemFs`]), and, with the `sim` feature, the simulator's
+//! platform host's own filesystem ([`TurmoilFs`], turmoil's `unstable-fs`), so that the
+//! journal's ordering rules are tested against the failure they exist for (decisions D61,
+//! D115). The received data (`.part`, spool files) is written through [`StoreFile`]
+//! handles of the same seam, so real files and the simulated store share every line of the
+//! platform above it.
 //!
-//! # Durability model (the POSIX one, as [`MemFs`] applies it)
-//! - File contents become durable on [`StoreFs::sync_file`] (`fsync`).
+//! # Durability model (the POSIX one, as [`MemFs`] and turmoil apply it)
+//! - File contents become durable on [`StoreFs::sync_file`] / [`StoreFile::sync_all`]
+//!   (`fsync`).
 //! - A name (create, rename, remove) becomes durable when its directory is synced
-//!   ([`StoreFs::sync_dir`]).
+//!   ([`StoreFs::sync_dir`]). Directories made by [`StoreFs::create_dir_all`] are durable
+//!   when it returns (each new directory's parent is synced).
 //! - At a crash, names fall back to their last durable state, and every file to its last
 //!   synced contents; a file whose name was never made durable is gone.
-//!
-//! turmoil 0.7's `unstable-fs` feature has the same model for a crashed host; a `StoreFs`
-//! over its shim can back the simulator with this very code path.
 
+use bytes::Bytes;
 use std::collections::BTreeMap;
+use std::fmt::Debug;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+#[cfg(feature = "sim")]
+pub use super::sim_fs::TurmoilFs;
+
+/// How [`StoreFs::open_file`] opens a file (always for reading and writing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Created if missing, truncated if present.
+    Create,
+    /// Must exist (`NotFound` otherwise); kept as it is.
+    Existing,
+}
+
+/// An open file of the store: positioned reads and writes (several threads may write
+/// disjoint ranges through one handle at once), sync, size.
+pub trait StoreFile: Send + Sync + Debug {
+    /// Writes all of `buf` at `offset`.
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// Writes every chunk, in order, contiguously from `offset` (one positioned vectored
+    /// write per batch on real files, see [`super::write_chunks_at`]).
+    fn write_chunks_at(&self, chunks: &[Bytes], offset: u64) -> io::Result<()>;
+    /// Fills `buf` from `offset` (`UnexpectedEof` past the end).
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+    /// Makes the contents durable (`fsync`).
+    fn sync_all(&self) -> io::Result<()>;
+    /// Makes the data durable (`fdatasync`; the size is data).
+    fn sync_data(&self) -> io::Result<()>;
+    /// Truncates or extends the file to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// The file's size in bytes.
+    fn size(&self) -> io::Result<u64>;
+}
+
 /// File operations of the durable store.
-pub trait StoreFs: Send + Sync {
+pub trait StoreFs: Send + Sync + Debug {
     /// Creates or truncates `path`, writes `bytes` and syncs the contents (not the name).
     fn write_synced(&self, path: &Path, bytes: &[u8]) -> io::Result<()>;
     /// Writes `bytes` at `offset` of `path`, creating it if needed (not synced).
@@ -34,12 +71,51 @@ pub trait StoreFs: Send + Sync {
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Makes the names in directory `dir` durable (fsync of the directory).
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
-    /// Creates `dir` and its parents.
+    /// Creates `dir` and its parents; the new names are durable when it returns.
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
     /// The entries of `dir` (full paths), files and directories, in no set order.
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>>;
     /// True when `path` is a directory.
     fn is_dir(&self, path: &Path) -> bool;
+    /// Opens the file `path` for positioned reads and writes.
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StoreFile>>;
+    /// The size of the file `path` (`NotFound` when there is none).
+    fn file_len(&self, path: &Path) -> io::Result<u64>;
+}
+
+/// The operating system's file, as a [`StoreFile`]: the same system calls as a bare
+/// `std::fs::File` (`pwrite`, `pwritev`, `pread`, `fsync`, `fdatasync`, `ftruncate`).
+#[derive(Debug)]
+pub struct OsFile(pub std::fs::File);
+
+impl StoreFile for OsFile {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, buf, offset)
+    }
+
+    fn write_chunks_at(&self, chunks: &[Bytes], offset: u64) -> io::Result<()> {
+        super::vectored::write_chunks_at(&self.0, chunks, offset)
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.0, buf, offset)
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.0.sync_all()
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
+    }
 }
 
 /// Real files (`std::fs`).
@@ -89,7 +165,19 @@ impl StoreFs for OsFs {
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(dir)
+        if dir.is_dir() {
+            return Ok(());
+        }
+        // The deepest folder that exists already: every name below it is new.
+        let existing = dir.ancestors().skip(1).find(|a| a.is_dir());
+        std::fs::create_dir_all(dir)?;
+        for new in dir.ancestors().take_while(|a| Some(*a) != existing) {
+            match new.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => self.sync_dir(parent)?,
+                _ => self.sync_dir(Path::new("."))?,
+            }
+        }
+        Ok(())
     }
 
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -100,6 +188,25 @@ impl StoreFs for OsFs {
 
     fn is_dir(&self, path: &Path) -> bool {
         path.is_dir()
+    }
+
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StoreFile>> {
+        let create = mode == OpenMode::Create;
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(create)
+            .open(path)?;
+        Ok(Arc::new(OsFile(file)))
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        let meta = std::fs::metadata(path)?;
+        if meta.is_dir() {
+            return Err(io::Error::other(format!("{}: a folder", path.display())));
+        }
+        Ok(meta.len())
     }
 }
 
@@ -262,6 +369,106 @@ impl StoreFs for MemFs {
     fn is_dir(&self, path: &Path) -> bool {
         self.lock().dirs.contains(path)
     }
+
+    fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StoreFile>> {
+        let mut s = self.lock();
+        let id = match mode {
+            OpenMode::Create => {
+                let id = Self::create(&mut s, path);
+                Self::inode_mut(&mut s, path)?.data.clear();
+                id
+            }
+            OpenMode::Existing => *s.names.get(path).ok_or_else(|| not_found(path))?,
+        };
+        Ok(Arc::new(MemFile {
+            state: Arc::clone(&self.state),
+            id,
+        }))
+    }
+
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        let mut s = self.lock();
+        Ok(Self::inode_mut(&mut s, path)?.data.len() as u64)
+    }
+}
+
+/// An open file of a [`MemFs`]: it follows its inode through renames, as a descriptor
+/// does.
+#[derive(Debug)]
+struct MemFile {
+    state: Arc<Mutex<MemState>>,
+    id: u64,
+}
+
+impl MemFile {
+    fn with<R>(&self, f: impl FnOnce(&mut Inode) -> io::Result<R>) -> io::Result<R> {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        match s.inodes.get_mut(&self.id) {
+            Some(inode) => f(inode),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the file is gone (lost at a crash)",
+            )),
+        }
+    }
+}
+
+impl StoreFile for MemFile {
+    fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.with(|inode| {
+            let start = usize::try_from(offset).map_err(io::Error::other)?;
+            let end = start + buf.len();
+            if inode.data.len() < end {
+                inode.data.resize(end, 0);
+            }
+            inode.data[start..end].copy_from_slice(buf);
+            Ok(())
+        })
+    }
+
+    fn write_chunks_at(&self, chunks: &[Bytes], mut offset: u64) -> io::Result<()> {
+        for chunk in chunks {
+            self.write_all_at(chunk, offset)?;
+            offset += chunk.len() as u64;
+        }
+        Ok(())
+    }
+
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.with(|inode| {
+            let start = usize::try_from(offset).map_err(io::Error::other)?;
+            let src = inode
+                .data
+                .get(start..start + buf.len())
+                .ok_or_else(|| io::Error::from(io::ErrorKind::UnexpectedEof))?;
+            buf.copy_from_slice(src);
+            Ok(())
+        })
+    }
+
+    fn sync_all(&self) -> io::Result<()> {
+        self.with(|inode| {
+            inode.synced = inode.data.clone();
+            Ok(())
+        })
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.sync_all()
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.with(|inode| {
+            inode
+                .data
+                .resize(usize::try_from(len).map_err(io::Error::other)?, 0);
+            Ok(())
+        })
+    }
+
+    fn size(&self) -> io::Result<u64> {
+        self.with(|inode| Ok(inode.data.len() as u64))
+    }
 }
 
 #[cfg(test)]
@@ -288,6 +495,38 @@ mod tests {
     }
 
     #[test]
+    fn a_crash_keeps_only_what_an_open_file_synced() {
+        let fs = MemFs::new();
+        let dir = Path::new("/out");
+        fs.create_dir_all(dir).unwrap();
+        let file = fs.open_file(&dir.join("a.part"), OpenMode::Create).unwrap();
+        file.write_chunks_at(&[Bytes::from_static(b"he"), Bytes::from_static(b"llo")], 0)
+            .unwrap();
+        file.sync_all().unwrap();
+        fs.sync_dir(dir).unwrap();
+        file.write_all_at(b" world", 5).unwrap();
+        let mut back = [0u8; 11];
+        file.read_exact_at(&mut back, 0).unwrap();
+        assert_eq!(&back, b"hello world");
+        assert_eq!(file.size().unwrap(), 11);
+        // The handle follows its file through a rename, as a descriptor does.
+        fs.rename(&dir.join("a.part"), &dir.join("b")).unwrap();
+        file.write_all_at(b"!", 11).unwrap();
+        assert_eq!(fs.read(&dir.join("b")).unwrap(), b"hello world!");
+        fs.crash();
+        assert_eq!(fs.file_len(&dir.join("a.part")).unwrap(), 5);
+        assert!(fs.open_file(&dir.join("b"), OpenMode::Existing).is_err());
+        let again = fs
+            .open_file(&dir.join("a.part"), OpenMode::Existing)
+            .unwrap();
+        let mut short = [0u8; 6];
+        assert_eq!(
+            again.read_exact_at(&mut short, 0).unwrap_err().kind(),
+            io::ErrorKind::UnexpectedEof
+        );
+    }
+
+    #[test]
     fn os_fs_round_trips_and_syncs() {
         let tmp = tempfile::tempdir().unwrap();
         let fs = OsFs;
@@ -298,5 +537,23 @@ mod tests {
         assert_eq!(fs.read(&p).unwrap(), b"\0\0\0abc");
         fs.rename(&p, &tmp.path().join("y")).unwrap();
         assert_eq!(fs.read_dir(tmp.path()).unwrap(), [tmp.path().join("y")]);
+        let deep = tmp.path().join("s1/s2");
+        fs.create_dir_all(&deep).unwrap();
+        assert!(fs.is_dir(&deep));
+        let file = fs.open_file(&deep.join("z"), OpenMode::Create).unwrap();
+        file.write_chunks_at(&[Bytes::from_static(b"ab"), Bytes::from_static(b"c")], 1)
+            .unwrap();
+        file.sync_data().unwrap();
+        assert_eq!(file.size().unwrap(), 4);
+        assert_eq!(fs.file_len(&deep.join("z")).unwrap(), 4);
+        let mut back = [0u8; 3];
+        file.read_exact_at(&mut back, 1).unwrap();
+        assert_eq!(&back, b"abc");
+        file.set_len(1).unwrap();
+        assert_eq!(fs.read(&deep.join("z")).unwrap(), b"\0");
+        assert!(fs
+            .open_file(&deep.join("none"), OpenMode::Existing)
+            .is_err());
+        assert!(fs.file_len(&deep).is_err());
     }
 }

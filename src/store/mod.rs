@@ -16,6 +16,8 @@ pub mod durable_fs;
 pub mod journal;
 mod output;
 mod report;
+#[cfg(feature = "sim")]
+mod sim_fs;
 mod vectored;
 
 pub(crate) use budget::charge;

@@ -13,13 +13,12 @@
 
 use super::budget::{charge, DiskBudget};
 use super::container::{Container, Mp4Copy};
+use super::durable_fs::{OpenMode, OsFs, StoreFile, StoreFs};
 use crate::media::fmp4::AudioTrack;
 use crate::wire::SegmentHeader;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -79,10 +78,12 @@ pub struct Holding<'a> {
 
 /// One file being received.
 pub struct ReceivedFile {
+    /// The store it is written to (D115): the file, its spool, their removal.
+    fs: Arc<dyn StoreFs>,
     path: PathBuf,
     /// The name the verified file will have (the MP4 copy is named after it).
     final_path: PathBuf,
-    file: Arc<File>,
+    file: Arc<dyn StoreFile>,
     placement: Placement,
     first_index: u32,
     /// Next index of the contiguous prefix (everything below it is written and hashed).
@@ -96,7 +97,7 @@ pub struct ReceivedFile {
     written_ahead: BTreeMap<u32, u64>,
     waiting_in_memory: usize,
     memory_bound: usize,
-    spool: Option<(PathBuf, File, u64)>,
+    spool: Option<(PathBuf, Arc<dyn StoreFile>, u64)>,
     size: u64,
     /// The platform's byte budget, charged for every byte written (D48).
     budget: Option<Arc<DiskBudget>>,
@@ -114,20 +115,27 @@ pub struct ReceivedFile {
 }
 
 impl ReceivedFile {
-    /// Creates (truncating) the output file at `path`; its parent folder is created.
+    /// Creates (truncating) the output file at `path` on the operating system's files
+    /// ([`OsFs`]); its parent folder is created.
     ///
     /// `first_index` is the transfer's first segment (non-zero when resuming).
     pub fn create(path: &Path, placement: Placement, first_index: u32) -> io::Result<Self> {
+        ReceivedFile::create_in(Arc::new(OsFs), path, placement, first_index)
+    }
+
+    /// [`ReceivedFile::create`] in the store `fs` (D115).
+    pub fn create_in(
+        fs: Arc<dyn StoreFs>,
+        path: &Path,
+        placement: Placement,
+        first_index: u32,
+    ) -> io::Result<Self> {
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
+            fs.create_dir_all(parent)?;
         }
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?;
+        let file = fs.open_file(path, OpenMode::Create)?;
         Ok(ReceivedFile::create_from(
+            fs,
             path,
             file,
             placement,
@@ -140,13 +148,14 @@ impl ReceivedFile {
     /// held after it (at-offset placement) count as written. In order, only the prefix
     /// is ever held (early segments wait in memory or a spool, never at their offsets).
     pub fn reopen(
+        fs: Arc<dyn StoreFs>,
         path: &Path,
         placement: Placement,
         first_index: u32,
         holding: Holding<'_>,
     ) -> io::Result<Self> {
-        let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let mut received = ReceivedFile::create_from(path, file, placement, first_index);
+        let file = fs.open_file(path, OpenMode::Existing)?;
+        let mut received = ReceivedFile::create_from(fs, path, file, placement, first_index);
         let next = holding.held.first_missing(first_index);
         let (start, end) = match placement {
             Placement::AtOffset { segment_size } => (
@@ -179,15 +188,22 @@ impl ReceivedFile {
         Ok(received)
     }
 
-    fn create_from(path: &Path, file: File, placement: Placement, first_index: u32) -> Self {
+    fn create_from(
+        fs: Arc<dyn StoreFs>,
+        path: &Path,
+        file: Arc<dyn StoreFile>,
+        placement: Placement,
+        first_index: u32,
+    ) -> Self {
         let start_offset = match placement {
             Placement::AtOffset { segment_size } => u64::from(first_index) * segment_size,
             Placement::InOrder => 0,
         };
         ReceivedFile {
+            fs,
             path: path.to_path_buf(),
             final_path: path.to_path_buf(),
-            file: Arc::new(file),
+            file,
             placement,
             first_index,
             next_index: first_index,
@@ -259,7 +275,7 @@ impl ReceivedFile {
     /// the shared file and the offset (at-offset placement only; `None` in order, where a
     /// segment's offset is known only once the segments before it arrived). Report the
     /// written segment with [`ReceivedFile::mark_written`].
-    pub fn direct_target(&self, index: u32) -> Option<(Arc<File>, u64)> {
+    pub fn direct_target(&self, index: u32) -> Option<(Arc<dyn StoreFile>, u64)> {
         match self.placement {
             Placement::AtOffset { segment_size } => {
                 Some((Arc::clone(&self.file), u64::from(index) * segment_size))
@@ -460,12 +476,7 @@ impl ReceivedFile {
                     .unwrap_or("output")
             );
             let spool_path = self.path.with_file_name(name);
-            let spool = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&spool_path)?;
+            let spool = self.fs.open_file(&spool_path, OpenMode::Create)?;
             self.spool = Some((spool_path, spool, 0));
         }
         if let Some((_, spool, end)) = &mut self.spool {
@@ -535,10 +546,10 @@ impl ReceivedFile {
     /// (no gap remains). Segments still waiting behind a gap are written after what
     /// arrived in order, so nothing received is lost.
     pub fn finish(self) -> io::Result<FinishedFile> {
-        let path = self.path.clone();
+        let (fs, path) = (Arc::clone(&self.fs), self.path.clone());
         let (finished, drop_raw) = self.finish_keeping_raw()?;
         if drop_raw {
-            let _ = std::fs::remove_file(path);
+            let _ = fs.remove_file(&path);
         }
         Ok(finished)
     }
@@ -570,8 +581,9 @@ impl ReceivedFile {
             self.size = self.size.max(self.next_offset);
         }
         self.file.sync_data()?;
-        if let Some((spool_path, _, _)) = self.spool.take() {
-            let _ = std::fs::remove_file(spool_path);
+        if let Some((spool_path, spool, _)) = self.spool.take() {
+            drop(spool);
+            let _ = self.fs.remove_file(&spool_path);
         }
         let checksum =
             complete.then(|| format!("sha256:{}", hex::encode(self.hasher.clone().finalize())));
@@ -615,8 +627,9 @@ impl ReceivedFile {
 
 impl Drop for ReceivedFile {
     fn drop(&mut self) {
-        if let Some((spool_path, _, _)) = self.spool.take() {
-            let _ = std::fs::remove_file(spool_path);
+        if let Some((spool_path, spool, _)) = self.spool.take() {
+            drop(spool);
+            let _ = self.fs.remove_file(&spool_path);
         }
     }
 }

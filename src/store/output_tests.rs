@@ -261,7 +261,7 @@ proptest! {
             // The break: the first attempt's file is dropped unfinished.
         }
         let holding = Holding { held: &held, durable_prefix: 0, file_size: source.len() as u64 };
-        let mut file = ReceivedFile::reopen(&path, placement, 0, holding).unwrap();
+        let mut file = ReceivedFile::reopen(Arc::new(OsFs), &path, placement, 0, holding).unwrap();
         for &i in &order[..first] {
             prop_assert_eq!(
                 file.write_segment(i as u32, &chunks[i]).unwrap(),
@@ -307,7 +307,7 @@ proptest! {
             durable_prefix: prefix as u64,
             file_size: source.len() as u64,
         };
-        let mut file = ReceivedFile::reopen(&path, Placement::InOrder, 0, holding).unwrap();
+        let mut file = ReceivedFile::reopen(Arc::new(OsFs), &path, Placement::InOrder, 0, holding).unwrap();
         for (i, s) in segments.iter().enumerate().skip(first).rev() {
             file.write_segment(i as u32, s).unwrap();
         }
@@ -315,4 +315,44 @@ proptest! {
         prop_assert_eq!(std::fs::read(&done.path).unwrap(), source.clone());
         prop_assert_eq!(done.checksum, Some(sha256(&source)));
     }
+}
+
+/// The received file goes through the store's seam (D115): in a [`MemFs`] a power cut
+/// keeps exactly what was synced; `finish` syncs; spooled segments live in the same store
+/// and leave nothing behind.
+#[test]
+fn a_received_file_in_a_mem_fs_keeps_only_what_was_synced_at_a_power_cut() {
+    use crate::store::durable_fs::MemFs;
+    let fs = MemFs::new();
+    let dir = Path::new("/out/s1");
+    let path = dir.join("a.bin.part");
+    let placement = Placement::AtOffset { segment_size: 4 };
+    let mut file = ReceivedFile::create_in(Arc::new(fs.clone()), &path, placement, 0).unwrap();
+    file.write_segment(0, b"abcd").unwrap();
+    fs.sync_file(&path).unwrap();
+    fs.sync_dir(dir).unwrap();
+    file.write_segment(1, b"efgh").unwrap();
+    let (target, offset) = file.direct_target(2).unwrap();
+    target.write_all_at(b"ij", offset).unwrap();
+    assert_eq!(file.mark_written(2, 2).unwrap(), WriteOutcome::Accepted);
+    assert_eq!(fs.read(&path).unwrap(), b"abcdefghij");
+    fs.crash();
+    assert_eq!(fs.read(&path).unwrap(), b"abcd");
+
+    // In order, with every early segment spooled: the spool is in the store too.
+    let fs = MemFs::new();
+    let path = dir.join("b.h264.part");
+    let mut file =
+        ReceivedFile::create_in(Arc::new(fs.clone()), &path, Placement::InOrder, 0).unwrap();
+    file.set_reorder_memory(0);
+    file.write_segment(2, b"ef").unwrap();
+    file.write_segment(1, b"cd").unwrap();
+    assert!(fs.read(&dir.join(".b.h264.part.spool")).is_ok(), "spooled");
+    file.write_segment(0, b"ab").unwrap();
+    let done = file.finish().unwrap();
+    assert_eq!(done.checksum, Some(sha256(b"abcdef")));
+    fs.sync_dir(dir).unwrap();
+    fs.crash();
+    assert_eq!(fs.read(&path).unwrap(), b"abcdef", "finish synced the data");
+    assert_eq!(fs.read_dir(dir).unwrap(), [path]);
 }
