@@ -34,6 +34,7 @@ mod registry;
 mod resume;
 pub mod script;
 mod streams;
+mod supersede;
 mod views;
 
 use crate::net::TransportSettings;
@@ -117,6 +118,12 @@ pub struct PlatformConfig {
     /// false (default): it resolves with the `connection_lost` report at the break, and
     /// the transfer is still resumed in the background.
     pub wait_through_breaks: bool,
+    /// A new session of a device closes an older connection of the same device that
+    /// holds transfers once that one has received nothing for this long plus four of its
+    /// round trips, and resumes its transfers at once (D117); None waits for QUIC's idle
+    /// timeout instead. It must exceed both sides' keep-alive interval
+    /// (`TransportSettings::keep_alive`): default that interval (5 s) plus 2 s.
+    pub supersede_silent_after: Option<Duration>,
 }
 
 impl PlatformConfig {
@@ -139,6 +146,9 @@ impl PlatformConfig {
             container: crate::store::container::Container::Both,
             journal_max_age: Duration::from_secs(7 * 24 * 3600),
             wait_through_breaks: false,
+            supersede_silent_after: Some(
+                TransportSettings::default().keep_alive + Duration::from_secs(2),
+            ),
         }
     }
 }
@@ -277,9 +287,10 @@ enum Command {
         code: StatusCode,
         reason: String,
     },
-    /// A newer connection of this session took it over (D66): close, and leave the
-    /// transfers to be resumed there.
-    Superseded,
+    /// A newer connection of this session took it over (D66), or a new session of this
+    /// device while this connection was silent (D117): close, and leave the transfers to
+    /// be resumed there.
+    Superseded(supersede::Supersession),
     /// Unfinished transfers this session may resume (D64).
     Resume(Vec<resume::Resumable>),
 }
@@ -650,7 +661,9 @@ impl Platform {
         commands: mpsc::UnboundedSender<Command>,
         generation: u64,
     ) {
-        self.lock_sessions().register(info, commands, generation);
+        let now = tokio::time::Instant::now().into_std();
+        self.lock_sessions()
+            .register(info, commands, (generation, now));
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
@@ -695,7 +708,7 @@ impl Platform {
             registry::Reattach::NotHeld => false,
             registry::Reattach::Finished => true,
             registry::Reattach::Superseding(old) => {
-                let _ = old.send(Command::Superseded);
+                let _ = old.send(Command::Superseded(supersede::Supersession::SameSession));
                 true
             }
         };
