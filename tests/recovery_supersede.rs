@@ -123,9 +123,10 @@ async fn a_silent_connection_of_the_device_is_closed_and_its_transfer_resumed_by
         result.report.resent_bytes
     );
     // 7 s of silence plus four round trips (D117), and the one-second sampling; QUIC's
-    // idle timeout (30 s) is far beyond.
+    // idle timeout (30 s) is far beyond. Not before the bound: the silence counts from the
+    // last datagram, which crossed the relay at most a packet interval before it went down.
     assert!(
-        after >= Duration::from_secs(7) && after < Duration::from_secs(12),
+        after >= Duration::from_millis(6900) && after < Duration::from_secs(12),
         "{after:?}"
     );
 }
