@@ -81,6 +81,14 @@ struct Connection {
     /// their streams (docs/protocol.md D32, D45).
     in_order: InOrder<Ordered>,
     closing: bool,
+    /// When this connection next samples its received-datagram counter (D117; once
+    /// established).
+    sample_at: Option<Instant>,
+    /// When this connection, established, judges again an older silent connection of its
+    /// device (D117).
+    supersede_at: Option<Instant>,
+    /// The device of the established session (None: anonymous, or not established).
+    device_id: Option<String>,
 }
 
 /// Runs one client connection to its end.
@@ -102,10 +110,14 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     let mut accepted_streams: u64 = 0;
     let lost = loop {
         c.drain(&mut session).await;
-        let deadline = match (session.poll_timeout(), c.commit_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let deadline = [
+            session.poll_timeout(),
+            c.commit_deadline(),
+            c.liveness_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
         let timer = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -133,6 +145,7 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             () = timer => {
                 session.handle_timeout(now());
                 c.commit_due(&mut session);
+                c.liveness_due();
             }
         }
     };
@@ -179,6 +192,9 @@ impl Connection {
             control_sends: JoinSet::new(),
             in_order: InOrder::default(),
             closing: false,
+            sample_at: None,
+            supersede_at: None,
+            device_id: None,
         }
     }
 
@@ -481,7 +497,7 @@ impl Connection {
                 }
             }
             Command::Close { code, reason } => self.close(code, &reason).await,
-            Command::Superseded => self.superseded(),
+            Command::Superseded(why) => self.superseded(why),
             Command::Resume(entries) => {
                 for entry in entries {
                     self.resume(session, entry);
@@ -703,6 +719,11 @@ impl Connection {
         });
         // Transfers this client left unfinished are asked for again (D64).
         self.platform.dispatch_unfinished();
+        // An older silent connection of this device gives its transfers up (D117).
+        self.device_id = device.and_then(|d| d.device_id);
+        self.sample_at = Some(now());
+        self.supersede_at = Some(now());
+        self.liveness_due();
     }
 
     /// A FileRequest was accepted: its caller gets the handle whose end it can wait for.

@@ -4,9 +4,10 @@
 
 use super::{now, Connection, Observed, TransferOutput};
 use crate::platform::resume::Resumable;
+use crate::platform::supersede::{Newcomer, Supersession, SAMPLE_EVERY};
 use crate::session::PlatformSession;
 use crate::store::Placement;
-use crate::wire::{FileRequestAck, StatusCode};
+use crate::wire::FileRequestAck;
 use std::time::Instant;
 
 impl Connection {
@@ -126,18 +127,51 @@ impl Connection {
         }
     }
 
-    /// A newer connection of this session took over (D66): close at once (nothing to
-    /// linger for: the client left this connection); the transfers break and wait there.
-    pub(super) fn superseded(&mut self) {
-        tracing::info!(
-            "session {}: a newer connection took over; closing this one",
-            self.session_id
-        );
+    /// A newer connection of this session took over (D66), or a new session of this
+    /// device while this connection was silent (D117): close at once (nothing to linger
+    /// for: the client left this connection); the transfers break and wait there.
+    pub(super) fn superseded(&mut self, why: Supersession) {
+        let (code, reason) = why.close();
+        tracing::info!("session {}: closing with {code}: {reason}", self.session_id);
         self.superseded = true;
         self.closing = true;
         self.conn.close(
-            quinn::VarInt::from_u32(u32::from(StatusCode::Success.to_u16())),
-            b"superseded by a newer connection of this session",
+            quinn::VarInt::from_u32(u32::from(code.to_u16())),
+            reason.as_bytes(),
         );
+    }
+
+    /// The next sample of the received-datagram counter or judgement of older silent
+    /// connections (D117).
+    pub(super) fn liveness_deadline(&self) -> Option<Instant> {
+        match (self.sample_at, self.supersede_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Samples the counter (for the rule's view of this connection) and judges the older
+    /// connections of this device when due (D117); the rule decides, this carries it out.
+    pub(super) fn liveness_due(&mut self) {
+        let at = now();
+        if self.sample_at.is_some_and(|t| t <= at) {
+            let holds = !self.outputs.is_empty() || !self.resuming.is_empty();
+            let datagrams = self.conn.stats().udp_rx.datagrams;
+            self.platform
+                .record_activity((self.session_id, self.generation), at, datagrams, holds);
+            self.sample_at = Some(at + SAMPLE_EVERY);
+        }
+        if self.supersede_at.is_some_and(|t| t <= at) {
+            self.supersede_at = if self.closing {
+                None
+            } else {
+                let newcomer = Newcomer {
+                    session_id: self.session_id,
+                    generation: self.generation,
+                    device_id: self.device_id.clone(),
+                };
+                self.platform.supersede_silent(&newcomer, at)
+            };
+        }
     }
 }

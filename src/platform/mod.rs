@@ -34,6 +34,7 @@ mod registry;
 mod resume;
 pub mod script;
 mod streams;
+mod supersede;
 mod views;
 
 use crate::net::TransportSettings;
@@ -123,6 +124,12 @@ pub struct PlatformConfig {
     /// filesystem (`TurmoilFs`), where a host crash is a power cut. The `.debug`, the
     /// `.report` and the MP4 copy are always the operating system's files.
     pub store_fs: std::sync::Arc<dyn crate::store::durable_fs::StoreFs>,
+    /// A new session of a device closes an older connection of the same device that
+    /// holds transfers once that one has received nothing for this long plus four of its
+    /// round trips, and resumes its transfers at once (D117); None waits for QUIC's idle
+    /// timeout instead. It must exceed both sides' keep-alive interval
+    /// (`TransportSettings::keep_alive`): default that interval (5 s) plus 2 s.
+    pub supersede_silent_after: Option<Duration>,
 }
 
 impl PlatformConfig {
@@ -146,6 +153,9 @@ impl PlatformConfig {
             journal_max_age: Duration::from_secs(7 * 24 * 3600),
             wait_through_breaks: false,
             store_fs: std::sync::Arc::new(crate::store::durable_fs::OsFs),
+            supersede_silent_after: Some(
+                TransportSettings::default().keep_alive + Duration::from_secs(2),
+            ),
         }
     }
 }
@@ -284,9 +294,10 @@ enum Command {
         code: StatusCode,
         reason: String,
     },
-    /// A newer connection of this session took it over (D66): close, and leave the
-    /// transfers to be resumed there.
-    Superseded,
+    /// A newer connection of this session took it over (D66), or a new session of this
+    /// device while this connection was silent (D117): close, and leave the transfers to
+    /// be resumed there.
+    Superseded(supersede::Supersession),
     /// Unfinished transfers this session may resume (D64).
     Resume(Vec<resume::Resumable>),
 }
@@ -657,7 +668,9 @@ impl Platform {
         commands: mpsc::UnboundedSender<Command>,
         generation: u64,
     ) {
-        self.lock_sessions().register(info, commands, generation);
+        let now = tokio::time::Instant::now().into_std();
+        self.lock_sessions()
+            .register(info, commands, (generation, now));
         self.shared.changed.send_modify(|n| *n += 1);
     }
 
@@ -702,7 +715,7 @@ impl Platform {
             registry::Reattach::NotHeld => false,
             registry::Reattach::Finished => true,
             registry::Reattach::Superseding(old) => {
-                let _ = old.send(Command::Superseded);
+                let _ = old.send(Command::Superseded(supersede::Supersession::SameSession));
                 true
             }
         };

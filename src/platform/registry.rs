@@ -17,6 +17,8 @@ pub(super) struct SessionEntry {
     pub(super) generation: u64,
     /// What the operators' views read beside the info (`views.rs`).
     pub(super) view: super::views::SessionView,
+    /// When the connection last received anything, whether it holds transfers (D117).
+    pub(super) liveness: super::supersede::Liveness,
 }
 
 /// The registry's answer to a re-attachment (D52, D66).
@@ -89,7 +91,7 @@ impl Registry {
         &mut self,
         info: SessionInfo,
         commands: mpsc::UnboundedSender<Command>,
-        generation: u64,
+        (generation, now): (u64, std::time::Instant),
     ) {
         self.live.insert(
             info.session_id,
@@ -98,6 +100,7 @@ impl Registry {
                 commands,
                 generation,
                 view: super::views::SessionView::default(),
+                liveness: super::supersede::Liveness::new(now),
             },
         );
     }

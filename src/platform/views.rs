@@ -17,6 +17,13 @@ pub(super) struct SessionView {
     connection: Option<quinn::Connection>,
 }
 
+impl SessionView {
+    /// The session's connection, once recorded.
+    pub(super) fn connection(&self) -> Option<&quinn::Connection> {
+        self.connection.as_ref()
+    }
+}
+
 /// One session as an operator sees it: its info, when it connected, its transport figures.
 #[derive(Debug, Clone)]
 pub struct SessionDetails {

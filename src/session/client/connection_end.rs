@@ -91,6 +91,8 @@ mod tests {
         assert_eq!(closed(StatusCode::AuthenticationFailed), End);
         assert_eq!(closed(StatusCode::ServiceUnavailable), Reconnect);
         assert_eq!(closed(StatusCode::RateLimitExceeded), Reconnect);
+        // A connection the platform closed as silent (D117) comes back (D118).
+        assert_eq!(closed(StatusCode::ConnectionTimeout), Reconnect);
     }
 
     #[test]
