@@ -15,6 +15,7 @@
 use super::harness::{ClientSpec, SimBuilder, SimError};
 use super::scenarios::INTEROP_LINK;
 use super::SimFile;
+use crate::client::ClientConfig;
 use crate::media::SegmentMode;
 use crate::net::{Congestion, LinkFaults};
 use crate::wire::{FileRequest, Pacing};
@@ -44,10 +45,20 @@ pub struct FrameLatencyReport {
     /// Per access unit, in index order: (release-to-storage delay, serialization time of
     /// its bytes on the link), milliseconds.
     pub samples: Vec<(f64, f64)>,
+    /// The client's tail probes per realtime segment (D109; 0: none).
+    pub tail_probes: u8,
+    /// UDP datagrams the client sent over the whole run (handshake and close included).
+    pub client_datagrams: u64,
+    /// UDP payload bytes the client sent over the whole run.
+    pub client_bytes: u64,
+    /// Seconds from the FileRequest to the last unit's storage.
+    pub transfer_secs: f64,
 }
 
-/// Pulls [`CLIP`] once with seed `seed` and measures every access unit's delay.
-pub fn frame_latency(seed: u64, congestion: Congestion) -> FrameLatencyReport {
+/// Pulls [`CLIP`] once with seed `seed` and measures every access unit's delay, the client
+/// sending `tail_probes` tail probes after each segment (D109; the default is
+/// [`crate::client::TAIL_PROBES`]).
+pub fn frame_latency(seed: u64, congestion: Congestion, tail_probes: u8) -> FrameLatencyReport {
     let link = LinkFaults {
         loss: LOSS,
         ..INTEROP_LINK
@@ -57,7 +68,13 @@ pub fn frame_latency(seed: u64, congestion: Congestion) -> FrameLatencyReport {
         .congestion(congestion)
         .latency(ONE_WAY)
         .link(link)
-        .client(ClientSpec::serving(vec![SimFile::test_video(CLIP)]));
+        .client(ClientSpec {
+            config: ClientConfig {
+                tail_probes,
+                ..ClientConfig::default()
+            },
+            ..ClientSpec::serving(vec![SimFile::test_video(CLIP)])
+        });
     let run = world.run(move |ctx| async move {
         let session = ctx.platform.wait_for_session().await.session_id;
         let mut request = FileRequest::new(CLIP);
@@ -81,12 +98,20 @@ pub fn frame_latency(seed: u64, congestion: Congestion) -> FrameLatencyReport {
         if samples.is_empty() {
             return Err(SimError::Check("no segment stored".into()));
         }
-        Ok(samples)
+        let last = arrivals.iter().map(|a| a.at).max().unwrap_or_default();
+        let transfer = last.saturating_sub(pulled.requested_at).as_secs_f64();
+        Ok((samples, transfer))
     });
-    let (passed, error, samples) = match run.script {
-        Ok(samples) => (true, None, samples),
-        Err(e) => (false, Some(e.to_string()), Vec::new()),
+    let (passed, error, (samples, transfer_secs)) = match run.script {
+        Ok(measured) => (true, None, measured),
+        Err(e) => (false, Some(e.to_string()), (Vec::new(), 0.0)),
     };
+    let link = run
+        .clients
+        .first()
+        .and_then(Option::as_ref)
+        .map(|c| c.link)
+        .unwrap_or_default();
     FrameLatencyReport {
         seed,
         passed,
@@ -94,6 +119,10 @@ pub fn frame_latency(seed: u64, congestion: Congestion) -> FrameLatencyReport {
         one_way_ms: ONE_WAY.as_secs_f64() * 1e3,
         link_bps: rate,
         samples,
+        tail_probes,
+        client_datagrams: link.sent,
+        client_bytes: link.bytes,
+        transfer_secs,
     }
 }
 
@@ -125,12 +154,39 @@ mod tests {
     /// sample, and no delay is below the one-way delay (the release is a lower bound).
     #[test]
     fn frame_latency_measures_every_access_unit() {
-        let r = frame_latency(3, Congestion::Cubic);
+        let r = frame_latency(3, Congestion::Cubic, crate::client::TAIL_PROBES);
         assert!(r.passed, "{:?}", r.error);
         assert!(r.samples.len() > 100, "{} samples", r.samples.len());
         for &(delay, ser) in &r.samples {
             assert!(delay >= r.one_way_ms - 1e-6, "delay {delay} ms");
             assert!(ser > 0.0);
         }
+    }
+
+    /// D109: the same seed with and without tail probes: every realtime segment is followed
+    /// by its probes, each in a UDP datagram of its own (queued with the segment's data or
+    /// with each other, quinn would put them in one packet and the count would not grow).
+    #[test]
+    fn tail_probes_go_in_packets_of_their_own() {
+        let without = frame_latency(5, Congestion::Bbr, 0);
+        let with = frame_latency(5, Congestion::Bbr, 3);
+        assert!(
+            without.passed && with.passed,
+            "{:?} {:?}",
+            without.error,
+            with.error
+        );
+        let units = with.samples.len() as u64;
+        let extra = with
+            .client_datagrams
+            .saturating_sub(without.client_datagrams);
+        assert!(
+            extra >= 3 * units * 95 / 100,
+            "{extra} more datagrams for {units} segments"
+        );
+        assert!(
+            extra <= 3 * units + units / 10,
+            "{extra} for {units} segments"
+        );
     }
 }

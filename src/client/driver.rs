@@ -462,6 +462,7 @@ impl Connection {
             job,
             file,
             chunk: self.config.read_chunk,
+            probes: self.config.tail_probes,
         });
     }
 

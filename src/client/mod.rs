@@ -23,6 +23,7 @@ mod streams;
 mod supervisor;
 
 pub use reconnect::{Backoff, ReconnectPolicy, RecoveryStrategy, UnknownStrategy};
+pub use sender::TAIL_PROBES;
 pub use stall::Stall;
 
 use crate::catalog::{Catalog, CatalogError};
@@ -59,6 +60,11 @@ pub struct ClientConfig {
     /// How long one connection attempt may take to complete its handshake before it
     /// counts as failed (then the reconnection policy decides, D67). Default 10 s.
     pub connect_timeout: Duration,
+    /// Tail probes after each segment of a realtime-paced transfer (D109): empty QUIC
+    /// DATAGRAM frames, each in a packet of its own, so that a lost last packet is found
+    /// within a round trip. Default [`TAIL_PROBES`] (3); 0 turns them off. None are sent
+    /// to a platform that does not accept datagrams, nor for transfers at full speed.
+    pub tail_probes: u8,
 }
 
 /// The CLI's stall timeout (D67): a few seconds, well above a loaded path's round trip,
@@ -78,6 +84,7 @@ impl Default for ClientConfig {
             reconnect: None,
             stall_timeout: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            tail_probes: TAIL_PROBES,
         }
     }
 }

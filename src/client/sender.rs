@@ -30,6 +30,8 @@ pub(super) struct Outgoing {
     pub file: Arc<File>,
     /// Bytes per positioned read.
     pub chunk: usize,
+    /// Tail probes after the stream is finished, when the job asks for them (D109).
+    pub probes: u8,
 }
 
 /// Opens a stream for each job of `jobs` in turn and writes its header, then hands the
@@ -48,7 +50,14 @@ pub(super) async fn open_in_order(
     tx: mpsc::UnboundedSender<Input>,
     opening: Arc<tokio::sync::Mutex<()>>,
 ) {
-    while let Some(Outgoing { job, file, chunk }) = jobs.recv().await {
+    while let Some(Outgoing {
+        job,
+        file,
+        chunk,
+        probes,
+    }) = jobs.recv().await
+    {
+        let probes = if job.tail_probes { probes } else { 0 };
         let (transfer, index) = (job.transfer, job.index);
         let started = Instant::now();
         let opened = {
@@ -58,8 +67,13 @@ pub(super) async fn open_in_order(
         match opened {
             Ok(send) => {
                 let tx = tx.clone();
+                let conn = conn.clone();
                 tokio::spawn(async move {
-                    let input = match send_data(send, job, file, chunk, started).await {
+                    let tail = Tail {
+                        conn: &conn,
+                        probes,
+                    };
+                    let input = match send_data(send, job, file, chunk, started, tail).await {
                         Ok(elapsed) => Input::SegmentSent {
                             transfer,
                             index,
@@ -112,6 +126,7 @@ async fn send_data(
     file: Arc<File>,
     chunk: usize,
     started: Instant,
+    tail: Tail<'_>,
 ) -> Result<Duration, Option<StatusCode>> {
     if let Some(rewrite) = &job.rewrite {
         // MP4 frame mode (D77): one sample, rewritten whole (bounded by the stream bound).
@@ -126,7 +141,7 @@ async fn send_data(
         send.write_chunk(Bytes::from(data))
             .await
             .map_err(stopped_code)?;
-        return finish_and_wait(send, started).await;
+        return finish_and_wait(send, started, tail).await;
     }
     let chunk = chunk.max(1) as u64;
     let end = job.offset.saturating_add(job.len);
@@ -152,7 +167,7 @@ async fn send_data(
             .map_err(stopped_code)?;
         pos += n as u64;
     }
-    finish_and_wait(send, started).await
+    finish_and_wait(send, started, tail).await
 }
 
 /// Resets a stream whose data cannot be read (500) and says why in the log.
@@ -171,17 +186,68 @@ fn reset_unreadable(
     Some(StatusCode::InternalError)
 }
 
-/// Finishes the stream and waits for the platform to acknowledge every byte.
+/// Finishes the stream, probes the connection's tail if asked (D109), and waits for the
+/// platform to acknowledge every byte.
 async fn finish_and_wait(
     mut send: quinn::SendStream,
     started: Instant,
+    tail: Tail<'_>,
 ) -> Result<Duration, Option<StatusCode>> {
     send.finish().map_err(|_| None)?;
     let elapsed = started.elapsed();
+    probe_tail(tail.conn, tail.probes).await;
     match send.stopped().await {
         Ok(None) => Ok(elapsed),
         Ok(Some(code)) => Err(Some(status_of(code))),
         Err(_) => Err(None),
+    }
+}
+
+/// The connection a segment goes on, and how many tail probes follow it (0: none).
+#[derive(Clone, Copy)]
+pub(super) struct Tail<'a> {
+    conn: &'a quinn::Connection,
+    probes: u8,
+}
+
+/// The default [`ClientConfig::tail_probes`](super::ClientConfig::tail_probes): quinn's
+/// packet threshold (3), so that the acknowledgement of the last probe declares a lost
+/// last packet before it at once.
+pub const TAIL_PROBES: u8 = 3;
+
+/// Scheduler turns a probe waits for the connection to send what is queued before it.
+const PROBE_TURNS: usize = 8;
+
+/// Tail probes (D109): `count` empty QUIC DATAGRAM frames, each in a packet of its own after
+/// the segment's last one. A segment under realtime pacing is followed by silence until the
+/// next frame (~33 ms), so a lost last packet would be found only by the probe timeout or
+/// the next frame's acknowledgement. The platform acknowledges a packet after a gap at once
+/// (RFC 9000 13.2.1); once it acknowledges a packet `count` (quinn's packet threshold, 3)
+/// beyond the lost one, the loss is declared on that acknowledgement, about one round trip
+/// after the segment left, and the data is sent again.
+///
+/// Each probe waits (a few scheduler turns) until the connection has sent a packet since
+/// the previous one was queued: queued together, quinn would put a datagram in the same
+/// packet as the stream's data (DATAGRAM frames are written before STREAM frames) or the
+/// probes in one packet. Nothing is sent to a peer that did not advertise datagram
+/// support, and a probe that cannot be queued ends the probing; probes are unreliable
+/// and never retransmitted.
+async fn probe_tail(conn: &quinn::Connection, count: u8) {
+    if count == 0 || conn.max_datagram_size().is_none() {
+        return;
+    }
+    let mut seen = conn.stats().path.sent_packets;
+    for _ in 0..count {
+        for _ in 0..PROBE_TURNS {
+            tokio::task::yield_now().await;
+            if conn.stats().path.sent_packets > seen {
+                break;
+            }
+        }
+        seen = conn.stats().path.sent_packets;
+        if conn.send_datagram(Bytes::new()).is_err() {
+            return;
+        }
     }
 }
 

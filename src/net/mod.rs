@@ -31,7 +31,7 @@ pub use tls::{
     load_certs_pem, load_key_pem, peer_certificate_identity, server_crypto, server_crypto_mtls,
     server_crypto_with, ClientIdentity, SelfSignedCert, ServerVerification, TlsError,
 };
-pub use transport::{Congestion, TransportSettings};
+pub use transport::{Congestion, TransportSettings, DATAGRAM_RECEIVE_BUFFER};
 
 /// The ALPN protocol identifier of this protocol (specification "QUIC配置").
 pub const ALPN: &[u8] = b"video-streaming/1.0";

@@ -60,7 +60,23 @@ pub struct TransportSettings {
     /// MTU discovery starts and the floor black-hole detection falls back to (D102). Raise
     /// it only for a path that certainly carries it (a LAN whose MTU you set).
     pub min_udp_payload: u16,
+    /// Bytes of received QUIC DATAGRAM frames quinn may hold for this side (D109); `None`
+    /// turns datagrams off: nothing is advertised, none may be sent or received. The
+    /// default, 64 KiB (`u16::MAX`) plus room for quinn's per-datagram overhead, advertises
+    /// the same `max_datagram_frame_size` (65535) as quinn's default while holding 19 times
+    /// less than its 1.25 MB. The only datagrams vstream sends are the client's tail probes
+    /// after realtime segments (D109), which the platform reads and discards; quinn drops
+    /// the oldest held datagram when the bound is reached, so this is a hard bound. A
+    /// value below `u16::MAX` is also what is advertised, and quinn closes the connection
+    /// on a datagram within 32 bytes of it: keep the default unless turning datagrams off.
+    pub datagram_receive_buffer: Option<usize>,
 }
+
+/// The default [`TransportSettings::datagram_receive_buffer`]: the largest DATAGRAM frame
+/// a peer may send under the advertised 65535 bytes, plus quinn's 32-byte bookkeeping per
+/// held datagram, with room to spare (a frame that did not fit quinn's buffer would be a
+/// protocol violation).
+pub const DATAGRAM_RECEIVE_BUFFER: usize = u16::MAX as usize + 1024;
 
 /// The payload above which segmentation offload is turned off (D102): the Ethernet MTU's.
 const OFFLOAD_LIMIT: u16 = 1472;
@@ -81,6 +97,7 @@ impl Default for TransportSettings {
             send_fairness: false,
             max_udp_payload: 1452,
             min_udp_payload: 1200,
+            datagram_receive_buffer: Some(DATAGRAM_RECEIVE_BUFFER),
         }
     }
 }
@@ -98,7 +115,8 @@ impl TransportSettings {
             .send_window(self.send_window)
             .keep_alive_interval(Some(self.keep_alive))
             .initial_rtt(self.initial_rtt)
-            .send_fairness(self.send_fairness);
+            .send_fairness(self.send_fairness)
+            .datagram_receive_buffer_size(self.datagram_receive_buffer);
         // An idle timeout beyond 2^62 ms is not representable; ours are seconds.
         t.max_idle_timeout(IdleTimeout::try_from(self.idle_timeout).ok());
         match self.congestion {

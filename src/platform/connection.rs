@@ -108,6 +108,9 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
     let mut c = Connection::register(platform, conn.clone(), (session_id, number), commands_tx);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let mut accepted_streams: u64 = 0;
+    // QUIC DATAGRAM frames (the client's tail probes, D109) carry nothing for the platform:
+    // read as they come and discarded, counted for the log.
+    let mut datagrams = (0u64, 0u64);
     let lost = loop {
         c.drain(&mut session).await;
         let deadline = [
@@ -147,8 +150,19 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
                 c.commit_due(&mut session);
                 c.liveness_due();
             }
+            Ok(datagram) = conn.read_datagram() => {
+                datagrams.0 += 1;
+                datagrams.1 += datagram.len() as u64;
+            }
         }
     };
+    if datagrams.0 > 0 {
+        tracing::debug!(
+            "session {session_id}: {} datagrams ({} bytes) received and discarded",
+            datagrams.0,
+            datagrams.1
+        );
+    }
     c.end(&mut session, lost, &mut commands).await;
 }
 

@@ -131,6 +131,9 @@ pub struct SegmentJob {
     /// MP4 frame mode (D77): the data is not the file range as it is but a sample rewritten
     /// to Annex-B (then `len` counts what is sent, [`SampleRewrite::file_len`] what is read).
     pub rewrite: Option<crate::media::plan::SampleRewrite>,
+    /// Realtime pacing: once the stream is finished, the driver probes the connection's
+    /// tail so that a lost last packet is found within a round trip (D109).
+    pub tail_probes: bool,
 }
 
 /// What the client driver found for a FileRequest: the resolved file and its plan.

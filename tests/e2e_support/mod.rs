@@ -46,9 +46,18 @@ pub fn start_platform_observed() -> (Harness, mpsc::UnboundedReceiver<Observatio
 
 /// A platform with its configuration adjusted by `adjust`.
 pub fn start_platform_with(adjust: impl FnOnce(&mut PlatformConfig)) -> Harness {
+    start_platform_transport(&TransportSettings::default(), adjust)
+}
+
+/// A platform with the transport settings `transport` and its configuration adjusted by
+/// `adjust`.
+pub fn start_platform_transport(
+    transport: &TransportSettings,
+    adjust: impl FnOnce(&mut PlatformConfig),
+) -> Harness {
     let cert = SelfSignedCert::generate(&["localhost"]).unwrap();
     let crypto = server_crypto(vec![cert.cert.clone()], cert.key.clone_key().into()).unwrap();
-    let config = server_config(crypto, &TransportSettings::default()).unwrap();
+    let config = server_config(crypto, transport).unwrap();
     let endpoint = platform_endpoint(LOOPBACK.parse().unwrap(), config).unwrap();
     let out = tempfile::tempdir().unwrap();
     let mut platform_config = PlatformConfig::new(out.path());

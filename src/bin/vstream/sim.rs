@@ -34,6 +34,9 @@ pub struct SimArgs {
     /// one-way, 1% loss), one JSON object per seed (`cargo xtask sim --figures`).
     #[arg(long)]
     frame_latency: bool,
+    /// With `--frame-latency`: tail probes after each segment (D109; 0 turns them off).
+    #[arg(long, default_value_t = vstream::client::TAIL_PROBES)]
+    tail_probes: u8,
 }
 
 pub fn run(args: &SimArgs) -> anyhow::Result<()> {
@@ -48,7 +51,7 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
     };
     if args.frame_latency {
         for seed in args.seed..args.seed.saturating_add(args.seeds) {
-            let report = vstream::sim::figures::frame_latency(seed, congestion);
+            let report = vstream::sim::figures::frame_latency(seed, congestion, args.tail_probes);
             println!("{}", serde_json::to_string(&report)?);
         }
         return Ok(());

@@ -349,6 +349,7 @@ impl Transfer {
             len: seg.len,
             priority: video_priority(self.request.priority),
             rewrite: SampleRewrite::of(&seg, &self.prepared.plan),
+            tail_probes: self.request.pacing == Pacing::Realtime,
         })
     }
 
