@@ -9,41 +9,13 @@ use e2e_support::*;
 use recovery_support::udp_relay::UdpRelay;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use vstream::catalog::Catalog;
-use vstream::client::{run_client, ClientConfig, ClientError, ClientSummary, ReconnectPolicy};
+use vstream::client::{run_client, ClientConfig, ClientError, ReconnectPolicy};
 use vstream::media::SegmentMode;
 use vstream::net::ALPN;
 use vstream::platform::SessionInfo;
 use vstream::wire::{FileRequest, Pacing};
-
-type ClientTask = JoinHandle<Result<ClientSummary, ClientError>>;
-
-/// A reconnecting client serving `test_videos/`, connected to `server`.
-fn spawn_client(h: &Harness, server: std::net::SocketAddr) -> (oneshot::Sender<()>, ClientTask) {
-    let endpoint = client_endpoint_for(h, ALPN);
-    let catalog = Arc::new(Catalog::new(repo()).unwrap());
-    catalog.register("test_videos").unwrap();
-    let config = ClientConfig {
-        reconnect: Some(ReconnectPolicy {
-            max_backoff: Duration::from_secs(1),
-            seed: 11,
-            ..ReconnectPolicy::default()
-        }),
-        stall_timeout: Some(Duration::from_secs(2)),
-        ..ClientConfig::default()
-    };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        run_client(endpoint, server, "localhost", catalog, config, async move {
-            let _ = stopped.await;
-        })
-        .await
-    });
-    (stop, task)
-}
 
 /// Waits (up to `limit`) for a session that names `previous` as its previous session.
 async fn wait_for_return(
@@ -75,7 +47,7 @@ async fn reconnects_after(outage: Duration) {
         .try_init();
     let h = start_platform();
     let relay = UdpRelay::start(h.addr).await.unwrap();
-    let (stop, task) = spawn_client(&h, relay.addr());
+    let (stop, task) = spawn_reconnecting_client(&h, relay.addr());
     let first = tokio::time::timeout(Duration::from_secs(10), h.platform.wait_for_session())
         .await
         .expect("first session");
@@ -143,7 +115,7 @@ async fn a_client_comes_back_after_a_40s_outage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_ended_by_the_platform_is_not_reconnected() {
     let h = start_platform();
-    let (_stop, task) = spawn_client(&h, h.addr);
+    let (_stop, task) = spawn_reconnecting_client(&h, h.addr);
     let first = tokio::time::timeout(Duration::from_secs(10), h.platform.wait_for_session())
         .await
         .expect("first session");

@@ -7,8 +7,9 @@
 //!
 //! The relay limits the uplink (so the upload is still running when the path is cut) and
 //! the client gives a silent connection up after 2 s (`--stall-timeout 2`).
-//! The 10 s cases run in CI; `cargo test --test recovery_outage_cli -- --ignored` runs the
-//! 20 s and 40 s ones.
+//! The 10 s cases over 8 MiB run in CI; `cargo test --test recovery_outage_cli -- --ignored`
+//! runs the 20 s and 40 s ones and the same three outages over a 300 MiB fixed-mode file
+//! (issue 11), whose uplink is not limited: the path is cut once half the file went up.
 
 mod recovery_support;
 
@@ -37,32 +38,61 @@ struct Source {
     path: &'static str,
     /// `--mode`.
     mode: &'static str,
-    /// The relay's uplink rate, bytes/s.
-    rate: u64,
+    /// The relay's uplink rate, bytes/s (None: not limited).
+    rate: Option<u64>,
     /// Cut the path once this many bytes went up.
     cut_after: u64,
 }
 
-/// A fixed-mode file of `mb` MiB of deterministic noise in `work/src`.
+/// A fixed-mode file of `mb` MiB of deterministic noise in `work/src`, written a MiB at a
+/// time (the 300 MiB one is never held in memory).
 fn fixed_source(work: &Path, mb: usize) -> Source {
+    use std::io::Write;
     let dir = work.join("src");
     std::fs::create_dir_all(&dir).unwrap();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let data: Vec<u8> = (0..mb * 1024 * 1024)
-        .map(|_| {
+    let mut out = File::create(dir.join("upload.bin")).unwrap();
+    let mut block = vec![0u8; 1024 * 1024];
+    for _ in 0..mb {
+        for b in block.iter_mut() {
             x ^= x << 13;
             x ^= x >> 7;
             x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(dir.join("upload.bin"), data).unwrap();
+            *b = x as u8;
+        }
+        out.write_all(&block).unwrap();
+    }
     Source {
         dir,
         path: "upload.bin",
         mode: "fixed",
-        rate: 2_000_000,
+        rate: Some(2_000_000),
         cut_after: 1_500_000,
+    }
+}
+
+/// Whether two files hold the same bytes, compared a MiB at a time.
+fn same_contents(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(fa), Ok(fb)) = (File::open(a), File::open(b)) else {
+        return false;
+    };
+    if fa.metadata().unwrap().len() != fb.metadata().unwrap().len() {
+        return false;
+    }
+    let (mut ra, mut rb) = (
+        std::io::BufReader::with_capacity(1 << 20, fa),
+        std::io::BufReader::with_capacity(1 << 20, fb),
+    );
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = ra.read(&mut ba).unwrap();
+        if n == 0 {
+            return true;
+        }
+        if rb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
     }
 }
 
@@ -72,7 +102,7 @@ fn frame_source() -> Source {
         dir: PathBuf::from(env!("CARGO_MANIFEST_DIR")),
         path: "test_videos/main_bframes.h264",
         mode: "frame",
-        rate: 200_000,
+        rate: Some(200_000),
         cut_after: 100_000,
     }
 }
@@ -142,8 +172,13 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
     let port = free_port();
     let target = format!("127.0.0.1:{port}").parse().unwrap();
     let relay = UdpRelay::start(target).await.unwrap();
-    relay.set_rate(Some(source.rate));
-    let mut p = platform(work, port, &source, outage + Duration::from_secs(90));
+    relay.set_rate(source.rate);
+    // The whole pull's bound: the outage, and time for the bytes at 2 MB/s at least.
+    let size = std::fs::metadata(source.dir.join(source.path))
+        .unwrap()
+        .len();
+    let slack = Duration::from_secs(90 + size / 2_000_000);
+    let mut p = platform(work, port, &source, outage + slack);
     // Let the platform bind before the client's first Initial.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut c = client(work, relay.addr(), &source);
@@ -156,10 +191,14 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
     };
 
     let started = Instant::now();
+    // 30 s to start, and the bytes before the cut at 2 MB/s at least.
+    let to_cut = Duration::from_secs(30 + source.cut_after / 2_000_000);
     while relay.uplink_bytes() < source.cut_after {
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the upload did not start:\n{}",
+            started.elapsed() < to_cut,
+            "the upload did not reach the cut ({} of {} bytes up):\n{}",
+            relay.uplink_bytes(),
+            source.cut_after,
             logs()
         );
         if let Ok(Some(status)) = p.try_wait() {
@@ -200,11 +239,11 @@ async fn outage_case(source: Source, work: &Path, outage: Duration) {
     assert_eq!(report["sha256_ok"], true, "{report}");
     let output = report["output"].as_str().unwrap();
     assert!(
-        std::fs::read(output).unwrap() == std::fs::read(source.dir.join(source.path)).unwrap(),
+        same_contents(Path::new(output), &source.dir.join(source.path)),
         "the output differs from the source"
     );
     let continued = continued.await.unwrap();
-    let size = report["bytes"].as_u64().unwrap_or(0);
+    assert_eq!(report["bytes"].as_u64(), Some(size), "{report}");
     let resumed: serde_json::Map<String, serde_json::Value> = report
         .as_object()
         .map(|o| {
@@ -258,6 +297,17 @@ async fn fixed(outage: Duration) {
     outage_case(source, work.path(), outage).await;
 }
 
+/// The 300 MiB fixed-mode file (issue 11), the uplink not limited, cut once half of it
+/// went up: the cut lands mid-transfer however fast the machine is, and the other half
+/// must arrive within the outage + 5 s of the path returning.
+async fn fixed_300(outage: Duration) {
+    let work = tempfile::tempdir().unwrap();
+    let mut source = fixed_source(work.path(), 300);
+    source.rate = None;
+    source.cut_after = 150 * 1024 * 1024;
+    outage_case(source, work.path(), outage).await;
+}
+
 async fn frame(outage: Duration) {
     let work = tempfile::tempdir().unwrap();
     outage_case(frame_source(), work.path(), outage).await;
@@ -295,6 +345,24 @@ async fn a_fixed_mode_pull_completes_through_a_40s_outage() {
 #[ignore = "40 s outage; run with --ignored"]
 async fn a_frame_mode_pull_completes_through_a_40s_outage() {
     frame(Duration::from_secs(40)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "300 MiB, 10 s outage; run with --ignored"]
+async fn a_300_mib_fixed_mode_pull_completes_through_a_10s_outage() {
+    fixed_300(Duration::from_secs(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "300 MiB, 20 s outage; run with --ignored"]
+async fn a_300_mib_fixed_mode_pull_completes_through_a_20s_outage() {
+    fixed_300(Duration::from_secs(20)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "300 MiB, 40 s outage; run with --ignored"]
+async fn a_300_mib_fixed_mode_pull_completes_through_a_40s_outage() {
+    fixed_300(Duration::from_secs(40)).await;
 }
 
 /// Wall-clock time as the logs print it (UTC, RFC 3339 with microseconds).

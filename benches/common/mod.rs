@@ -174,3 +174,44 @@ pub fn child_runtime() -> tokio::runtime::Runtime {
             .unwrap()
     }
 }
+
+/// This process's resource use so far (getrusage, every thread).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Usage {
+    /// CPU seconds in user mode.
+    pub user: f64,
+    /// CPU seconds in the kernel.
+    pub sys: f64,
+    /// Voluntary context switches (the thread blocked: waiting for work, a wakeup).
+    pub voluntary: u64,
+    /// Involuntary context switches (the thread was preempted).
+    pub involuntary: u64,
+}
+
+impl Usage {
+    pub fn now() -> Usage {
+        // SAFETY: getrusage only writes the struct it is given.
+        let usage = unsafe {
+            let mut usage: libc::rusage = std::mem::zeroed();
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+            usage
+        };
+        let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        Usage {
+            user: secs(usage.ru_utime),
+            sys: secs(usage.ru_stime),
+            voluntary: usage.ru_nvcsw as u64,
+            involuntary: usage.ru_nivcsw as u64,
+        }
+    }
+
+    /// What was used since `earlier`.
+    pub fn since(self, earlier: Usage) -> Usage {
+        Usage {
+            user: self.user - earlier.user,
+            sys: self.sys - earlier.sys,
+            voluntary: self.voluntary.saturating_sub(earlier.voluntary),
+            involuntary: self.involuntary.saturating_sub(earlier.involuntary),
+        }
+    }
+}

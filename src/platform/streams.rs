@@ -380,16 +380,21 @@ enum DataError {
 
 /// Writes the stream's data at `offset` of `file` as it arrives (starting with `head`,
 /// already read after the header) until exactly `len` bytes came and the stream ended.
-/// Whatever chunks are ready go to disk in one positioned vectored write: writes into the
-/// page cache are short, so they run on the stream's task.
+/// Chunks are gathered until [`BATCH`] of them or [`WRITE_AT`] bytes are held (or the
+/// stream ends), then go to disk in one positioned vectored write: with many connections
+/// each wakeup brings only a few packets' worth, and writing each wakeup's chunks cost
+/// three times the `pwritev` calls per MiB at 100 connections (D86). Writes into the page
+/// cache are short, so they run on the stream's task.
 async fn write_through(
     recv: &mut quinn::RecvStream,
     head: Vec<u8>,
     len: usize,
     target: &DirectTarget,
 ) -> Result<(), DataError> {
-    /// Chunks (each about one packet's payload) taken per write.
+    /// Chunks (each about one packet's payload) held at most before a write.
     const BATCH: usize = 32;
+    /// Bytes held at most before a write.
+    const WRITE_AT: usize = 64 * 1024;
     let (file, offset) = (&target.file, target.offset);
     let budget = target.budget.as_deref();
     if head.len() > len {
@@ -397,25 +402,43 @@ async fn write_through(
     }
     charge(budget, head.len() as u64).map_err(DataError::Disk)?;
     file.write_all_at(&head, offset).map_err(DataError::Disk)?;
-    let mut have = head.len();
+    let mut written = head.len();
     let mut chunks: [Bytes; BATCH] = Default::default();
+    // Chunks[..held] are read, not yet written: `pending` bytes.
+    let (mut held, mut pending) = (0, 0);
+    let flush = |chunks: &mut [Bytes], held: &mut usize, pending: &mut usize, at: usize| {
+        charge(budget, *pending as u64).map_err(DataError::Disk)?;
+        file.write_chunks_at(&chunks[..*held], offset + at as u64).map_err(DataError::Disk)?;
+        // Release the stream's buffers now, not at the next read.
+        chunks
+            .iter_mut()
+            .take(*held)
+            .for_each(|c| *c = Bytes::new());
+        let n = *pending;
+        (*held, *pending) = (0, 0);
+        Ok::<usize, DataError>(n)
+    };
     loop {
-        match recv.read_chunks(&mut chunks).await {
+        match recv.read_chunks(&mut chunks[held..]).await {
             Ok(Some(n)) => {
-                let ready = &chunks[..n];
-                let got: usize = ready.iter().map(Bytes::len).sum();
-                if have + got > len {
+                let got: usize = chunks[held..held + n].iter().map(Bytes::len).sum();
+                if written + pending + got > len {
                     return Err(DataError::TooLong);
                 }
-                charge(budget, got as u64).map_err(DataError::Disk)?;
-                file.write_chunks_at(ready, offset + have as u64)
-                    .map_err(DataError::Disk)?;
-                have += got;
-                // Release the stream's buffers now, not at the next read.
-                chunks.iter_mut().take(n).for_each(|c| *c = Bytes::new());
+                held += n;
+                pending += got;
+                if held == BATCH || pending >= WRITE_AT {
+                    written += flush(&mut chunks, &mut held, &mut pending, written)?;
+                }
             }
-            Ok(None) if have == len => return Ok(()),
-            Ok(None) | Err(_) => return Err(DataError::Truncated(have)),
+            Ok(None) => {
+                written += flush(&mut chunks, &mut held, &mut pending, written)?;
+                if written == len {
+                    return Ok(());
+                }
+                return Err(DataError::Truncated(written));
+            }
+            Err(_) => return Err(DataError::Truncated(written + pending)),
         }
     }
 }

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use vstream::catalog::Catalog;
-use vstream::client::{Client, ClientConfig};
+use vstream::client::{
+    run_client, Client, ClientConfig, ClientError, ClientSummary, ReconnectPolicy,
+};
 use vstream::media::SegmentMode;
 use vstream::net::{
     client_config, client_crypto, client_endpoint, platform_endpoint, server_config, server_crypto,
@@ -98,6 +100,39 @@ pub async fn connect_client(h: &Harness) -> (quinn::Endpoint, Client) {
     client.register("test_videos").await.unwrap();
     client.wait_active().await.expect("session established");
     (endpoint, client)
+}
+
+/// A running client of [`spawn_reconnecting_client`]: send on the first to stop it; the
+/// task returns its run's result.
+pub type ReconnectingClient = (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<ClientSummary, ClientError>>,
+);
+
+/// A client that comes back by itself (`run_client` with a reconnection policy: backoff
+/// capped at 1 s, seed 11; a silent connection given up after 2 s) serving
+/// `test_videos/`, connected to `server` (the platform, or a relay in front of it).
+pub fn spawn_reconnecting_client(h: &Harness, server: SocketAddr) -> ReconnectingClient {
+    let endpoint = client_endpoint_for(h, ALPN);
+    let catalog = Arc::new(Catalog::new(repo()).unwrap());
+    catalog.register("test_videos").unwrap();
+    let config = ClientConfig {
+        reconnect: Some(ReconnectPolicy {
+            max_backoff: Duration::from_secs(1),
+            seed: 11,
+            ..ReconnectPolicy::default()
+        }),
+        stall_timeout: Some(Duration::from_secs(2)),
+        ..ClientConfig::default()
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        run_client(endpoint, server, "localhost", catalog, config, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    (stop, task)
 }
 
 /// Pulls `path` in `mode` from `session` and waits for the result.

@@ -7,6 +7,7 @@ use crate::e2e_support::{start_platform_with, Harness};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use tokio::sync::mpsc;
+use vstream::platform::PlatformConfig;
 use vstream::service::AdminService;
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
@@ -92,8 +93,24 @@ pub async fn start_service() -> Service {
 }
 
 pub async fn start_service_with_token(token: Option<String>) -> Service {
+    start_service_configured(token, |_| {}).await
+}
+
+/// [`start_service`] with the platform's configuration adjusted (e.g. to wait through
+/// breaks and resume).
+pub async fn start_service_with(adjust: impl FnOnce(&mut PlatformConfig)) -> Service {
+    start_service_configured(Some(TOKEN.to_owned()), adjust).await
+}
+
+async fn start_service_configured(
+    token: Option<String>,
+    adjust: impl FnOnce(&mut PlatformConfig),
+) -> Service {
     let (tx, rx) = mpsc::unbounded_channel();
-    let h = start_platform_with(|c| c.observer = Some(tx));
+    let h = start_platform_with(|c| {
+        c.observer = Some(tx);
+        adjust(c);
+    });
     let admin = AdminService::start(h.platform.clone(), Some(rx), token);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();

@@ -5,6 +5,8 @@
 //!   CPU per GiB each side, one then two platform cores), then frame mode and peak memory
 //!   (`benches/upload.rs`, parts `frame,memory` unless `VSTREAM_BENCH_PART` says otherwise).
 //! - `capacity`: 100 concurrent uploads and 1,000 idle devices into one platform.
+//! - `capacity-profile`: where the platform's CPU per byte goes as the same bytes come
+//!   over 1, 10, 100 connections (rusage, quinn's counts, perf syscall counts, callgrind).
 //! - `callgrind`: the platform's instruction count receiving 64 MiB (needs valgrind).
 //! - `first-segment`, `datagrams`, `media`: as before.
 //! - `all`: upload, capacity, first-segment, datagrams, callgrind, in that order; the
@@ -33,6 +35,7 @@ pub fn run(name: &str, extra: &[&str]) -> anyhow::Result<bool> {
                 & bench("upload", extra, &[("VSTREAM_BENCH_PART", "frame,memory")])?
         }
         "capacity" => bench("capacity", extra, &[])?,
+        "capacity-profile" => bench("capacity", &[&["profile"], extra].concat(), &[])?,
         "callgrind" => bench("pinned", &[&["callgrind"], extra].concat(), &[])?,
         "first-segment" => bench("first_segment", extra, &[])?,
         "datagrams" | "media" => bench(name, extra, &[])?,
@@ -50,7 +53,7 @@ pub fn run(name: &str, extra: &[&str]) -> anyhow::Result<bool> {
             ok
         }
         other => anyhow::bail!(
-            "no bench {other} (upload, capacity, callgrind, first-segment, datagrams, media, all)"
+            "no bench {other} (upload, capacity, capacity-profile, callgrind, first-segment, datagrams, media, all)"
         ),
     };
     Ok(ok)

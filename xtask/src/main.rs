@@ -8,6 +8,7 @@
 //! - `bench upload`: client and platform as separate pinned processes: vstream against
 //!   plain quinn, CPU per GiB each side; then frame mode and peak RSS (release build).
 //! - `bench capacity`: 100 concurrent uploads, 1,000 idle devices, one platform.
+//! - `bench capacity-profile`: where the capacity CPU goes, 1 vs 10 vs 100 connections.
 //! - `bench callgrind`: the platform's instruction count receiving 64 MiB.
 //! - `bench all`: every figure of issue 15 in one output (see `bench.rs`).
 //! - `bench first-segment`: FileRequest to first segment stored before the checksum is
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
         ["bench", name, rest @ ..] => bench::run(name, rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench upload|capacity|callgrind|first-segment|datagrams|media|all | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures] | fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]>"
+                "usage: cargo xtask <conformance [FILTER] | bless-golden | bench upload|capacity|capacity-profile|callgrind|first-segment|datagrams|media|all | sim [--scenario NAME] [--seeds K] [--seed N] [--cc bbr|cubic] [--determinism] [--figures] | fuzz [--secs N] [--target NAME] [--engine libfuzzer|proptest]>"
             );
             return ExitCode::from(2);
         }
