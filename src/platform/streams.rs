@@ -408,7 +408,8 @@ async fn write_through(
     let (mut held, mut pending) = (0, 0);
     let flush = |chunks: &mut [Bytes], held: &mut usize, pending: &mut usize, at: usize| {
         charge(budget, *pending as u64).map_err(DataError::Disk)?;
-        file.write_chunks_at(&chunks[..*held], offset + at as u64).map_err(DataError::Disk)?;
+        file.write_chunks_at(&chunks[..*held], offset + at as u64)
+            .map_err(DataError::Disk)?;
         // Release the stream's buffers now, not at the next read.
         chunks
             .iter_mut()
