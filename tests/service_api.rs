@@ -220,8 +220,15 @@ async fn an_operator_lists_pulls_and_verifies_a_file_over_http() {
         )
         .await;
     let h264 = h264["transfer_id"].as_str().unwrap().to_owned();
-    let raw = wait_transfer(&s, &h264, 30, |t| t["state"] == "completed").await;
-    let copy = raw["playable"].as_str().unwrap();
+    // The state reads `completed` as soon as the last segment is judged; the report (and
+    // with it the output and its playable copy) follows once the file is verified.
+    let raw = wait_transfer(&s, &h264, 30, |t| {
+        t["state"] == "completed" && t["report"].is_object()
+    })
+    .await;
+    let copy = raw["playable"]
+        .as_str()
+        .unwrap_or_else(|| panic!("completed without a playable copy: {raw:#}"));
     assert_eq!(copy, format!("{}.mp4", raw["output"].as_str().unwrap()));
     let served = s.get(&format!("/api/transfers/{h264}/file")).await;
     assert_eq!(served.headers()["content-type"], "video/mp4");
