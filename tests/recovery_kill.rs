@@ -8,7 +8,7 @@
 //!   7 s (D117), matches its unfinished transfer by the file's identity, and asks for the
 //!   rest; the test prints how long after the restart that was and requires it within
 //!   15 s, half QUIC's idle timeout, which it waited for before);
-//! - kill -9 of the platform, then start it again with the same `--out` (it reloads the
+//! - kill -9 of the platform (a `--pull`, or a service driven over HTTP), then start it again with the same `--out` (it reloads the
 //!   journal and its kept certificate: the client's `--ca` stays valid; the client comes
 //!   back by itself and is asked for the rest).
 //!
@@ -390,4 +390,133 @@ fn both_kills_over_a_300_mb_fixed_mode_file() {
         "resumed {after:?} after the restart"
     );
     kill_the_platform(&case, "kill -9 platform, fixed 300 MB");
+}
+
+/// A platform run as a service (`--admin`, no `--pull`): the transfer is requested over
+/// HTTP, the service killed with SIGKILL once a quarter of the file is held, and started
+/// again with the same `--out` and nothing else: it reloads the journal and, when the
+/// client comes back by itself, asks for the rest without being told (D64, D65). The
+/// final name appears only with the verified file.
+fn service(port: u16, out: &Path) -> Platform {
+    let mut child = Command::new(BIN)
+        .args(["platform", "--listen", &format!("127.0.0.1:{port}")])
+        .arg("--out")
+        .arg(out)
+        .arg("--write-cert")
+        .arg(out.join("platform.pem"))
+        .args(["--admin", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let lines = Arc::clone(&log);
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            lines.lock().unwrap().push((Instant::now(), line));
+        }
+    });
+    Platform { child, log, reader }
+}
+
+/// The admin base URL a service logged (`... console on http://ADDR/`).
+fn admin_base(p: &Platform) -> String {
+    let mut base = None;
+    wait_for("the admin listener", Duration::from_secs(20), || {
+        base = p.log.lock().unwrap().iter().find_map(|(_, l)| {
+            l.find("http://")
+                .filter(|_| l.contains("console on"))
+                .map(|i| l[i..].trim().trim_end_matches('/').to_owned())
+        });
+        base.is_some()
+    });
+    base.unwrap()
+}
+
+/// The files under `out` (any session folder) named exactly `name`.
+fn published(out: &Path, name: &str) -> Option<PathBuf> {
+    std::fs::read_dir(out).ok()?.flatten().find_map(|session| {
+        let path = session.path().join(name);
+        path.is_file().then_some(path)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_platform_service_killed_mid_transfer_and_restarted_resumes_by_itself() {
+    let len = 40 << 20;
+    let (dir, file) = generated(len);
+    let case = fixed(dir.path(), file, len);
+    let out = tempfile::tempdir().unwrap();
+    let cache = out.path().join("checksums.json");
+    let port = free_port();
+    let p = service(port, out.path());
+    let base = admin_base(&p);
+    let mut c = client(port, out.path(), &case, &cache);
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let sid = loop {
+        let sessions: serde_json::Value = http
+            .get(format!("{base}/api/sessions"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(s) = sessions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["state"] == "ready")
+        {
+            break s["session_id"].as_str().unwrap().to_owned();
+        }
+        assert!(Instant::now() < deadline, "no client session");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let body = format!(
+        r#"{{"file_path":"{}","segment_mode":"fixed","max_bandwidth":{}}}"#,
+        case.file, case.cap
+    );
+    let r = http
+        .post(format!("{base}/api/sessions/{sid}/transfers"))
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    wait_for("a quarter of the file", Duration::from_secs(60), || {
+        journal_progress(out.path()).is_some_and(|(_, share)| share >= 0.25)
+    });
+    p.kill();
+    let killed = Instant::now();
+    assert!(published(out.path(), &case.file).is_none());
+    let (_, share) = journal_progress(out.path()).unwrap();
+    let p = service(port, out.path());
+    wait_for(
+        "the verified file under its final name",
+        Duration::from_secs(90),
+        || published(out.path(), &case.file).is_some(),
+    );
+    println!(
+        "service killed with {:.0}% held; the restarted service finished the file {:.1} s after the kill",
+        share * 100.0,
+        killed.elapsed().as_secs_f64()
+    );
+    let done = published(out.path(), &case.file).unwrap();
+    assert_eq!(sha256_of(&done), sha256_of(&case.dir.join(&case.file)));
+    let report = done.with_file_name(format!("{}.report", case.file));
+    wait_for("the report", Duration::from_secs(10), || report.exists());
+    assert!(p
+        .logged("resum", killed)
+        .or_else(|| p.logged("Resum", killed))
+        .is_some());
+    p.kill();
+    let _ = c.kill();
+    let _ = c.wait();
 }
