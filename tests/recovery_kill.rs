@@ -69,16 +69,23 @@ impl Platform {
 }
 
 fn platform(port: u16, out: &Path, case: &Case) -> Platform {
-    let mut child = Command::new(BIN)
-        .args(["platform", "--listen", &format!("127.0.0.1:{port}")])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["platform", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--out")
         .arg(out)
         .arg("--write-cert")
         .arg(out.join("platform.pem"))
         .args(["--pull", &case.file, "--mode", case.mode, "--json"])
         .args(["--max-bandwidth", &case.cap.to_string(), "--timeout", "240"])
+        .stdout(Stdio::piped());
+    spawn_logged(cmd)
+}
+
+/// Starts `cmd` (RUST_LOG=info) with its stderr read line by line as it comes.
+fn spawn_logged(mut cmd: Command) -> Platform {
+    let mut child = cmd
         .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
+        .env("NO_COLOR", "1")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -398,29 +405,15 @@ fn both_kills_over_a_300_mb_fixed_mode_file() {
 /// client comes back by itself, asks for the rest without being told (D64, D65). The
 /// final name appears only with the verified file.
 fn service(port: u16, out: &Path) -> Platform {
-    let mut child = Command::new(BIN)
-        .args(["platform", "--listen", &format!("127.0.0.1:{port}")])
+    let mut cmd = Command::new(BIN);
+    cmd.args(["platform", "--listen", &format!("127.0.0.1:{port}")])
         .arg("--out")
         .arg(out)
         .arg("--write-cert")
         .arg(out.join("platform.pem"))
         .args(["--admin", "127.0.0.1:0"])
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let log = Arc::new(Mutex::new(Vec::new()));
-    let lines = Arc::clone(&log);
-    let reader = std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            lines.lock().unwrap().push((Instant::now(), line));
-        }
-    });
-    Platform { child, log, reader }
+        .stdout(Stdio::null());
+    spawn_logged(cmd)
 }
 
 /// The admin base URL a service logged (`... console on http://ADDR/`).
