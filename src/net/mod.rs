@@ -21,7 +21,7 @@ pub use endpoint::{
     bind_udp, build_endpoint, client_config, client_endpoint, client_endpoint_with,
     platform_endpoint, platform_endpoint_with, server_config, EndpointError,
 };
-pub use runtime::{blocking_in_place, run_blocking, system_time, wall_clock};
+pub use runtime::{run_blocking, system_time, wall_clock};
 #[cfg(feature = "sim")]
 pub use sim_link::{LinkCounters, LinkFaults};
 #[cfg(feature = "sim")]

@@ -40,20 +40,6 @@ pub fn wall_clock() -> crate::wire::Timestamp {
     Timestamp::from_unix_millis(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Runs blocking work that must finish before the caller goes on (a journal commit's
-/// fsyncs, D61) on the calling task, but lets a multi-threaded runtime hand its other
-/// tasks (the endpoint's packets, the stream tasks' writes) to another thread meanwhile
-/// (`tokio::task::block_in_place`). Inline on a current-thread runtime and in simulation.
-pub fn blocking_in_place<T>(work: impl FnOnce() -> T) -> T {
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi && !in_simulation() {
-        tokio::task::block_in_place(work)
-    } else {
-        work()
-    }
-}
-
 /// Runs blocking work (file reads, hashing) off the async task: on tokio's blocking pool,
 /// or inline inside the simulator. Returns None if the work panicked.
 pub async fn run_blocking<T, F>(work: F) -> Option<T>
