@@ -34,8 +34,9 @@ use vstream::net::{
 use vstream::platform::{Platform, PlatformConfig};
 use vstream::wire::FileRequest;
 
-const MIB: u64 = 1024 * 1024;
-const LOOPBACK: &str = "127.0.0.1:0";
+mod common;
+
+use common::{process_cpu, random_file, scaled, status_kib, verdict, LOOPBACK, MIB};
 
 /// Whether `part` ("fixed", "frame" or "memory") is selected by `VSTREAM_BENCH_PART`
 /// (a comma-separated list; all parts when unset), e.g. to profile one of them alone.
@@ -49,10 +50,6 @@ fn scale() -> f64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0)
-}
-
-fn scaled(bytes: u64) -> u64 {
-    ((bytes as f64 * scale()) as u64).max(MIB)
 }
 
 fn main() {
@@ -109,25 +106,6 @@ impl Tls {
 }
 
 // ---------------------------------------------------------------- files
-
-fn random_file(path: &Path, size: u64) {
-    use std::io::Write;
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let mut block = vec![0u8; MIB as usize];
-    let mut left = size;
-    while left > 0 {
-        for b in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
-        }
-        let n = left.min(MIB) as usize;
-        f.write_all(&block[..n]).unwrap();
-        left -= n as u64;
-    }
-}
 
 /// An H.264 stream of about `size` bytes: the bundled 10 s clip repeated.
 fn h264_file(path: &Path, size: u64) {
@@ -332,14 +310,6 @@ where
     best
 }
 
-fn verdict(ok: bool) -> &'static str {
-    if ok {
-        "PASS"
-    } else {
-        "FAIL"
-    }
-}
-
 async fn throughput(root: &Path) {
     if part("fixed") {
         fixed_throughput(root).await;
@@ -497,30 +467,6 @@ fn run_pair(root: &Path, files: &[&str], mode: &str) -> (u64, u64) {
     (platform_kib, client_kib)
 }
 
-/// CPU seconds (user + system) this process used so far, every thread counted.
-fn process_cpu() -> f64 {
-    // SAFETY: getrusage only writes the struct it is given.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
-        usage
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
-fn vm_hwm_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 async fn child(role: &str) {
     let root = PathBuf::from(std::env::var("VSTREAM_BENCH_ROOT").unwrap());
     let files: Vec<String> = std::env::var("VSTREAM_BENCH_FILES")
@@ -560,7 +506,7 @@ async fn child(role: &str) {
                 let _ = platform.close_session(session.session_id);
             }
             platform.shutdown().await;
-            println!("{}", vm_hwm_kib());
+            println!("{}", status_kib("VmHWM:"));
         }
         _ => {
             let addr: SocketAddr = std::fs::read_to_string(root.join("addr"))
@@ -593,7 +539,7 @@ async fn child(role: &str) {
             for c in clients {
                 let _ = c.finished().await;
             }
-            println!("{}", vm_hwm_kib());
+            println!("{}", status_kib("VmHWM:"));
         }
     }
 }

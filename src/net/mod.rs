@@ -72,11 +72,7 @@ pub async fn send_control_in_order(
     if send.write_all(&envelope.to_bytes()).await.is_err() {
         return;
     }
-    sends.spawn(async move {
-        if send.finish().is_ok() {
-            let _ = send.stopped().await;
-        }
-    });
+    sends.spawn(finish_and_wait(send));
 }
 
 /// Writes one whole message on `send` at [`CONTROL_PRIORITY`], finishes the stream, and
@@ -84,7 +80,14 @@ pub async fn send_control_in_order(
 /// each control message. Failures are the connection's to report; this only ends early.
 pub async fn send_message(mut send: quinn::SendStream, bytes: Vec<u8>) {
     let _ = send.set_priority(CONTROL_PRIORITY);
-    if send.write_all(&bytes).await.is_ok() && send.finish().is_ok() {
+    if send.write_all(&bytes).await.is_ok() {
+        finish_and_wait(send).await;
+    }
+}
+
+/// Finishes `send` and waits until the peer has every byte (or stopped the stream).
+async fn finish_and_wait(mut send: quinn::SendStream) {
+    if send.finish().is_ok() {
         let _ = send.stopped().await;
     }
 }
