@@ -129,8 +129,9 @@ impl TransferRecord {
             return outcome_name(f.outcome);
         }
         match self.status.as_ref().map(|s| s.state) {
-            Some(TransferState::Finishing(_)) => "finishing",
-            Some(TransferState::Finished(outcome)) => outcome_name(outcome),
+            // The machine has ended it, but its output is not final yet (verification,
+            // rename, report): a terminal state is shown only with its verdict.
+            Some(TransferState::Finishing(_) | TransferState::Finished(_)) => "finishing",
             _ if self.playback.as_ref().map(|a| a.state) == Some(PlaybackState::Paused) => "paused",
             _ => "receiving",
         }
@@ -393,5 +394,50 @@ impl TransferBook {
             .values()
             .filter(|r| matches!(r.state(), "receiving" | "paused"))
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(id: TransferId, state: TransferState) -> TransferStatus {
+        TransferStatus {
+            transfer: id,
+            file_path: "a.mp4".into(),
+            received_segments: 3,
+            total_segments: 3,
+            expected_start: 0,
+            bytes: 300,
+            state,
+            frames: 0,
+            keyframes: 0,
+            index_ranges: vec![(0, 2)],
+            media_ranges: vec![],
+            client_statistics: None,
+        }
+    }
+
+    /// The machine's `Finished` comes before the output is verified and renamed: an API
+    /// client polling for `completed` must find the verdict with it (CI once read
+    /// `completed` with `sha256_ok: null` in that gap).
+    #[test]
+    fn a_transfer_shows_completed_only_with_its_verdict() {
+        let book = TransferBook::new();
+        let session = Uuid::nil();
+        let id = TransferId::new(7).unwrap();
+        let now = Instant::now();
+        book.update(session, status(id, TransferState::Receiving), now);
+        assert_eq!(book.view(id).unwrap()["state"], "receiving");
+        book.update(
+            session,
+            status(id, TransferState::Finished(TransferOutcome::Completed)),
+            now,
+        );
+        let view = book.view(id).unwrap();
+        assert_eq!(view["state"], "finishing", "{view}");
+        assert_eq!(view["sha256_ok"], Value::Null);
+        book.output_final(session, id, TransferOutcome::Completed);
+        assert_eq!(book.view(id).unwrap()["state"], "completed");
     }
 }
