@@ -277,12 +277,9 @@ impl TransferOutput {
 
     /// Commits the journal if due (data synced first).
     pub(super) fn commit_if_due(&mut self, now: Instant) -> io::Result<()> {
-        if self.journal.is_commit_due(now) {
-            self.journal
-                .commit(&*self.fs, unix_ms())
-                .map_err(journal_error)?;
-        }
-        Ok(())
+        self.journal
+            .commit_if_due(&self.fs, now, unix_ms())
+            .map_err(journal_error)
     }
 
     /// Notes segment `index` (`len` bytes) stored; `before` is the prefix before it.
@@ -310,6 +307,7 @@ impl TransferOutput {
     /// The verified file takes its final name (`.part` synced, renamed, directory synced,
     /// journal removed, D61); with the MP4-only container the raw file then goes.
     pub(super) fn publish(&mut self, file: &mut FinishedFile) -> io::Result<()> {
+        self.journal.settle().map_err(journal_error)?;
         journal::finish(&*self.fs, self.journal.paths()).map_err(journal_error)?;
         file.path = self.paths.file.clone();
         if self.drop_raw {
@@ -321,6 +319,7 @@ impl TransferOutput {
     /// A transfer the platform itself stopped: its journal goes (it is never resumed),
     /// what arrived stays in the `.part`.
     pub(super) fn forget(&mut self) {
+        let _ = self.journal.settle();
         let paths = self.journal.paths();
         if self.fs.remove_file(&paths.journal).is_ok() {
             if let Some(dir) = paths.final_path.parent() {

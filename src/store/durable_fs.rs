@@ -81,6 +81,12 @@ pub trait StoreFs: Send + Sync + Debug {
     fn open_file(&self, path: &Path, mode: OpenMode) -> io::Result<Arc<dyn StoreFile>>;
     /// The size of the file `path` (`NotFound` when there is none).
     fn file_len(&self, path: &Path) -> io::Result<u64>;
+    /// True when journal commits may run on the store's commit thread (D119): the
+    /// operating system's files may be used from any thread; the simulator's belong to
+    /// their host's.
+    fn commits_off_thread(&self) -> bool {
+        false
+    }
 }
 
 /// The operating system's file, as a [`StoreFile`]: the same system calls as a bare
@@ -123,6 +129,10 @@ impl StoreFile for OsFile {
 pub struct OsFs;
 
 impl StoreFs for OsFs {
+    fn commits_off_thread(&self) -> bool {
+        true
+    }
+
     fn write_synced(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         use std::io::Write;
         let mut file = std::fs::File::create(path)?;
@@ -232,6 +242,8 @@ struct MemState {
 #[derive(Debug, Clone, Default)]
 pub struct MemFs {
     state: Arc<Mutex<MemState>>,
+    /// Journal commits run on the commit thread (D119), as with the operating system's.
+    off_thread: bool,
 }
 
 fn not_found(path: &Path) -> io::Error {
@@ -245,6 +257,14 @@ impl MemFs {
     /// An empty filesystem.
     pub fn new() -> Self {
         MemFs::default()
+    }
+
+    /// An empty filesystem whose journal commits run on the store's commit thread (D119).
+    pub fn with_commit_thread() -> Self {
+        MemFs {
+            off_thread: true,
+            ..MemFs::default()
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, MemState> {
@@ -281,6 +301,10 @@ impl MemFs {
 }
 
 impl StoreFs for MemFs {
+    fn commits_off_thread(&self) -> bool {
+        self.off_thread
+    }
+
     fn write_synced(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
         let mut s = self.lock();
         Self::create(&mut s, path);

@@ -22,11 +22,13 @@
 //! Journals read from disk are input like any other: a record that does not parse, or
 //! whose ranges do not fit its transfer, is reported as [`JournalError`], never trusted.
 
+use super::commit_thread;
 use super::durable_fs::StoreFs;
 use crate::wire::{FileRequest, ResumePoint, SegmentMode, MAX_HELD_RANGES};
 use serde::{Deserialize, Serialize};
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Format version written in every record.
@@ -346,7 +348,7 @@ impl Default for DurabilityPolicy {
 /// The journal of one transfer being received: what is durable, what is written but not
 /// yet synced, and when the next commit is due. Time is an argument; nothing here reads
 /// a clock.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct TransferJournal {
     paths: JournalPaths,
     record: JournalRecord,
@@ -355,6 +357,40 @@ pub struct TransferJournal {
     pending_bytes: u64,
     pending_prefix: u64,
     oldest_pending: Option<Instant>,
+    /// The commit running on the commit thread (D119), at most one.
+    in_flight: Option<InFlight>,
+}
+
+/// A commit running on the store's commit thread (D119).
+#[derive(Debug)]
+struct InFlight {
+    /// (In a mutex only to make the journal `Sync`: one owner ever uses it.)
+    done: Mutex<mpsc::Receiver<Result<(), JournalError>>>,
+    /// What the record held before this commit: restored if it fails, so that nothing
+    /// whose sync failed is ever recorded as held.
+    before: (SegmentRanges, u64),
+    /// When to look again, once another commit fell due while this one ran.
+    recheck_at: Option<Instant>,
+}
+
+/// How often a commit that fell due looks whether the one before it has ended.
+const RECHECK: Duration = Duration::from_millis(5);
+
+/// One commit: the `.part` synced (when `sync_part`), then `record` written atomically.
+fn write_commit(
+    fs: &dyn StoreFs,
+    paths: &JournalPaths,
+    record: &JournalRecord,
+    sync_part: bool,
+) -> Result<(), JournalError> {
+    if sync_part {
+        fs.sync_file(&paths.part)
+            .map_err(|source| JournalError::Io {
+                path: paths.part.clone(),
+                source,
+            })?;
+    }
+    write_record(fs, paths, record)
 }
 
 impl TransferJournal {
@@ -369,6 +405,7 @@ impl TransferJournal {
             pending_bytes: 0,
             pending_prefix,
             oldest_pending: None,
+            in_flight: None,
         }
     }
 
@@ -384,25 +421,128 @@ impl TransferJournal {
     /// True when a commit is due.
     pub fn is_commit_due(&self, now: Instant) -> bool {
         self.pending_bytes >= self.policy.max_pending_bytes
-            || self.poll_timeout().is_some_and(|at| now >= at)
+            || self.due_by_age().is_some_and(|at| now >= at)
     }
 
-    /// When the pending writes become due by age (None when nothing is pending).
+    /// When to call [`Self::commit_if_due`] again: the pending writes' age limit, or
+    /// soon when a due commit waits for the one in flight (None when nothing is pending).
     pub fn poll_timeout(&self) -> Option<Instant> {
+        if let Some(at) = self.in_flight.as_ref().and_then(|f| f.recheck_at) {
+            return Some(at);
+        }
+        self.due_by_age()
+    }
+
+    fn due_by_age(&self) -> Option<Instant> {
         self.oldest_pending
             .map(|at| at + self.policy.max_pending_age)
     }
 
-    /// Syncs the `.part`, then records what is now durable (atomically). `unix_ms` is the
-    /// wall-clock time written in the record (for expiry).
+    /// Syncs the `.part`, then records what is now durable (atomically), here and now,
+    /// after the commit in flight if any. `unix_ms` is the wall-clock time written in the
+    /// record (for expiry).
     pub fn commit(&mut self, fs: &dyn StoreFs, unix_ms: u64) -> Result<(), JournalError> {
-        let io = |source| JournalError::Io {
-            path: self.paths.part.clone(),
-            source,
-        };
-        if !self.pending.ranges().is_empty() {
-            fs.sync_file(&self.paths.part).map_err(io)?;
+        self.settle()?;
+        let before = self.absorb_pending(unix_ms);
+        let sync_part = before.is_some();
+        let result = write_commit(fs, &self.paths, &self.record, sync_part);
+        if let (Err(_), Some(before)) = (&result, before) {
+            self.restore(before);
         }
+        result
+    }
+
+    /// Starts a commit when one is due (by bytes or by age) and none is in flight, and
+    /// reports how the one before ended. The commit runs on the store's commit thread
+    /// when `fs` allows it (D119), else here; either way the `.part` is synced before the
+    /// record that names its data.
+    pub fn commit_if_due(
+        &mut self,
+        fs: &Arc<dyn StoreFs>,
+        now: Instant,
+        unix_ms: u64,
+    ) -> Result<(), JournalError> {
+        self.reap()?;
+        if !self.is_commit_due(now) {
+            return Ok(());
+        }
+        if let Some(f) = self.in_flight.as_mut() {
+            f.recheck_at = Some(now + RECHECK);
+            return Ok(());
+        }
+        if !fs.commits_off_thread() {
+            return self.commit(&**fs, unix_ms);
+        }
+        let before = self.absorb_pending(unix_ms);
+        let sync_part = before.is_some();
+        let (tx, done) = mpsc::sync_channel(1);
+        let (job_fs, paths, record) = (Arc::clone(fs), self.paths.clone(), self.record.clone());
+        let job: commit_thread::Job = Box::new(move || {
+            let _ = tx.send(write_commit(&*job_fs, &paths, &record, sync_part));
+        });
+        self.in_flight = Some(InFlight {
+            done: Mutex::new(done),
+            before: before
+                .unwrap_or_else(|| (self.record.held.clone(), self.record.durable_prefix)),
+            recheck_at: None,
+        });
+        if let Err(job) = commit_thread::run(job) {
+            job();
+            return self.settle();
+        }
+        Ok(())
+    }
+
+    /// Waits for the commit in flight, if any, and reports how it ended. Everything else
+    /// that touches the journal's files ([`finish`], removing it) comes after this.
+    pub fn settle(&mut self) -> Result<(), JournalError> {
+        let Some(f) = self.in_flight.take() else {
+            return Ok(());
+        };
+        let done = f.done.into_inner().unwrap_or_else(|e| e.into_inner());
+        let result = done.recv().unwrap_or_else(|_| Err(self.thread_lost()));
+        if result.is_err() {
+            self.restore(f.before);
+        }
+        result
+    }
+
+    /// The commit in flight's result, if it has ended.
+    fn reap(&mut self) -> Result<(), JournalError> {
+        let Some(f) = self.in_flight.as_ref() else {
+            return Ok(());
+        };
+        let ended = f.done.lock().unwrap_or_else(|e| e.into_inner()).try_recv();
+        match ended {
+            Err(mpsc::TryRecvError::Empty) => Ok(()),
+            Ok(Ok(())) => {
+                self.in_flight = None;
+                Ok(())
+            }
+            ended => {
+                let e = ended.ok().and_then(Result::err);
+                let before = self.in_flight.take().map(|f| f.before);
+                if let Some(before) = before {
+                    self.restore(before);
+                }
+                Err(e.unwrap_or_else(|| self.thread_lost()))
+            }
+        }
+    }
+
+    fn thread_lost(&self) -> JournalError {
+        JournalError::Io {
+            path: self.paths.journal.clone(),
+            source: io::Error::other("the commit thread ended before the commit"),
+        }
+    }
+
+    /// Moves the pending writes into the record (to be written by the commit under way);
+    /// returns what the record held before, or None when nothing was pending (no data
+    /// to sync).
+    fn absorb_pending(&mut self, unix_ms: u64) -> Option<(SegmentRanges, u64)> {
+        let before = (!self.pending.ranges().is_empty())
+            .then(|| (self.record.held.clone(), self.record.durable_prefix));
         for &(s, e) in self.pending.ranges() {
             self.record.held.insert_range(s, e);
         }
@@ -411,7 +551,15 @@ impl TransferJournal {
         self.pending = SegmentRanges::new();
         self.pending_bytes = 0;
         self.oldest_pending = None;
-        write_record(fs, &self.paths, &self.record)
+        before
+    }
+
+    /// A commit failed: the record holds again only what was durable before it (the data
+    /// it was to make durable counts as missing, to be received again).
+    fn restore(&mut self, (held, durable_prefix): (SegmentRanges, u64)) {
+        self.record.held = held;
+        self.record.durable_prefix = durable_prefix;
+        self.pending_prefix = durable_prefix;
     }
 
     /// The durable record.
@@ -428,6 +576,15 @@ impl TransferJournal {
     /// The paths.
     pub fn paths(&self) -> &JournalPaths {
         &self.paths
+    }
+}
+
+impl Drop for TransferJournal {
+    /// A commit still in flight ends before the journal goes, so that it can never
+    /// write its record after whatever comes next (a resume's record, the journal's
+    /// removal).
+    fn drop(&mut self) {
+        let _ = self.settle();
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use crate::store::durable_fs::{MemFs, OsFs};
+use std::sync::{Arc, Mutex};
 
 fn record(total: u32) -> JournalRecord {
     JournalRecord {
@@ -275,4 +276,176 @@ fn the_resume_request_asks_the_way_the_first_request_did() {
     // A record without it (older) resumes with the defaults.
     r.requested_as = None;
     assert_eq!(r.resume_request().max_bandwidth, None);
+}
+
+/// A [`MemFs`] whose `.part` syncs wait until the test opens the gate: a commit held in
+/// flight on the commit thread (D119).
+#[derive(Debug, Clone)]
+struct GatedFs {
+    fs: MemFs,
+    open: Arc<(Mutex<bool>, std::sync::Condvar)>,
+}
+
+impl GatedFs {
+    fn new() -> Self {
+        GatedFs {
+            fs: MemFs::with_commit_thread(),
+            open: Arc::new((Mutex::new(false), std::sync::Condvar::new())),
+        }
+    }
+
+    fn open_gate(&self) {
+        *self.open.0.lock().unwrap() = true;
+        self.open.1.notify_all();
+    }
+}
+
+impl StoreFs for GatedFs {
+    fn commits_off_thread(&self) -> bool {
+        true
+    }
+    fn write_synced(&self, path: &Path, bytes: &[u8]) -> io::Result<()> {
+        self.fs.write_synced(path, bytes)
+    }
+    fn write_at(&self, path: &Path, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        self.fs.write_at(path, offset, bytes)
+    }
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        self.fs.read(path)
+    }
+    fn sync_file(&self, path: &Path) -> io::Result<()> {
+        let mut open = self.open.0.lock().unwrap();
+        while !*open {
+            open = self.open.1.wait(open).unwrap();
+        }
+        drop(open);
+        self.fs.sync_file(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        self.fs.rename(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        self.fs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        self.fs.sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        self.fs.create_dir_all(dir)
+    }
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<PathBuf>> {
+        self.fs.read_dir(dir)
+    }
+    fn is_dir(&self, path: &Path) -> bool {
+        self.fs.is_dir(path)
+    }
+    fn open_file(
+        &self,
+        path: &Path,
+        mode: crate::store::durable_fs::OpenMode,
+    ) -> io::Result<Arc<dyn crate::store::durable_fs::StoreFile>> {
+        self.fs.open_file(path, mode)
+    }
+    fn file_len(&self, path: &Path) -> io::Result<u64> {
+        self.fs.file_len(path)
+    }
+}
+
+fn small_policy() -> DurabilityPolicy {
+    DurabilityPolicy {
+        max_pending_bytes: 10,
+        max_pending_age: Duration::from_secs(1),
+    }
+}
+
+/// D119: a due commit runs on the commit thread; until its sync has ended, the disk
+/// claims nothing; a commit due meanwhile waits its turn (and asks to be polled again
+/// soon, not in a loop); each one, settled, survives a power cut with its data.
+#[test]
+fn an_off_thread_commit_claims_its_data_only_once_synced_and_commits_keep_their_order() {
+    let gated = GatedFs::new();
+    let fs: Arc<dyn StoreFs> = Arc::new(gated.clone());
+    let paths = setup(&gated.fs);
+    let mut j = TransferJournal::new(paths.clone(), record(4), small_policy());
+    let t0 = Instant::now();
+    fs.write_at(&paths.part, 0, &[1; 10]).unwrap();
+    j.note_written(t0, 0, 10, 10);
+    j.commit_if_due(&fs, t0, 1).unwrap();
+    // In flight, held at the gate: nothing recorded on disk yet.
+    fs.write_at(&paths.part, 10, &[2; 10]).unwrap();
+    j.note_written(t0, 1, 10, 20);
+    j.commit_if_due(&fs, t0, 2).unwrap();
+    assert_eq!(
+        j.poll_timeout(),
+        Some(t0 + RECHECK),
+        "a due commit polls again soon"
+    );
+    gated.fs.crash();
+    assert!(scan(&gated.fs, Path::new("/out")).is_empty());
+    // The data written before the crash is gone too; write it again and let the sync run.
+    fs.write_at(&paths.part, 0, &[1; 10]).unwrap();
+    fs.write_at(&paths.part, 10, &[2; 10]).unwrap();
+    gated.open_gate();
+    j.settle().unwrap();
+    let (_, rec) = scan(&gated.fs, Path::new("/out")).remove(0).unwrap();
+    assert_eq!(rec.held.ranges(), [(0, 1)], "the first commit, alone");
+    // At the recheck the second commit starts, and follows the first.
+    j.commit_if_due(&fs, t0 + RECHECK, 3).unwrap();
+    j.settle().unwrap();
+    gated.fs.crash();
+    let (_, rec) = scan(&gated.fs, Path::new("/out")).remove(0).unwrap();
+    assert_eq!(rec.held.ranges(), [(0, 2)]);
+    assert_eq!(rec.durable_prefix, 20);
+    assert_eq!(rec.updated_unix_ms, 3);
+    assert_eq!(gated.fs.read(&paths.part).unwrap()[10..], [2; 10]);
+}
+
+/// D119: a commit whose sync fails off the thread fails its transfer, and the record
+/// keeps only what was durable before it.
+#[test]
+fn a_failed_off_thread_commit_records_nothing_it_was_to_make_durable() {
+    let mem = MemFs::with_commit_thread();
+    let fs: Arc<dyn StoreFs> = Arc::new(mem.clone());
+    let paths = setup(&mem);
+    let mut j = TransferJournal::new(paths.clone(), record(4), small_policy());
+    let t0 = Instant::now();
+    // No `.part` on disk: its sync fails.
+    j.note_written(t0, 0, 10, 10);
+    j.commit_if_due(&fs, t0, 1).unwrap();
+    let err = j.settle().unwrap_err();
+    assert!(err.to_string().contains("a.mp4.part"), "{err}");
+    assert!(j.record().held.ranges().is_empty());
+    assert_eq!(j.record().durable_prefix, 0);
+    assert!(scan(&mem, Path::new("/out")).is_empty());
+    // The failure is reported once; later commits run again.
+    fs.write_at(&paths.part, 0, &[1; 10]).unwrap();
+    j.note_written(t0, 0, 10, 10);
+    j.commit_if_due(&fs, t0, 2).unwrap();
+    j.settle().unwrap();
+    assert_eq!(j.record().held.ranges(), [(0, 1)]);
+}
+
+/// D119: a journal dropped with a commit in flight waits for it, so the commit can never
+/// write its record after what comes next (a resume's record, the journal's removal).
+#[test]
+fn a_journal_dropped_with_a_commit_in_flight_waits_for_it() {
+    let gated = GatedFs::new();
+    let fs: Arc<dyn StoreFs> = Arc::new(gated.clone());
+    let paths = setup(&gated.fs);
+    let mut j = TransferJournal::new(paths.clone(), record(4), small_policy());
+    fs.write_at(&paths.part, 0, &[1; 10]).unwrap();
+    j.note_written(Instant::now(), 0, 10, 10);
+    j.commit_if_due(&fs, Instant::now(), 1).unwrap();
+    let opener = {
+        let gated = gated.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            gated.open_gate();
+        })
+    };
+    drop(j);
+    // Had the drop not waited, the gate (50 ms away) would still hold the record back.
+    let (_, rec) = scan(&gated.fs, Path::new("/out")).remove(0).unwrap();
+    assert_eq!(rec.held.ranges(), [(0, 1)]);
+    opener.join().unwrap();
 }

@@ -10,6 +10,7 @@
 //! is what was sent and players recognise it.
 
 mod budget;
+mod commit_thread;
 pub mod container;
 mod debug_log;
 pub mod durable_fs;
