@@ -173,10 +173,14 @@ async fn attempts_end_at_the_connect_timeout_and_max_retries_gives_up() {
 
 /// A platform that completes the handshake, asks for a file, and then reads nothing more:
 /// its small receive windows fill and it grants no more flow control, while its QUIC stack
-/// keeps acknowledging keep-alives. Returns its address; it holds the connection open.
-async fn platform_that_stops_reading(h: &Harness) -> std::net::SocketAddr {
+/// keeps acknowledging keep-alives. With `ask_later`, once the window is full it asks for
+/// statistics, so the client has a control message to write into the full window. Returns
+/// its address; it holds the connection open.
+async fn platform_that_stops_reading(h: &Harness, ask_later: bool) -> std::net::SocketAddr {
     use vstream::net::{platform_endpoint, server_config, server_crypto, TransportSettings};
-    use vstream::wire::{JsonEnvelope, Message, StatusCode, StatusResponse, Timestamp};
+    use vstream::wire::{
+        JsonEnvelope, Message, StatsRequest, StatusCode, StatusResponse, Timestamp,
+    };
 
     let crypto = server_crypto(vec![h.cert.cert.clone()], h.cert.key.clone_key().into()).unwrap();
     let settings = TransportSettings {
@@ -220,6 +224,10 @@ async fn platform_that_stops_reading(h: &Harness) -> std::net::SocketAddr {
         let mut request = FileRequest::new("test_videos/data.bin");
         request.segment_mode = SegmentMode::Fixed;
         send(3, Message::FileRequest(request)).await;
+        if ask_later {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            send(4, Message::StatsRequest(StatsRequest { transfer_id: None })).await;
+        }
         // Then nothing is read again.
         tokio::time::sleep(Duration::from_secs(120)).await;
         drop(conn);
@@ -232,8 +240,22 @@ async fn platform_that_stops_reading(h: &Harness) -> std::net::SocketAddr {
 /// `Stalled { Blocked }` about the timeout after the upload stopped moving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_platform_that_stops_reading_is_given_up_as_blocked() {
+    given_up_as_blocked(false).await;
+}
+
+/// The same when the client has a control message to write into the full window (D120):
+/// its driver never waits on the transport, so the stall watch still judges. Before D120
+/// the driver wrote control messages itself and waited here for ever (seen when the
+/// test above ran beside another: the checksum, hashed late, was announced into the full
+/// window).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_control_message_into_a_full_window_does_not_stop_the_stall_watch() {
+    given_up_as_blocked(true).await;
+}
+
+async fn given_up_as_blocked(ask_later: bool) {
     let h = start_platform();
-    let addr = platform_that_stops_reading(&h).await;
+    let addr = platform_that_stops_reading(&h, ask_later).await;
     let endpoint = client_endpoint_for(&h, ALPN);
     let catalog = Arc::new(Catalog::new(repo()).unwrap());
     catalog.register("test_videos").unwrap();

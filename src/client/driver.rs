@@ -3,7 +3,7 @@
 
 mod events;
 
-use super::sender::{open_in_order, Outgoing};
+use super::sender::{open_in_order, Outgoing, OutgoingSegment, PendingControl};
 use super::stall::{Sample, Stall, StallWatch, SAMPLE_EVERY};
 use super::streams::{prepare, read_binary, read_control};
 use super::{ClientConfig, ClientError, ClientProgress, ClientSummary};
@@ -20,7 +20,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
 
 /// How long a closing client waits for its last control messages to be acknowledged.
 const CLOSE_LINGER: Duration = Duration::from_secs(2);
@@ -72,12 +71,12 @@ struct Connection {
     files: HashMap<TransferId, Arc<File>>,
     /// Transfers sent as fixed-size chunks (their log lines say `chunk`).
     chunked: HashMap<TransferId, bool>,
-    control_sends: JoinSet<()>,
-    /// Segments to open, in the machine's order ([`open_in_order`]).
+    /// Segment and control streams to open, in the machine's order ([`open_in_order`],
+    /// D89, D120).
     segments: mpsc::UnboundedSender<Outgoing>,
-    /// Held while a stream is opened and its first bytes written: segment streams by the
-    /// opener, control streams by [`Connection::send_control`] (D89).
-    opening: Arc<tokio::sync::Mutex<()>>,
+    /// Control messages handed to the opener and not yet delivered (a closing driver
+    /// lingers for them).
+    control_pending: Arc<watch::Sender<usize>>,
     /// Control streams are delivered in the order the platform opened them.
     in_order: InOrder<Result<JsonEnvelope, WireError>>,
     progress: ClientProgress,
@@ -174,13 +173,7 @@ impl Connection {
         progress_tx: watch::Sender<ClientProgress>,
     ) -> Connection {
         let (segments, outgoing) = mpsc::unbounded_channel();
-        let opening = Arc::new(tokio::sync::Mutex::new(()));
-        tokio::spawn(open_in_order(
-            conn.clone(),
-            outgoing,
-            tx.clone(),
-            Arc::clone(&opening),
-        ));
+        tokio::spawn(open_in_order(conn.clone(), outgoing, tx.clone()));
         Connection {
             conn,
             catalog,
@@ -188,9 +181,8 @@ impl Connection {
             tx,
             files: HashMap::new(),
             chunked: HashMap::new(),
-            control_sends: JoinSet::new(),
             segments,
-            opening,
+            control_pending: Arc::new(watch::channel(0).0),
             in_order: InOrder::default(),
             progress: ClientProgress::default(),
             progress_tx,
@@ -382,7 +374,7 @@ impl Connection {
             ClientAction::CloseSource { transfer } => {
                 self.files.remove(&transfer);
             }
-            ClientAction::SendControl(envelope) => self.send_control(envelope).await,
+            ClientAction::SendControl(envelope) => self.send_control(envelope),
             ClientAction::ListFiles {
                 request_seq,
                 filter,
@@ -458,29 +450,28 @@ impl Connection {
             });
             return;
         };
-        let _ = self.segments.send(Outgoing {
+        let _ = self.segments.send(Outgoing::Segment(OutgoingSegment {
             job,
             file,
             chunk: self.config.read_chunk,
             probes: self.config.tail_probes,
-        });
+        }));
     }
 
-    /// Opens a stream now (so control messages open in the machine's order) and writes the
-    /// envelope on it before any later stream opens (D89); the rest in the background.
-    async fn send_control(&mut self, envelope: JsonEnvelope) {
-        crate::net::send_control_in_order(
-            &self.conn,
-            &mut self.control_sends,
-            &envelope,
-            &self.opening,
-        )
-        .await;
+    /// Hands `envelope` to the opener, which opens its stream in the machine's order and
+    /// writes it before the next stream opens (D89); the driver never waits on the
+    /// transport for it (D120).
+    fn send_control(&mut self, envelope: JsonEnvelope) {
+        let pending = PendingControl::new(&self.control_pending);
+        let _ = self.segments.send(Outgoing::Control { envelope, pending });
     }
 
     /// Lets the last control messages arrive, then closes with `code`.
     async fn close(&mut self, code: StatusCode, reason: &str) {
-        let linger = async { while self.control_sends.join_next().await.is_some() {} };
+        let mut pending = self.control_pending.subscribe();
+        let linger = async {
+            let _ = pending.wait_for(|n| *n == 0).await;
+        };
         let _ = tokio::time::timeout(CLOSE_LINGER, linger).await;
         self.closed_with = Some((u64::from(code.to_u16()), reason.to_string()));
         self.conn.close(

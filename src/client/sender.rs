@@ -3,7 +3,7 @@
 //! then finish.
 //!
 //! Streams are opened, and their headers written, one at a time in the order the machine
-//! issued the jobs ([`open_in_order`]); only then does each segment's data go on in a task
+//! issued the jobs ([`open_in_order`], which opens control streams too); only then does each segment's data go on in a task
 //! of its own. quinn sends equal-priority streams in the order they were first written to
 //! (D38), so segments leave in index order; opened from their own tasks they could swap
 //! places (seen on loopback: 56 before 55), and a post-seek IDR could follow a later
@@ -13,17 +13,30 @@
 
 use super::driver::Input;
 use crate::session::SegmentJob;
-use crate::wire::StatusCode;
+use crate::wire::{JsonEnvelope, StatusCode};
 use bytes::Bytes;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+/// A stream the machine asked for, waiting to be opened: a segment's or a control
+/// message's.
+pub(super) enum Outgoing {
+    /// A segment issued by the machine.
+    Segment(OutgoingSegment),
+    /// A control message: its stream is opened and the whole message written before the
+    /// next stream opens (D89); `pending` counts it until the platform has every byte.
+    Control {
+        envelope: JsonEnvelope,
+        pending: PendingControl,
+    },
+}
+
 /// A segment the machine issued, waiting for its stream.
-pub(super) struct Outgoing {
+pub(super) struct OutgoingSegment {
     /// What to send.
     pub job: SegmentJob,
     /// The transfer's source file.
@@ -34,67 +47,124 @@ pub(super) struct Outgoing {
     pub probes: u8,
 }
 
-/// Opens a stream for each job of `jobs` in turn and writes its header, then hands the
-/// stream to a task that sends the data and reports [`Input::SegmentSent`] or
-/// [`Input::SegmentFailed`] on `tx`. Waiting for stream credit (the platform's stream
-/// limit) or send window happens here, in order, never in the driver's loop. Ends when
-/// `jobs` closes.
+/// One control message counted in the driver's number of control messages not yet
+/// delivered (what a closing driver lingers for); dropped when it is delivered or lost.
+pub(super) struct PendingControl(Arc<watch::Sender<usize>>);
+
+impl PendingControl {
+    /// Counts one more message in `count`.
+    pub(super) fn new(count: &Arc<watch::Sender<usize>>) -> Self {
+        count.send_modify(|n| *n += 1);
+        PendingControl(Arc::clone(count))
+    }
+}
+
+impl Drop for PendingControl {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
+}
+
+/// Opens the streams the driver hands over, one at a time in the order given (the
+/// machine's), on one task, so that the driver itself never waits on the transport
+/// (D89, D120):
 ///
-/// `opening` is held from a stream's opening until its header is written: a control
-/// stream the driver opens meanwhile has its message written before the next segment
-/// stream opens (D89), so the platform, which judges streams in their order, never waits
-/// for an empty stream while later ones fill the connection's window.
+/// - a segment's stream is opened and its header written, then the stream goes to a
+///   task that sends the data and reports [`Input::SegmentSent`] or
+///   [`Input::SegmentFailed`] on `tx`;
+/// - a control message's stream is opened and the whole message written; finishing the
+///   stream and waiting for the platform's acknowledgement go on in the background.
+///
+/// Every stream's first bytes are written before the next stream opens: the platform
+/// judges streams in their order (D45), and a stream left empty while later streams'
+/// data fills the connection's window would never be judged (D89). Waiting for stream
+/// credit or flow control happens here, never in the driver's loop: a platform that
+/// stops granting it stalls this task, and the driver's stall watch (D67) still runs.
+/// Ends when `jobs` closes.
 pub(super) async fn open_in_order(
     conn: quinn::Connection,
     mut jobs: mpsc::UnboundedReceiver<Outgoing>,
     tx: mpsc::UnboundedSender<Input>,
-    opening: Arc<tokio::sync::Mutex<()>>,
 ) {
-    while let Some(Outgoing {
+    while let Some(outgoing) = jobs.recv().await {
+        match outgoing {
+            Outgoing::Segment(segment) => open_segment_stream(&conn, segment, &tx).await,
+            Outgoing::Control { envelope, pending } => {
+                if let Some(send) = open_control(&conn, &envelope).await {
+                    tokio::spawn(async move {
+                        crate::net::finish_and_wait(send).await;
+                        drop(pending);
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// A new stream carrying `envelope` whole, at the control streams' priority; None when
+/// the connection failed (the connection's end reports it).
+async fn open_control(
+    conn: &quinn::Connection,
+    envelope: &JsonEnvelope,
+) -> Option<quinn::SendStream> {
+    let mut send = match conn.open_uni().await {
+        Ok(send) => send,
+        Err(e) => {
+            tracing::debug!("cannot send {:?}: {e}", envelope.message_type);
+            return None;
+        }
+    };
+    let _ = send.set_priority(crate::net::CONTROL_PRIORITY);
+    send.write_all(&envelope.to_bytes()).await.ok()?;
+    Some(send)
+}
+
+/// Opens `segment`'s stream and writes its header, then hands the stream to a task that
+/// sends the data and reports how it ended.
+async fn open_segment_stream(
+    conn: &quinn::Connection,
+    segment: OutgoingSegment,
+    tx: &mpsc::UnboundedSender<Input>,
+) {
+    let OutgoingSegment {
         job,
         file,
         chunk,
         probes,
-    }) = jobs.recv().await
-    {
-        let probes = if job.tail_probes { probes } else { 0 };
-        let (transfer, index) = (job.transfer, job.index);
-        let started = Instant::now();
-        let opened = {
-            let _turn = opening.lock().await;
-            open_segment(&conn, &job).await
-        };
-        match opened {
-            Ok(send) => {
-                let tx = tx.clone();
-                let conn = conn.clone();
-                tokio::spawn(async move {
-                    let tail = Tail {
-                        conn: &conn,
-                        probes,
-                    };
-                    let input = match send_data(send, job, file, chunk, started, tail).await {
-                        Ok(elapsed) => Input::SegmentSent {
-                            transfer,
-                            index,
-                            elapsed,
-                        },
-                        Err(code) => Input::SegmentFailed {
-                            transfer,
-                            index,
-                            code,
-                        },
-                    };
-                    let _ = tx.send(input);
-                });
-            }
-            Err(code) => {
-                let _ = tx.send(Input::SegmentFailed {
-                    transfer,
-                    index,
-                    code,
-                });
-            }
+    } = segment;
+    let probes = if job.tail_probes { probes } else { 0 };
+    let (transfer, index) = (job.transfer, job.index);
+    let started = Instant::now();
+    match open_segment(conn, &job).await {
+        Ok(send) => {
+            let tx = tx.clone();
+            let conn = conn.clone();
+            tokio::spawn(async move {
+                let tail = Tail {
+                    conn: &conn,
+                    probes,
+                };
+                let input = match send_data(send, job, file, chunk, started, tail).await {
+                    Ok(elapsed) => Input::SegmentSent {
+                        transfer,
+                        index,
+                        elapsed,
+                    },
+                    Err(code) => Input::SegmentFailed {
+                        transfer,
+                        index,
+                        code,
+                    },
+                };
+                let _ = tx.send(input);
+            });
+        }
+        Err(code) => {
+            let _ = tx.send(Input::SegmentFailed {
+                transfer,
+                index,
+                code,
+            });
         }
     }
 }

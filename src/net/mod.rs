@@ -44,37 +44,6 @@ pub const DEFAULT_PORT: u16 = 8080;
 /// playback reply never waits behind megabytes of queued segments (docs/protocol.md D34).
 pub const CONTROL_PRIORITY: i32 = i32::MAX;
 
-/// Opens a unidirectional stream on `conn` and writes `envelope` whole on it before it
-/// returns, holding `opening` throughout; finishing the stream and waiting for the peer
-/// happen in the background, in a task of `sends`.
-///
-/// A client's segment streams and control streams share one stream order at the platform,
-/// which judges them in that order (D45). A stream opened but still empty while later
-/// streams' data uses up the connection's flow-control window would never be judged, and
-/// the later streams never read: both sides wait for ever (D89). So every stream's first
-/// bytes are written before the next stream is opened: segment streams take `opening` for
-/// their open and header ([`crate::client`]'s opener), control streams here.
-pub async fn send_control_in_order(
-    conn: &quinn::Connection,
-    sends: &mut tokio::task::JoinSet<()>,
-    envelope: &crate::wire::JsonEnvelope,
-    opening: &tokio::sync::Mutex<()>,
-) {
-    let _turn = opening.lock().await;
-    let mut send = match conn.open_uni().await {
-        Ok(send) => send,
-        Err(e) => {
-            tracing::debug!("cannot send {:?}: {e}", envelope.message_type);
-            return;
-        }
-    };
-    let _ = send.set_priority(CONTROL_PRIORITY);
-    if send.write_all(&envelope.to_bytes()).await.is_err() {
-        return;
-    }
-    sends.spawn(finish_and_wait(send));
-}
-
 /// Writes one whole message on `send` at [`CONTROL_PRIORITY`], finishes the stream, and
 /// waits until the peer has every byte (or stopped the stream): what both drivers do with
 /// each control message. Failures are the connection's to report; this only ends early.
@@ -86,7 +55,7 @@ pub async fn send_message(mut send: quinn::SendStream, bytes: Vec<u8>) {
 }
 
 /// Finishes `send` and waits until the peer has every byte (or stopped the stream).
-async fn finish_and_wait(mut send: quinn::SendStream) {
+pub async fn finish_and_wait(mut send: quinn::SendStream) {
     if send.finish().is_ok() {
         let _ = send.stopped().await;
     }
