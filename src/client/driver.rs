@@ -455,6 +455,7 @@ impl Connection {
             file,
             chunk: self.config.read_chunk,
             probes: self.config.tail_probes,
+            copies: self.config.segment_copies,
         }));
     }
 

@@ -65,6 +65,12 @@ pub struct ClientConfig {
     /// within a round trip. Default [`TAIL_PROBES`] (3); 0 turns them off. None are sent
     /// to a platform that does not accept datagrams, nor for transfers at full speed.
     pub tail_probes: u8,
+    /// Copies of small realtime segments (up to 8 KiB) in QUIC DATAGRAM frames after
+    /// their streams, in place of as many tail probes (D121): the platform stores a copy
+    /// that is whole before its stream, so a lost packet costs no round trip. Default
+    /// true; sent only when tail probes are (realtime pacing, a platform that accepts
+    /// datagrams).
+    pub segment_copies: bool,
 }
 
 /// The CLI's stall timeout (D67): a few seconds, well above a loaded path's round trip,
@@ -85,6 +91,7 @@ impl Default for ClientConfig {
             stall_timeout: None,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             tail_probes: TAIL_PROBES,
+            segment_copies: true,
         }
     }
 }

@@ -13,7 +13,7 @@
 
 use super::driver::Input;
 use crate::session::SegmentJob;
-use crate::wire::{JsonEnvelope, StatusCode};
+use crate::wire::{CopyFragment, JsonEnvelope, StatusCode, MAX_COPY_LEN};
 use bytes::Bytes;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -45,6 +45,8 @@ pub(super) struct OutgoingSegment {
     pub chunk: usize,
     /// Tail probes after the stream is finished, when the job asks for them (D109).
     pub probes: u8,
+    /// A small segment's copy in datagrams after its stream, with the probes (D121).
+    pub copies: bool,
 }
 
 /// One control message counted in the driver's number of control messages not yet
@@ -131,6 +133,7 @@ async fn open_segment_stream(
         file,
         chunk,
         probes,
+        copies,
     } = segment;
     let probes = if job.tail_probes { probes } else { 0 };
     let (transfer, index) = (job.transfer, job.index);
@@ -143,6 +146,7 @@ async fn open_segment_stream(
                 let tail = Tail {
                     conn: &conn,
                     probes,
+                    copies,
                 };
                 let input = match send_data(send, job, file, chunk, started, tail).await {
                     Ok(elapsed) => Input::SegmentSent {
@@ -198,6 +202,18 @@ async fn send_data(
     started: Instant,
     tail: Tail<'_>,
 ) -> Result<Duration, Option<StatusCode>> {
+    // The segment's stream bytes again, for its copy (D121): small realtime segments.
+    let stream_len = job.header.encoded_len() as u64 + u64::from(job.header.data_length());
+    let mut copy =
+        (tail.probes > 0 && tail.copies && stream_len <= MAX_COPY_LEN as u64).then(|| {
+            let mut bytes = Vec::with_capacity(stream_len as usize);
+            job.header.encode(&mut bytes);
+            SegmentCopy {
+                transfer: job.transfer,
+                index: job.index,
+                bytes,
+            }
+        });
     if let Some(rewrite) = &job.rewrite {
         // MP4 frame mode (D77): one sample, rewritten whole (bounded by the stream bound).
         let data = read_range(Arc::clone(&file), job.offset, rewrite.file_len as usize)
@@ -208,10 +224,13 @@ async fn send_data(
             Ok(data) => data,
             Err(e) => return Err(reset_unreadable(&mut send, &job, e)),
         };
+        if let Some(copy) = copy.as_mut() {
+            copy.bytes.extend_from_slice(&data);
+        }
         send.write_chunk(Bytes::from(data))
             .await
             .map_err(stopped_code)?;
-        return finish_and_wait(send, started, tail).await;
+        return finish_and_wait(send, started, tail, copy).await;
     }
     let chunk = chunk.max(1) as u64;
     let end = job.offset.saturating_add(job.len);
@@ -231,13 +250,16 @@ async fn send_data(
                 return Err(Some(StatusCode::InternalError));
             }
         };
+        if let Some(copy) = copy.as_mut() {
+            copy.bytes.extend_from_slice(&data);
+        }
         // Handed over, not copied: the buffer becomes the stream's send buffer.
         send.write_chunk(Bytes::from(data))
             .await
             .map_err(stopped_code)?;
         pos += n as u64;
     }
-    finish_and_wait(send, started, tail).await
+    finish_and_wait(send, started, tail, copy).await
 }
 
 /// Resets a stream whose data cannot be read (500) and says why in the log.
@@ -262,10 +284,11 @@ async fn finish_and_wait(
     mut send: quinn::SendStream,
     started: Instant,
     tail: Tail<'_>,
+    copy: Option<SegmentCopy>,
 ) -> Result<Duration, Option<StatusCode>> {
     send.finish().map_err(|_| None)?;
     let elapsed = started.elapsed();
-    probe_tail(tail.conn, tail.probes).await;
+    probe_tail(tail.conn, tail.probes, copy.as_ref()).await;
     match send.stopped().await {
         Ok(None) => Ok(elapsed),
         Ok(Some(code)) => Err(Some(status_of(code))),
@@ -273,11 +296,13 @@ async fn finish_and_wait(
     }
 }
 
-/// The connection a segment goes on, and how many tail probes follow it (0: none).
+/// The connection a segment goes on, how many tail probes follow it (0: none), and
+/// whether a small one's copy goes with them (D121).
 #[derive(Clone, Copy)]
 pub(super) struct Tail<'a> {
     conn: &'a quinn::Connection,
     probes: u8,
+    copies: bool,
 }
 
 /// The default [`ClientConfig::tail_probes`](super::ClientConfig::tail_probes): quinn's
@@ -302,12 +327,24 @@ const PROBE_TURNS: usize = 8;
 /// probes in one packet. Nothing is sent to a peer that did not advertise datagram
 /// support, and a probe that cannot be queued ends the probing; probes are unreliable
 /// and never retransmitted.
-async fn probe_tail(conn: &quinn::Connection, count: u8) {
-    if count == 0 || conn.max_datagram_size().is_none() {
+async fn probe_tail(conn: &quinn::Connection, count: u8, copy: Option<&SegmentCopy>) {
+    let Some(max) = conn.max_datagram_size() else {
+        return;
+    };
+    if count == 0 {
         return;
     }
+    // The copy's fragments go first and count as probes (D121); empty probes make up
+    // the rest.
+    let fragments = copy
+        .and_then(|c| CopyFragment::split(c.transfer, c.index, &c.bytes, max))
+        .unwrap_or_default();
+    let empties = usize::from(count).saturating_sub(fragments.len());
+    let datagrams = fragments
+        .into_iter()
+        .chain(std::iter::repeat_n(Bytes::new(), empties));
     let mut seen = conn.stats().path.sent_packets;
-    for _ in 0..count {
+    for datagram in datagrams {
         for _ in 0..PROBE_TURNS {
             tokio::task::yield_now().await;
             if conn.stats().path.sent_packets > seen {
@@ -315,10 +352,18 @@ async fn probe_tail(conn: &quinn::Connection, count: u8) {
             }
         }
         seen = conn.stats().path.sent_packets;
-        if conn.send_datagram(Bytes::new()).is_err() {
+        if conn.send_datagram(datagram).is_err() {
             return;
         }
     }
+}
+
+/// A small realtime segment's stream bytes (header and data), to be sent again in
+/// datagrams (D121).
+struct SegmentCopy {
+    transfer: crate::wire::TransferId,
+    index: u32,
+    bytes: Vec<u8>,
 }
 
 /// Reads of at most this many bytes run on the task itself: handing a read to the

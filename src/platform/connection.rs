@@ -39,6 +39,8 @@ const MIN_QUIET: Duration = Duration::from_millis(500);
 /// acknowledged) before sending CONNECTION_CLOSE.
 const ACK_LINGER: Duration = Duration::from_secs(2);
 
+#[path = "connection_copies.rs"]
+mod copies;
 #[path = "connection_order.rs"]
 mod order;
 #[path = "connection_resume.rs"]
@@ -89,6 +91,8 @@ struct Connection {
     supersede_at: Option<Instant>,
     /// The device of the established session (None: anonymous, or not established).
     device_id: Option<String>,
+    /// Segment copies being reassembled from datagrams, and what became of them (D121).
+    copies: copies::Copies,
 }
 
 /// Runs one client connection to its end.
@@ -153,14 +157,17 @@ pub(super) async fn run(platform: Platform, conn: quinn::Connection) {
             Ok(datagram) = conn.read_datagram() => {
                 datagrams.0 += 1;
                 datagrams.1 += datagram.len() as u64;
+                c.segment_copy(&mut session, datagram);
             }
         }
     };
     if datagrams.0 > 0 {
         tracing::debug!(
-            "session {session_id}: {} datagrams ({} bytes) received and discarded",
+            "session {session_id}: {} datagrams ({} bytes) received; segment copies stored {}, dropped {} (D121)",
             datagrams.0,
-            datagrams.1
+            datagrams.1,
+            c.copies.stored,
+            c.copies.dropped
         );
     }
     c.end(&mut session, lost, &mut commands).await;
@@ -200,6 +207,7 @@ impl Connection {
             requested_at: HashMap::new(),
             requested_as: HashMap::new(),
             outputs: HashMap::new(),
+            copies: copies::Copies::default(),
             done: BTreeMap::new(),
             parked: HashMap::new(),
             binary_reply: None,
@@ -320,6 +328,10 @@ impl Connection {
                 data,
                 receive_time,
             } => {
+                // Its copy (D121) was stored first: this is the same bytes again.
+                if session.holds_segment(transfer, index) {
+                    return;
+                }
                 let written = match self.outputs.get_mut(&transfer) {
                     Some(output) => output.write(&header, index, &data, receive_time, at),
                     None => Err(std::io::Error::other("the transfer has no open output")),

@@ -34,6 +34,7 @@ mod message_type;
 mod playback;
 mod requests;
 mod segment;
+mod segment_copy;
 mod segment_flags;
 mod segment_id;
 mod session_start;
@@ -69,6 +70,7 @@ pub use requests::{
     StatsRequest,
 };
 pub use segment::{AudioHeader, Segment, SegmentHeader, VideoHeader, DEFAULT_MAX_STREAM_LEN};
+pub use segment_copy::{CopyFragment, COPY_MAGIC, COPY_PREFIX, MAX_COPY_FRAGMENTS, MAX_COPY_LEN};
 pub use segment_flags::SegmentFlags;
 pub use segment_id::{ParseTransferIdError, SegmentId, TransferId};
 pub use session_start::{is_valid_device_id, SessionStart, MAX_DEVICE_ID_LEN, MAX_TOKEN_LEN};

@@ -37,6 +37,9 @@ pub struct SimArgs {
     /// With `--frame-latency`: tail probes after each segment (D109; 0 turns them off).
     #[arg(long, default_value_t = vstream::client::TAIL_PROBES)]
     tail_probes: u8,
+    /// With `--frame-latency`: no copies of realtime segments in datagrams (D121).
+    #[arg(long)]
+    no_segment_copies: bool,
 }
 
 pub fn run(args: &SimArgs) -> anyhow::Result<()> {
@@ -51,7 +54,12 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
     };
     if args.frame_latency {
         for seed in args.seed..args.seed.saturating_add(args.seeds) {
-            let report = vstream::sim::figures::frame_latency(seed, congestion, args.tail_probes);
+            let report = vstream::sim::figures::frame_latency_with(
+                seed,
+                congestion,
+                args.tail_probes,
+                !args.no_segment_copies,
+            );
             println!("{}", serde_json::to_string(&report)?);
         }
         return Ok(());

@@ -12,6 +12,27 @@ use crate::wire::{
 };
 
 impl PlatformSession {
+    /// True when a whole copy of segment `index` (D121) may be stored although its
+    /// header was judged `Duplicate` because its stream is being read: the transfer is
+    /// receiving, not stopped, the index within its range and not held yet. Whichever of
+    /// the copy and the stream is whole first is written ([`Self::handle_segment_written`]
+    /// counts a segment once).
+    pub fn copy_may_complete(&self, transfer: TransferId, index: u32) -> bool {
+        self.transfers.get(&transfer).is_some_and(|t| {
+            t.state == TransferState::Receiving
+                && !t.stopped
+                && index >= t.expected_start
+                && index < t.ack.total_segments
+                && !t.received.contains(index)
+        })
+    }
+
+    /// True when segment `index` of `transfer` is held (written and counted).
+    pub fn holds_segment(&self, transfer: TransferId, index: u32) -> bool {
+        self.transfers
+            .get(&transfer)
+            .is_some_and(|t| t.received.contains(index))
+    }
     /// Decides what to do with a segment stream from its header.
     ///
     /// - stream longer than `max_stream_len` → `Refuse(1006)` and ErrorReport 1006;
