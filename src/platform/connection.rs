@@ -409,7 +409,12 @@ impl Connection {
         verdict: oneshot::Sender<Verdict>,
     ) {
         let judged = session.handle_segment_header(at, &header);
-        self.observe_arrival(&header, &judged);
+        // A segment stored from its copy first (D121) arrived then; its stream is the same
+        // arrival, not a duplicate send.
+        let copied = judged == SegmentVerdict::Duplicate && self.copies.came_first(&header);
+        if !copied {
+            self.observe_arrival(&header, &judged);
+        }
         match judged {
             SegmentVerdict::NotYetKnown => {
                 self.parked

@@ -7,7 +7,9 @@
 use super::super::streams::StreamInput;
 use super::{now, Connection};
 use crate::session::{PlatformSession, SegmentVerdict};
-use crate::wire::{CopyFragment, Segment, TransferId, MAX_COPY_FRAGMENTS};
+use crate::wire::{
+    CopyFragment, Segment, SegmentHeader, SegmentId, TransferId, MAX_COPY_FRAGMENTS,
+};
 use bytes::{Bytes, BytesMut};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -34,9 +36,27 @@ pub(super) struct Copies {
     pub(super) stored: u64,
     /// Whole copies dropped (the segment was held already, or refused).
     pub(super) dropped: u64,
+    /// Segments stored from a copy before their stream's header was judged, most recent
+    /// last (at most [`MAX_CAME_FIRST`]): that header's arrival is not a second one.
+    came_first: VecDeque<SegmentId>,
 }
 
+/// Segments remembered as stored from their copy first, per connection.
+const MAX_CAME_FIRST: usize = 256;
+
 impl Copies {
+    /// True (once) when `header`'s segment was stored from its copy before this header.
+    pub(super) fn came_first(&mut self, header: &SegmentHeader) -> bool {
+        let id = header.id();
+        match self.came_first.iter().position(|c| *c == id) {
+            Some(at) => {
+                self.came_first.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Adds `fragment`; returns the copy's bytes once every fragment has arrived.
     fn add(&mut self, fragment: CopyFragment, now: Instant) -> Option<Bytes> {
         self.partial
@@ -107,9 +127,17 @@ impl Connection {
             return;
         }
         let judged = session.handle_segment_header(now(), &header);
-        self.observe_arrival(&header, &judged);
         let store = match judged {
-            SegmentVerdict::Write { .. } => true,
+            // The segment arrives first as this copy: an arrival like a stream's header.
+            SegmentVerdict::Write { .. } => {
+                self.observe_arrival(&header, &judged);
+                if self.copies.came_first.len() >= MAX_CAME_FIRST {
+                    self.copies.came_first.pop_front();
+                }
+                self.copies.came_first.push_back(header.id());
+                true
+            }
+            // Its stream's header arrived (and was observed) before.
             SegmentVerdict::Duplicate => session.copy_may_complete(transfer, index),
             _ => false,
         };
