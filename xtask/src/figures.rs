@@ -43,7 +43,10 @@ pub fn frame_latency(binary: &Path, seeds: &[u64], cc: &str) -> anyhow::Result<b
     );
     for (name, m) in [
         ("no tail probes".to_string(), &without),
-        (format!("{TAIL_PROBES} tail probes (default)"), &with),
+        (
+            format!("{TAIL_PROBES} tail probes with segment copies (default, D121)"),
+            &with,
+        ),
     ] {
         println!(
             "  {name}: release to storage p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; p99 of (delay - serialization) {:.1} ms; client sent {:.1} datagrams/s, {:.0} bytes/s",
@@ -56,7 +59,7 @@ pub fn frame_latency(binary: &Path, seeds: &[u64], cc: &str) -> anyhow::Result<b
         );
     }
     println!(
-        "  probe overhead: +{:.1} datagrams/s, +{:.0} bytes/s of UDP payload ({:+.1}% of the client's bytes)",
+        "  probe and copy overhead: +{:.1} datagrams/s, +{:.0} bytes/s of UDP payload ({:+.1}% of the client's bytes)",
         with.datagrams as f64 / with.secs.max(1e-9)
             - without.datagrams as f64 / without.secs.max(1e-9),
         with.bytes as f64 / with.secs.max(1e-9) - without.bytes as f64 / without.secs.max(1e-9),
